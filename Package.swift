@@ -1,0 +1,60 @@
+// swift-tools-version:6.1
+// EdgeLM — a pure-Swift quantized LLM inference engine for edge and on-device serving.
+import PackageDescription
+
+// The kernels are only fast with AVX2/FMA/F16C code generation and without bounds checks. SwiftPM refuses
+// unsafeFlags in *versioned* dependencies: apps depend on EdgeLM by path or branch, or pass the flags
+// globally (`-Xswiftc -Xcc -Xswiftc -march=x86-64-v3`, or a toolset); see README "Linking EdgeLM".
+var kernelSettings: [SwiftSetting] = []
+#if arch(x86_64)
+kernelSettings.append(.unsafeFlags(["-Ounchecked", "-Xcc", "-march=x86-64-v3"], .when(configuration: .release)))
+#endif
+// Hot code outside the kernels (attention loop, tokenizer) benefits from the same code generation.
+var hotSettings: [SwiftSetting] = []
+#if arch(x86_64)
+hotSettings.append(.unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(configuration: .release)))
+#endif
+
+let package = Package(
+    name: "EdgeLM",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "EdgeLM", targets: ["EdgeLM"]),
+        .executable(name: "edgelm", targets: ["edgelm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // GGUF: memory-mapped reader, writer, ggml type table and block layouts.
+        .target(name: "GGUF", swiftSettings: hotSettings),
+        // Kernels: pure-Swift SIMD quant formats, dot products, matvec/matmul, elementwise ops, thread pool.
+        .target(name: "Kernels", dependencies: ["GGUF"], swiftSettings: kernelSettings),
+        // OpenBLAS (Debian libopenblas-dev) as an optional f32 GEMM backend for prefill.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .target(name: "KernelsBLAS", dependencies: ["Kernels", "CBLAS"], swiftSettings: kernelSettings),
+        // Tokenizers: GGUF-metadata tokenizers (byte-level BPE), chat templates, streaming decoder.
+        .target(name: "Tokenizers", dependencies: ["GGUF"], swiftSettings: hotSettings),
+        // Inference: Model (immutable) / Session (mutable), architectures, sampling.
+        .target(name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenizers"], swiftSettings: kernelSettings),
+        // EdgeLM: the library apps link; re-exports the public modules.
+        .target(name: "EdgeLM", dependencies: ["GGUF", "Kernels", "Tokenizers", "Inference"]),
+        // The `edgelm` command.
+        .executableTarget(
+            name: "edgelm",
+            dependencies: [
+                "EdgeLM", "KernelsBLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: hotSettings
+        ),
+
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KernelsBLASTests", dependencies: ["KernelsBLAS", "Kernels"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "Kernels", "Tokenizers"]),
+        // Needs weights/ (weights/fetch.sh); skipped with a message when the files are absent.
+        .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "edgelm"], resources: [.copy("Reference")]),
+    ]
+)

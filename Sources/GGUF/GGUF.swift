@@ -1,0 +1,1 @@
+// GGUF module: placeholder until the reader lands.

@@ -1,0 +1,11 @@
+import ArgumentParser
+import EdgeLM
+
+@main
+struct EdgeLMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edgelm",
+        abstract: "EdgeLM: pure-Swift quantized LLM inference for edge and on-device serving.",
+        subcommands: []
+    )
+}
