@@ -100,21 +100,21 @@ struct ByteReader {
     mutating func readDouble() throws -> Double { Double(bitPattern: try read(UInt64.self)) }
 
     /// Reads a u64 length and checks `length * stride` fits in the remaining bytes (never allocates first).
-    mutating func readLength(_ what: String, stride: Int = 1) throws -> Int {
+    mutating func readLength(_ what: @autoclosure () -> String, stride: Int = 1) throws -> Int {
         let at = position
         let raw = try read(UInt64.self)
         let (bytes, overflow) = raw.multipliedReportingOverflow(by: UInt64(stride))
         guard !overflow, bytes <= UInt64(remaining) else {
             throw stride == 1
-                ? GGUFError.lengthBeyondFile(what: what, offset: at, length: raw, remaining: remaining)
-                : GGUFError.countTooLarge(what: what, offset: at, count: raw, remaining: remaining)
+                ? GGUFError.lengthBeyondFile(what: what(), offset: at, length: raw, remaining: remaining)
+                : GGUFError.countTooLarge(what: what(), offset: at, count: raw, remaining: remaining)
         }
         return Int(raw)
     }
 
     /// Reads a GGUF string (u64 length + UTF-8 bytes); invalid UTF-8 is repaired with U+FFFD.
-    mutating func readString(_ what: String) throws -> String {
-        let n = try readLength(what)
+    mutating func readString(_ what: @autoclosure () -> String) throws -> String {
+        let n = try readLength(what())
         let s = String(decoding: UnsafeRawBufferPointer(start: base + position, count: n), as: UTF8.self)
         position += n
         return s
@@ -122,8 +122,8 @@ struct ByteReader {
 
     /// Skips a GGUF string, returning the byte range of its contents.
     @inline(__always)
-    mutating func skipString(_ what: String) throws -> Range<Int> {
-        let n = try readLength(what)
+    mutating func skipString(_ what: @autoclosure () -> String) throws -> Range<Int> {
+        let n = try readLength(what())
         let start = position
         position += n
         return start..<position
