@@ -174,9 +174,12 @@ enum GGUFParser {
             var bytes: Int? = nil
             if type.hasLayout {
                 let ne0 = shape.first ?? 1
-                guard ne0 % type.blockSize == 0, let row = type.rowBytes(ne0) else {
+                guard ne0 % type.blockSize == 0 else {
                     throw GGUFError.shapeNotBlockAligned(tensor: name, type: type.name, ne0: ne0,
                                                          blockSize: type.blockSize, offset: dimsAt)
+                }
+                guard let row = type.rowBytes(ne0) else {
+                    throw GGUFError.shapeOverflow(tensor: name, shape: raw, offset: dimsAt)
                 }
                 let (total, o) = row.multipliedReportingOverflow(by: elements / ne0)
                 guard !o else { throw GGUFError.shapeOverflow(tensor: name, shape: raw, offset: dimsAt) }
