@@ -1,8 +1,8 @@
 // Q2_K, Q3_K, Q4_K, Q5_K, Q6_K row dequantization (super-blocks of 256). Port of ggml's
 // dequantize_row_q2_K … dequantize_row_q6_K (ggml/src/ggml-quants.c): the sub-block products `d * sc` and
 // `dmin * m` are rounded to Float first, then each element is `d1 * q - m1` (or `(d * sc) * q` for Q6_K).
-// The public entry points currently run the scalar code (they are the `_reference` twins); the hot decode
-// path never dequantizes K-quants (the dot products work on the packed bits).
+// Q4_K, Q5_K and Q6_K have SIMD versions (same per-element operations, so bitwise equal to the scalar twins);
+// Q2_K and Q3_K public entry points run the scalar code.
 
 extension Dequantize {
     /// ggml `get_scale_min_k4`: 6-bit scale and min of sub-block `j` (0…7) from the 12 packed bytes at `q`.
@@ -120,9 +120,30 @@ extension Dequantize {
 
     // MARK: Q4_K
 
-    /// Q4_K → F32. Same as `q4_K_reference` (scalar).
+    /// Q4_K → F32 (SIMD). Bitwise identical to `q4_K_reference`.
     public static func q4_K(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-        q4_K_reference(src, dst, count: count)
+        checkBlocks(count, BlockQ4_K.elements, "q4_K")
+        let mask = SIMD8<Int32>(repeating: 0x0F), four = SIMD8<Int32>(repeating: 4)
+        for i in 0..<(count / 256) {
+            let b = src + i * BlockQ4_K.size
+            let y = dst + i * 256
+            let d = Lane.f16(b, BlockQ4_K.d)
+            let mn = Lane.f16(b, BlockQ4_K.dmin)
+            let sc = b + BlockQ4_K.scales
+            for c in 0..<4 {
+                let (s1, m1) = scaleMinK4(2 * c, sc)
+                let (s2, m2) = scaleMinK4(2 * c + 1, sc)
+                let d1 = SIMD8<Float>(repeating: d * Float(s1)), mm1 = SIMD8<Float>(repeating: mn * Float(m1))
+                let d2 = SIMD8<Float>(repeating: d * Float(s2)), mm2 = SIMD8<Float>(repeating: mn * Float(m2))
+                let q = b + BlockQ4_K.qs + 32 * c
+                let yc = y + 64 * c
+                for g in 0..<4 {
+                    let bytes = Lane.zext8(q + 8 * g)
+                    Lane.store8(d1 * Lane.float(bytes & mask) - mm1, yc, 8 * g)
+                    Lane.store8(d2 * Lane.float(bytes &>> four) - mm2, yc, 32 + 8 * g)
+                }
+            }
+        }
     }
 
     /// ggml `dequantize_row_q4_K`: x = (d * sc) * q - (dmin * m).
@@ -150,9 +171,34 @@ extension Dequantize {
 
     // MARK: Q5_K
 
-    /// Q5_K → F32. Same as `q5_K_reference` (scalar).
+    /// Q5_K → F32 (SIMD). Bitwise identical to `q5_K_reference`.
     public static func q5_K(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-        q5_K_reference(src, dst, count: count)
+        checkBlocks(count, BlockQ5_K.elements, "q5_K")
+        let mask = SIMD8<Int32>(repeating: 0x0F), four = SIMD8<Int32>(repeating: 4), one = SIMD8<Int32>(repeating: 1)
+        for i in 0..<(count / 256) {
+            let b = src + i * BlockQ5_K.size
+            let y = dst + i * 256
+            let d = Lane.f16(b, BlockQ5_K.d)
+            let mn = Lane.f16(b, BlockQ5_K.dmin)
+            let sc = b + BlockQ5_K.scales
+            for c in 0..<4 {
+                let (s1, m1) = scaleMinK4(2 * c, sc)
+                let (s2, m2) = scaleMinK4(2 * c + 1, sc)
+                let d1 = SIMD8<Float>(repeating: d * Float(s1)), mm1 = SIMD8<Float>(repeating: mn * Float(m1))
+                let d2 = SIMD8<Float>(repeating: d * Float(s2)), mm2 = SIMD8<Float>(repeating: mn * Float(m2))
+                let shiftLo = SIMD8<Int32>(repeating: Int32(2 * c)), shiftHi = SIMD8<Int32>(repeating: Int32(2 * c + 1))
+                let q = b + BlockQ5_K.qs + 32 * c
+                let yc = y + 64 * c
+                for g in 0..<4 {
+                    let bytes = Lane.zext8(q + 8 * g)
+                    let h = Lane.zext8(b + BlockQ5_K.qh + 8 * g)
+                    let hLo = ((h &>> shiftLo) & one) &<< four
+                    let hHi = ((h &>> shiftHi) & one) &<< four
+                    Lane.store8(d1 * Lane.float((bytes & mask) | hLo) - mm1, yc, 8 * g)
+                    Lane.store8(d2 * Lane.float((bytes &>> four) | hHi) - mm2, yc, 32 + 8 * g)
+                }
+            }
+        }
     }
 
     /// ggml `dequantize_row_q5_K`: x = (d * sc) * (low4 + (hbit ? 16 : 0)) - (dmin * m).
@@ -190,9 +236,37 @@ extension Dequantize {
 
     // MARK: Q6_K
 
-    /// Q6_K → F32. Same as `q6_K_reference` (scalar).
+    /// Q6_K → F32 (SIMD). Bitwise identical to `q6_K_reference`.
     public static func q6_K(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-        q6_K_reference(src, dst, count: count)
+        checkBlocks(count, BlockQ6_K.elements, "q6_K")
+        let mask = SIMD8<Int32>(repeating: 0x0F), three = SIMD8<Int32>(repeating: 3)
+        let two = SIMD8<Int32>(repeating: 2), four = SIMD8<Int32>(repeating: 4), six = SIMD8<Int32>(repeating: 6)
+        let bias = SIMD8<Int32>(repeating: 32)
+        for i in 0..<(count / 256) {
+            let b = src + i * BlockQ6_K.size
+            let d = Lane.f16(b, BlockQ6_K.d)
+            for half in 0..<2 {
+                let ql = b + BlockQ6_K.ql + 64 * half
+                let qh = b + BlockQ6_K.qh + 32 * half
+                let sc = b + BlockQ6_K.scales + 8 * half
+                let y = dst + i * 256 + 128 * half
+                for g in 0..<4 {  // 8 lanes of l = 8g ..< 8g+8; sub-block s = l / 16 is constant per group
+                    let l = 8 * g, s = l / 16
+                    @inline(__always) func scale(_ k: Int) -> SIMD8<Float> {
+                        SIMD8(repeating: d * Float(sc.load(fromByteOffset: s + k, as: Int8.self)))
+                    }
+                    let l0 = Lane.zext8(ql + l), l32 = Lane.zext8(ql + l + 32), h = Lane.zext8(qh + l)
+                    let q1 = ((l0 & mask) | ((h & three) &<< four)) &- bias
+                    let q2 = ((l32 & mask) | (((h &>> two) & three) &<< four)) &- bias
+                    let q3 = ((l0 &>> four) | (((h &>> four) & three) &<< four)) &- bias
+                    let q4 = ((l32 &>> four) | (((h &>> six) & three) &<< four)) &- bias
+                    Lane.store8(scale(0) * Lane.float(q1), y, l)
+                    Lane.store8(scale(2) * Lane.float(q2), y, l + 32)
+                    Lane.store8(scale(4) * Lane.float(q3), y, l + 64)
+                    Lane.store8(scale(6) * Lane.float(q4), y, l + 96)
+                }
+            }
+        }
     }
 
     /// ggml `dequantize_row_q6_K`: x = (d * sc) * (q - 32).

@@ -15,7 +15,7 @@ extension Dequantize {
 
     /// Dequantizes `count` elements (a multiple of `type.blockSize`) of one row to Float32, bit-exact with ggml.
     ///
-    /// Uses the SIMD kernel where there is one (F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), else the scalar one.
+    /// Uses the SIMD kernel where there is one (all but Q2_K and Q3_K), else the scalar one.
     /// Preconditions: `isSupported(type)` and a whole number of blocks (see `checkedRow` for a throwing form).
     /// - Parameters:
     ///   - src: `type.rowBytes(count)` bytes; no alignment needed.

@@ -29,7 +29,7 @@ extension Ops {
         while i + 8 <= count {
             let v = Lane.load8(xs, i) * sv
             Lane.store8(v, x, i)
-            vmax = vmax.replacing(with: v, where: v .> vmax)
+            vmax = Lane.max(v, vmax)
             i += 8
         }
         var maxValue = vmax.max()
