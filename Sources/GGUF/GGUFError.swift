@@ -97,7 +97,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
                 + " hint: the file is corrupted or truncated"
         case let .countTooLarge(what, offset, count, remaining):
             return "\(what) count \(count) at byte offset \(offset) cannot fit in the \(remaining) bytes left;"
-                + " hint: the file is corrupted"
+                + " hint: the file is corrupted or truncated"
         case let .invalidValueType(raw, key, offset):
             return "invalid metadata value type \(raw) for key '\(key)' at byte offset \(offset) (valid: 0...12);"
                 + " hint: the file is corrupted or uses a newer GGUF revision"
