@@ -137,3 +137,106 @@ struct GGUFRealFileTests {
         checkTensorLayout(file)
     }
 }
+
+// MARK: - `edgelm inspect` (runs the built binary)
+
+/// The built `edgelm` executable next to the test bundle, if present.
+private func edgelmBinary() -> URL? {
+    let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
+        + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
+    for dir in candidates {
+        let url = dir.appendingPathComponent("edgelm")
+        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+    }
+    return nil
+}
+
+/// Runs edgelm with `arguments`; returns (exit status, stdout, stderr).
+private func runEdgeLM(_ arguments: [String]) throws -> (Int32, String, String) {
+    let binary: URL = try #require(edgelmBinary())
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
+
+@Suite("edgelm inspect")
+struct InspectCommandTests {
+    @Test(
+        "--json on a tiny fixture reports counts and the memory formula",
+        .enabled(if: edgelmBinary() != nil, "edgelm binary not built next to the tests"))
+    func jsonOnFixture() throws {
+        var w = try GGUFWriter()
+        try w.add(GGUFKey.architecture, .string("llama"))
+        try w.add(GGUFKey.name, .string("tiny"))
+        try w.add(GGUFKey.contextLength("llama"), .uint32(128))
+        try w.add(GGUFKey.embeddingLength("llama"), .uint32(64))
+        try w.add(GGUFKey.blockCount("llama"), .uint32(2))
+        try w.add(GGUFKey.feedForwardLength("llama"), .uint32(96))
+        try w.add(GGUFKey.headCount("llama"), .uint32(4))
+        try w.add(GGUFKey.headCountKV("llama"), .uint32(2))
+        try w.add(GGUFKey.tokenizerModel, .string("gpt2"))
+        try w.add(GGUFKey.tokens, .array(GGUFArray(strings: ["a", "b", "c"])))
+        try w.addTensor(name: "a", shape: [64], floats: [Float](repeating: 1, count: 64))
+        try w.addTensor(name: "b", type: .q8_0, shape: [64, 3], bytes: Data(count: 34 * 2 * 3))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("edgelm-inspect-\(getpid()).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try w.write(to: path)
+
+        let (status, stdout, stderr) = try runEdgeLM(["inspect", path, "--json"])
+        #expect(status == 0, "\(stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any])
+        #expect(json["architecture"] as? String == "llama")
+        #expect(json["parameters"] as? Int == 64 + 192)
+        #expect(json["tensor_count"] as? Int == 2)
+        #expect(json["tensor_types"] as? [String: Int] == ["F32": 1, "Q8_0": 1])
+        #expect(json["vocab_size"] as? Int == 3)
+        #expect(json["context_length"] as? Int == 128 && json["block_count"] as? Int == 2)
+        #expect(json["head_count"] as? Int == 4 && json["head_count_kv"] as? Int == 2)
+        #expect(json["file_bytes"] as? Int == (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int))
+        let memory = try #require(json["memory_bytes"] as? [String: Int])
+        let headDim = 64 / 4
+        #expect(memory["weights"] == 64 * 4 + 34 * 2 * 3)
+        #expect(memory["kv_cache"] == 2 * 2 * 128 * 2 * headDim * 2)
+        let scratch = try #require(memory["scratch"])
+        #expect(scratch > 0)
+        #expect(memory["total"] == memory["weights"]! + memory["kv_cache"]! + scratch)
+    }
+
+    @Test(
+        "errors: one `error:` line with a hint on stderr and a non-zero exit",
+        .enabled(if: edgelmBinary() != nil, "edgelm binary not built next to the tests"))
+    func errors() throws {
+        let (status, stdout, stderr) = try runEdgeLM(["inspect", "--model", "/nonexistent/model.gguf"])
+        #expect(status != 0 && stdout.isEmpty)
+        #expect(stderr.hasPrefix("error: ") && stderr.contains("hint:"))
+        #expect(stderr.split(separator: "\n").count == 1)
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("edgelm-bad-\(getpid()).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        try Data("GGUF\u{3}\0\0\0 truncated".utf8).write(to: URL(fileURLWithPath: bad))
+        let (status2, _, stderr2) = try runEdgeLM(["inspect", bad])
+        #expect(status2 != 0 && stderr2.hasPrefix("error: truncated header"))
+    }
+
+    @Test(
+        "SmolLM2 report",
+        .enabled(if: edgelmBinary() != nil && modelPath(smolLM) != nil, "needs the edgelm binary and weights/\(smolLM)"))
+    func smolLM2() throws {
+        let (status, stdout, stderr) = try runEdgeLM(["inspect", try #require(modelPath(smolLM)), "--json"])
+        #expect(status == 0, "\(stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any])
+        #expect(json["tensor_count"] as? Int == 272 && json["vocab_size"] as? Int == 49152)
+        #expect(json["parameters"] as? Int == 134_515_008)
+        let memory = try #require(json["memory_bytes"] as? [String: Int])
+        #expect(memory["kv_cache"] == 2 * 30 * 8192 * 3 * 64 * 2)
+        let (textStatus, text, _) = try runEdgeLM(["inspect", try #require(modelPath(smolLM))])
+        #expect(textStatus == 0 && text.contains("architecture  llama") && text.contains("Q4_1 210"))
+    }
+}
