@@ -7,7 +7,7 @@
 /// Array values read from a file keep the file's bytes alive (they are decoded on demand).
 public struct GGUFMetadata: Sendable {
     /// Keys in file order.
-    public var keys: [String]
+    public private(set) var keys: [String]
     private var values: [GGUFValue]
     private var index: [String: Int]
 
