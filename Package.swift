@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelsBLASTests", dependencies: ["KernelsBLAS", "Kernels"]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF"], resources: [.copy("Golden")]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "Kernels", "Tokenizers"]),
         // Needs weights/ (weights/fetch.sh); skipped with a message when the files are absent.
         .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "edgelm"], resources: [.copy("Reference")]),

@@ -52,38 +52,44 @@ public final class BPETokenizer: Tokenizer {
         self.core = core
         let n = Int32(core.count)
 
+        let table = core.table
         var extra = ByteStringTable(expectedCount: 64)
-        func piece(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
-            if let id = core.table.id(of: bytes) { return id }
+        @inline(__always) func piece(_ bytes: UnsafeBufferPointer<UInt8>, _ extra: inout ByteStringTable) -> Int32 {
+            if let id = table.id(of: bytes) { return id }
             return n + extra.insert(bytes).id
         }
         var byteToPiece = [Int32](repeating: 0, count: 256)
         var singleByteToken = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
-            byteToPiece[b] = ByteLevel.byteToUTF8[b].withUnsafeBufferPointer { piece($0) }
-            singleByteToken[b] = core.table.id(of: [UInt8(b)]) ?? -1
+            byteToPiece[b] = ByteLevel.byteToUTF8[b].withUnsafeBufferPointer { piece($0, &extra) }
+            singleByteToken[b] = table.id(of: [UInt8(b)]) ?? -1
         }
 
         var merges = [UInt64: UInt64](minimumCapacity: vocab.merges.count)
-        var joined: [UInt8] = []
-        for (rank, merge) in vocab.merges.enumerated() {
-            var bytes = merge.utf8.map { $0 }
+        var joined = [UInt8](repeating: 0, count: 256)
+        func add(_ all: UnsafeBufferPointer<UInt8>, rank: Int) -> Bool {
             // llama.cpp: split at the first space after the first byte.
-            guard bytes.count >= 2, let space = bytes[1...].firstIndex(of: 0x20) else {
-                throw TokenizerError.malformedMerge(index: rank, merge: merge)
+            var space = 1
+            while space < all.count && all[space] != 0x20 { space += 1 }
+            guard all.count >= 2, space < all.count else { return false }
+            let left = piece(UnsafeBufferPointer(rebasing: all[0..<space]), &extra)
+            let right = piece(UnsafeBufferPointer(rebasing: all[(space + 1)...]), &extra)
+            let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
+            if merges[key] != nil { return true }  // llama.cpp emplace keeps the first rank
+            let length = all.count - 1
+            if joined.count < length { joined = [UInt8](repeating: 0, count: length) }
+            let result: Int32 = joined.withUnsafeMutableBufferPointer { j in
+                for k in 0..<space { j[k] = all[k] }
+                for k in (space + 1)..<all.count { j[k - 1] = all[k] }
+                return piece(UnsafeBufferPointer(rebasing: j[0..<length]), &extra)
             }
-            let key: UInt64 = bytes.withUnsafeBufferPointer { all in
-                let left = piece(UnsafeBufferPointer(rebasing: all[0..<space]))
-                let right = piece(UnsafeBufferPointer(rebasing: all[(space + 1)...]))
-                return UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
-            }
-            if merges[key] != nil { continue }  // llama.cpp emplace keeps the first rank
-            joined.removeAll(keepingCapacity: true)
-            joined.append(contentsOf: bytes[0..<space])
-            joined.append(contentsOf: bytes[(space + 1)...])
-            let result = joined.withUnsafeBufferPointer { piece($0) }
             merges[key] = UInt64(rank) << 32 | UInt64(UInt32(result))
-            bytes.removeAll()
+            return true
+        }
+        for (rank, merge) in vocab.merges.enumerated() {
+            let ok = merge.utf8.withContiguousStorageIfAvailable { add($0, rank: rank) }
+                ?? Array(merge.utf8).withUnsafeBufferPointer { add($0, rank: rank) }
+            if !ok { throw TokenizerError.malformedMerge(index: rank, merge: merge) }
         }
         self.merges = merges
         self.extraPieces = extra

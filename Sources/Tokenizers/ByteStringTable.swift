@@ -9,14 +9,14 @@ struct ByteStringTable: Sendable {
     private(set) var arena: [UInt8] = []
     /// Start of string i in `arena`; `offsets[count]` is the end. (count + 1)
     private(set) var offsets: [Int32] = [0]
-    /// Hash slots holding `id + 1` (0 = empty). (capacity, a power of two)
-    private var slots: [Int32]
+    /// Hash slots: high 32 bits = hash fingerprint, low 32 bits = `id + 1` (0 = empty). (capacity, a power of two)
+    private var slots: [UInt64]
     private var mask: Int
 
     init(expectedCount: Int) {
         var capacity = 16
         while capacity < expectedCount * 2 { capacity <<= 1 }
-        slots = [Int32](repeating: 0, count: capacity)
+        slots = [UInt64](repeating: 0, count: capacity)
         mask = capacity - 1
         arena.reserveCapacity(expectedCount * 8)
         offsets.reserveCapacity(expectedCount + 1)
@@ -28,7 +28,8 @@ struct ByteStringTable: Sendable {
     static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
         for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return Int(truncatingIfNeeded: h ^ (h >> 29))
+        h ^= h >> 33; h = h &* 0xff51_afd7_ed55_8ccd; h ^= h >> 33  // murmur3 fmix64
+        return Int(truncatingIfNeeded: h)
     }
 
     /// Inserts `bytes` and returns its new id, or the existing id (with `inserted == false`).
@@ -49,12 +50,12 @@ struct ByteStringTable: Sendable {
     private mutating func place(_ id: Int32, hash: Int) {
         var i = hash & mask
         while slots[i] != 0 { i = (i + 1) & mask }
-        slots[i] = id + 1
+        slots[i] = UInt64(UInt32(truncatingIfNeeded: hash >> 32)) << 32 | UInt64(id + 1)
     }
 
     private mutating func grow() {
         let capacity = slots.count * 2
-        slots = [Int32](repeating: 0, count: capacity)
+        slots = [UInt64](repeating: 0, count: capacity)
         mask = capacity - 1
         for id in 0..<count {
             let h = withBytes(Int32(id)) { Self.hash($0) }
@@ -65,12 +66,15 @@ struct ByteStringTable: Sendable {
     /// The id of `bytes`, if present. - Complexity: O(length) expected.
     @inline(__always)
     func id(of bytes: UnsafeBufferPointer<UInt8>) -> Int32? {
-        var i = Self.hash(bytes) & mask
+        let h = Self.hash(bytes)
+        let fingerprint = UInt32(truncatingIfNeeded: h >> 32)
+        var i = h & mask
         return arena.withUnsafeBufferPointer { arena in
             while true {
                 let slot = slots[i]
                 if slot == 0 { return nil }
-                let id = Int(slot - 1)
+                if UInt32(truncatingIfNeeded: slot >> 32) != fingerprint { i = (i + 1) & mask; continue }
+                let id = Int(UInt32(truncatingIfNeeded: slot) - 1)
                 let start = Int(offsets[id]), end = Int(offsets[id + 1])
                 if end - start == bytes.count {
                     var equal = true

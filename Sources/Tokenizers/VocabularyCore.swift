@@ -50,6 +50,12 @@ struct VocabularyCore: Sendable {
     let specialTokens: [Int32]
     let addBOS: Bool
     let addEOS: Bool
+    /// Byte trie over the special-token texts, to find which ones occur in an input in one pass.
+    /// Root children by first byte (256, -1 = none); deeper edges keyed by (node << 8 | byte).
+    let trieRoot: [Int32]
+    let trieEdges: [UInt64: Int32]
+    /// Index into `specialTokens` of the token ending at each trie node, or -1. (nodes)
+    let trieTerminal: [Int32]
 
     var count: Int { table.count }
 
@@ -70,10 +76,9 @@ struct VocabularyCore: Sendable {
         for (i, token) in vocab.tokens.enumerated() {
             var text = token
             if text.isEmpty { text = "[EMPTY_\(i)]" }  // llama.cpp renames empty tokens
-            var utf8 = Array(text.utf8)
-            let (id, inserted) = table.insert(utf8)
+            let (id, inserted) = text.utf8.withContiguousStorageIfAvailable { table.insert($0) }
+                ?? table.insert(Array(text.utf8))
             if !inserted { throw TokenizerError.duplicateToken(text: text, firstID: Int(id), secondID: i) }
-            utf8.removeAll()
         }
         var attributes = vocab.tokenTypes.map { $0.prefix(n).map(TokenAttributes.init(tokenType:)) }
             ?? [TokenAttributes](repeating: .normal, count: n)
@@ -94,53 +99,64 @@ struct VocabularyCore: Sendable {
         var fimPre = resolve(s.fimPrefix, nil), fimSuf = resolve(s.fimSuffix, nil), fimMid = resolve(s.fimMiddle, nil)
 
         // Auto-detect special tokens by text (llama.cpp walks an unordered map; we take the lowest id).
-        let eotTexts: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                                     "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>",
-                                     "<end_of_utterance>"]
-        let fimPreTexts: Set<String> = ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>",
-                                        "▁<PRE>", "<|code_prefix|>", "<|prefix|>"]
-        let fimSufTexts: Set<String> = ["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>",
-                                        "▁<SUF>", "<|code_suffix|>", "<|suffix|>"]
-        let fimMidTexts: Set<String> = ["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>",
-                                        "▁<MID>", "<|code_middle|>", "<|middle|>"]
-        let fimPadTexts: Set<String> = ["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"]
-        let fimRepTexts: Set<String> = ["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"]
-        let eogTexts: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>",
-                                     "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>",
-                                     "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>",
-                                     "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~["]
-        // Only tokens starting with '<', '[', '_' or '▁' can match; skip the rest cheaply.
+        // Each known text maps to the roles it can fill (bit i = role i below).
+        let eotRole: UInt16 = 1, eomRole: UInt16 = 2, fimPreRole: UInt16 = 4, fimSufRole: UInt16 = 8
+        let fimMidRole: UInt16 = 16, fimPadRole: UInt16 = 32, fimRepRole: UInt16 = 64, fimSepRole: UInt16 = 128
+        let eogRole: UInt16 = 256
+        var roles: [String: UInt16] = [:]
+        func add(_ role: UInt16, _ texts: [String]) { for t in texts { roles[t, default: 0] |= role } }
+        add(eotRole, ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+                      "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"])
+        add(eomRole, ["<|eom_id|>"])
+        add(fimPreRole, ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
+                         "<|code_prefix|>", "<|prefix|>"])
+        add(fimSufRole, ["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
+                         "<|code_suffix|>", "<|suffix|>"])
+        add(fimMidRole, ["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>",
+                         "<|code_middle|>", "<|middle|>"])
+        add(fimPadRole, ["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"])
+        add(fimRepRole, ["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"])
+        add(fimSepRole, ["<|file_sep|>"])
+        add(eogRole, ["<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+                      "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+                      "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+                      "<｜end▁of▁sentence｜>", "[e~["])
+        add(0x8000, ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"])  // gpt-oss: always render
+        // Every known text starts with '<', '[', "_<" or "▁<"; only those tokens are looked up.
         func candidate(_ t: String) -> Bool {
-            guard let f = t.utf8.first else { return false }
-            return f == UInt8(ascii: "<") || f == UInt8(ascii: "[") || f == UInt8(ascii: "_") || f == 0xE2
+            var it = t.utf8.makeIterator()
+            switch it.next() {
+            case UInt8(ascii: "<"), UInt8(ascii: "["): return true
+            case UInt8(ascii: "_"): return it.next() == UInt8(ascii: "<")
+            case 0xE2: return it.next() == 0x96 && it.next() == 0x81 && it.next() == UInt8(ascii: "<")
+            default: return false
+            }
         }
-        func detect(_ slot: inout Int32?, _ texts: Set<String>, _ id: Int, _ text: String) {
-            guard slot == nil, texts.contains(text) else { return }
-            slot = Int32(id)
-            attributes[id].insert(.control)
+        let unusedBytes = Array("unused".utf8)
+        func containsUnused(_ t: String) -> Bool {
+            let b = Array(t.utf8)
+            guard b.count >= unusedBytes.count else { return false }
+            for i in 0...(b.count - unusedBytes.count) where b[i] == 0x75 && Array(b[i..<(i + 6)]) == unusedBytes {
+                return true
+            }
+            return false
         }
         var eog = Set<Int32>()
-        for (id, text) in vocab.tokens.enumerated() where candidate(text) {
-            detect(&eot, eotTexts, id, text)
-            detect(&eom, ["<|eom_id|>"], id, text)
-            detect(&fimPre, fimPreTexts, id, text)
-            detect(&fimSuf, fimSufTexts, id, text)
-            detect(&fimMid, fimMidTexts, id, text)
-            detect(&fimPad, fimPadTexts, id, text)
-            detect(&fimRepo, fimRepTexts, id, text)
-            detect(&fimSep, ["<|file_sep|>"], id, text)
-        }
         for (id, text) in vocab.tokens.enumerated() {
-            if attributes[id].contains(.control), !attributes[id].contains(.unused), text.contains("unused") {
+            if attributes[id].contains(.control), !attributes[id].contains(.unused), containsUnused(text) {
                 attributes[id].insert(.unused)
             }
-            if candidate(text), eogTexts.contains(text) {
+            guard candidate(text), let r = roles[text] else { continue }
+            func take(_ role: UInt16, _ slot: inout Int32?) {
+                if r & role != 0, slot == nil { slot = Int32(id); attributes[id].insert(.control) }
+            }
+            take(eotRole, &eot); take(eomRole, &eom); take(fimPreRole, &fimPre); take(fimSufRole, &fimSuf)
+            take(fimMidRole, &fimMid); take(fimPadRole, &fimPad); take(fimRepRole, &fimRepo); take(fimSepRole, &fimSep)
+            if r & eogRole != 0 {
                 eog.insert(Int32(id))
                 attributes[id].insert(.control)
             }
-            if text == "<|channel|>" || text == "<|message|>" || text == "<|start|>" || text == "<|constrain|>" {
-                attributes[id] = .userDefined  // llama.cpp: gpt-oss tokens always render
-            }
+            if r & 0x8000 != 0 { attributes[id] = .userDefined }
         }
         for id in [fimPad, fimRepo, fimSep, self.eos, eot, eom] { if let id { eog.insert(id) } }
         // o200k_harmony / solar-open: "<|end|>" is not end-of-generation when <|return|>/<|call|> exist.
@@ -180,6 +196,26 @@ struct VocabularyCore: Sendable {
             return la != lb ? la > lb : a < b
         }
         self.specialTokens = special
+        var root = [Int32](repeating: -1, count: 256)
+        var edges: [UInt64: Int32] = [:]
+        var terminal: [Int32] = [-1]  // node 0 is the (unused) root
+        for (rank, id) in special.enumerated() {
+            table.withBytes(id) { text in
+                guard let first = text.first else { return }
+                var node = root[Int(first)]
+                if node < 0 { node = Int32(terminal.count); terminal.append(-1); root[Int(first)] = node }
+                for b in text.dropFirst() {
+                    let key = UInt64(node) << 8 | UInt64(b)
+                    if let child = edges[key] { node = child } else {
+                        let child = Int32(terminal.count); terminal.append(-1); edges[key] = child; node = child
+                    }
+                }
+                terminal[Int(node)] = Int32(rank)
+            }
+        }
+        self.trieRoot = root
+        self.trieEdges = edges
+        self.trieTerminal = terminal
         self.attributes = attributes
         self.table = table
     }
@@ -195,8 +231,22 @@ struct VocabularyCore: Sendable {
     func partition(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool) -> [Fragment] {
         guard !bytes.isEmpty else { return [] }
         var fragments: [Fragment] = [.text(0, bytes.count)]
+        // Which special tokens occur at all (in partition order)? Usually none or a handful.
+        var present = Set<Int32>()
+        for i in 0..<bytes.count {
+            var node = trieRoot[Int(bytes[i])]
+            var j = i
+            while node >= 0 {
+                if trieTerminal[Int(node)] >= 0 { present.insert(trieTerminal[Int(node)]) }
+                j += 1
+                guard j < bytes.count, let child = trieEdges[UInt64(node) << 8 | UInt64(bytes[j])] else { break }
+                node = child
+            }
+        }
+        if present.isEmpty { return fragments }
+        let candidates = present.sorted().map { specialTokens[Int($0)] }
         table.arena.withUnsafeBufferPointer { arena in
-            for id in specialTokens {
+            for id in candidates {
                 let attr = attributes[Int(id)]
                 if !parseSpecial && !attr.isDisjoint(with: [.control, .unknown]) { continue }
                 let start = Int(table.offsets[Int(id)]), end = Int(table.offsets[Int(id) + 1])
