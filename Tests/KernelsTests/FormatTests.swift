@@ -238,3 +238,66 @@ struct DequantizeTests {
         #expect(KernelError.invalidCount(type: "Q4_0", count: 33, blockSize: 32).description.contains("multiple of 32"))
     }
 }
+
+@Suite("Quantize (weights)")
+struct QuantizeWeightTests {
+    /// Named round-trip bounds, per element of a block with stored scale d and minimum m:
+    /// symmetric formats (Q4_0, Q5_0): rounding error ≤ d/2, except the clamp at the top code (x = −max maps to
+    /// +8d / +16d, one step beyond the grid) → ≤ 1·|d|, plus fp16 rounding of d (≤ 16·|d|·2⁻¹¹) → 1.01·|d|;
+    /// affine formats (Q4_1, Q5_1): ≤ d/2 + code·d·2⁻¹¹ + |m|·2⁻¹¹ → 0.52·d + |m|·2⁻¹⁰.
+    static let symmetricBound: Float = 1.01
+    static let affineBound: Float = 0.52
+
+    @Test("quantize → dequantize stays within the named bound", arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1],
+          [1, 3, 33])
+    func roundTrip(_ type: GGMLType, blocks: Int) {
+        var rng = FormatRNG(seed: 4242 + UInt64(blocks) + UInt64(type.rawValue))
+        let n = blocks * 32
+        var x = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) * Float.random(in: 0.01...3, using: &rng) }
+        for j in 0..<32 { x[j] += 2 }  // first block shifted away from 0 (affine formats)
+        var q = [UInt8](repeating: 0, count: blocks * type.typeSize)
+        x.withUnsafeBufferPointer { xp in
+            q.withUnsafeMutableBytes { qp in
+                switch type {
+                case .q4_0: Quantize.q4_0(xp.baseAddress!, qp.baseAddress!, count: n)
+                case .q4_1: Quantize.q4_1(xp.baseAddress!, qp.baseAddress!, count: n)
+                case .q5_0: Quantize.q5_0(xp.baseAddress!, qp.baseAddress!, count: n)
+                default: Quantize.q5_1(xp.baseAddress!, qp.baseAddress!, count: n)
+                }
+            }
+        }
+        let y = dequantized(q, count: n) { Dequantize.row(type, $0, $1, count: $2) }
+        for b in 0..<blocks {
+            let d = abs(Float(Float16(bitPattern: UInt16(q[b * type.typeSize]) | UInt16(q[b * type.typeSize + 1]) << 8)))
+            let bound: Float
+            if type == .q4_0 || type == .q5_0 {
+                bound = Self.symmetricBound * d
+            } else {
+                let m = Float(Float16(bitPattern: UInt16(q[b * type.typeSize + 2]) | UInt16(q[b * type.typeSize + 3]) << 8))
+                bound = Self.affineBound * d + abs(m) * 0x1p-10
+            }
+            for j in 0..<32 {
+                let i = b * 32 + j
+                #expect(abs(y[i] - x[i]) <= bound, "\(type.name) block \(b) element \(j): \(x[i]) → \(y[i])")
+            }
+        }
+    }
+
+    @Test("an all-zero block quantizes to exact zeros", arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1])
+    func zeroBlock(_ type: GGMLType) {
+        let x = [Float](repeating: 0, count: 32)
+        var q = [UInt8](repeating: 0xFF, count: type.typeSize)
+        x.withUnsafeBufferPointer { xp in
+            q.withUnsafeMutableBytes { qp in
+                switch type {
+                case .q4_0: Quantize.q4_0(xp.baseAddress!, qp.baseAddress!, count: 32)
+                case .q4_1: Quantize.q4_1(xp.baseAddress!, qp.baseAddress!, count: 32)
+                case .q5_0: Quantize.q5_0(xp.baseAddress!, qp.baseAddress!, count: 32)
+                default: Quantize.q5_1(xp.baseAddress!, qp.baseAddress!, count: 32)
+                }
+            }
+        }
+        let y = dequantized(q, count: 32) { Dequantize.row(type, $0, $1, count: $2) }
+        #expect(y.allSatisfy { $0 == 0 })
+    }
+}
