@@ -52,7 +52,7 @@ extension Ops {
 extension Ops {
     // MARK: silu / swiglu
 
-    /// y = x / (1 + e^(−x)) (SIMD, `vexp`). Within `siluRelativeTolerance` of `silu_reference`.
+    /// y = x / (1 + e^(−x)) (SIMD, `Lane.exp`). Within `siluRelativeTolerance` of `silu_reference`.
     /// `y` may alias `x`. - Complexity: O(count).
     public static func silu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         let one = SIMD8<Float>(repeating: 1)
@@ -98,7 +98,7 @@ extension Ops {
 
     // MARK: gelu (formula)
 
-    /// GELU, tanh approximation (ggml_gelu_f32), computed without a table (SIMD, `vexp`).
+    /// GELU, tanh approximation (ggml_gelu_f32), computed without a table (SIMD, `Lane.exp`).
     /// Within `geluAbsoluteTolerance` of `gelu_reference`. `y` may alias `x`. - Complexity: O(count).
     /// For llama.cpp-identical CPU results use `geluF16Table` / `geglu` instead.
     public static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {

@@ -17,7 +17,7 @@ extension Ops {
     /// In-place numerically stable softmax of `count` elements: x ← exp(s·x − max) / Σ (SIMD).
     ///
     /// `scale` multiplies the inputs first (ggml `soft_max_ext`'s `scale`, e.g. 1/√headDim); with the default 1
-    /// it is exact. Uses `vexp` (≤ 2 ulp); agrees with `softmax_reference` within `softmaxRelativeTolerance`.
+    /// it is exact. Uses `Lane.exp` (≤ 2 ulp); agrees with `softmax_reference` within `softmaxRelativeTolerance`.
     /// `count == 0` is a no-op. - Complexity: O(count), two passes over x plus one scaling pass; no allocation.
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float = 1) {
         precondition(count >= 0)

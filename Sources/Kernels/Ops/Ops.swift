@@ -20,14 +20,14 @@ public enum Ops {}
 // MARK: - Vectorised exp and float lane helpers
 
 extension Lane {
-    /// Named accuracy of `vexp` (measured by OpsTests against a Double `exp` over a dense sweep of [-104, 89]):
+    /// Named accuracy of `Lane.exp` (measured by OpsTests against a Double `exp` over a dense sweep of [-104, 89]):
     /// at most 2 ulp from the correctly rounded result for normal outputs.
     static let expMaxULP: Float = 2
 
     /// exp(x) on 8 lanes: Cody–Waite reduction x = n·ln2 + r with |r| ≤ ln2/2, a degree-6 minimax polynomial
     /// (Cephes `expf` coefficients) for e^r, and 2^n applied as two exact power-of-two factors so that results in
     /// the subnormal range are rounded once. Overflow gives +inf, underflow 0, NaN propagates. Error ≤ 2 ulp
-    /// (`vexpMaxULP`). No lane conversion traps: n is read from the bits of the rounding "magic" sum.
+    /// (`Lane.expMaxULP`). No lane conversion traps: n is read from the bits of the rounding "magic" sum.
     @inline(__always)
     static func exp(_ input: SIMD8<Float>) -> SIMD8<Float> {
         let x = clamp(input, -104, 89)
