@@ -19,7 +19,7 @@ public final class BPETokenizer: Tokenizer {
     /// llama.cpp clean_spaces: `decode` removes spaces before punctuation like clean_up_tokenization_spaces.
     let cleanSpaces: Bool
     /// (leftPiece << 32 | rightPiece) → (rank << 32 | resultPiece). Pieces ≥ vocabularySize are `extraPieces`.
-    let merges: [UInt64: UInt64]
+    let merges: PairTable
     /// Piece strings appearing in merges that are not tokens (ids offset by vocabularySize).
     let extraPieces: ByteStringTable
     /// Piece of each single byte's GPT-2 character. (256)
@@ -65,7 +65,7 @@ public final class BPETokenizer: Tokenizer {
             singleByteToken[b] = table.id(of: [UInt8(b)]) ?? -1
         }
 
-        var merges = [UInt64: UInt64](minimumCapacity: vocab.merges.count)
+        var merges = PairTable(expectedCount: vocab.merges.count)
         var joined = [UInt8](repeating: 0, count: 256)
         func add(_ all: UnsafeBufferPointer<UInt8>, rank: Int) -> Bool {
             // llama.cpp: split at the first space after the first byte.
@@ -75,7 +75,7 @@ public final class BPETokenizer: Tokenizer {
             let left = piece(UnsafeBufferPointer(rebasing: all[0..<space]), &extra)
             let right = piece(UnsafeBufferPointer(rebasing: all[(space + 1)...]), &extra)
             let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
-            if merges[key] != nil { return true }  // llama.cpp emplace keeps the first rank
+            if merges[key] != nil { return true }  // llama.cpp emplace keeps the first rank (checked before joining)
             let length = all.count - 1
             if joined.count < length { joined = [UInt8](repeating: 0, count: length) }
             let result: Int32 = joined.withUnsafeMutableBufferPointer { j in
@@ -83,7 +83,7 @@ public final class BPETokenizer: Tokenizer {
                 for k in (space + 1)..<all.count { j[k - 1] = all[k] }
                 return piece(UnsafeBufferPointer(rebasing: j[0..<length]), &extra)
             }
-            merges[key] = UInt64(rank) << 32 | UInt64(UInt32(result))
+            merges.insertIfAbsent(key, UInt64(rank) << 32 | UInt64(UInt32(result)))
             return true
         }
         for (rank, merge) in vocab.merges.enumerated() {

@@ -3,6 +3,8 @@
 // The Jinja source is not executed; it is recognised by its markers (like llama.cpp llm_chat_detect_template)
 // and rendered by a built-in formatter that reproduces what the template would output.
 
+import GGUF
+
 /// One chat turn.
 public struct ChatMessage: Sendable, Equatable {
     /// "system", "user" or "assistant".
@@ -48,6 +50,17 @@ public struct ChatTemplate: Sendable, Equatable {
             let excerpt = template.map { String($0.prefix(60)).debugDescription } ?? "<no tokenizer.chat_template>"
             throw TokenizerError.unsupportedChatTemplate(excerpt: excerpt)
         }
+    }
+
+    /// Detects the format of a GGUF model from `tokenizer.chat_template` and `general.architecture`.
+    /// - Throws: `TokenizerError.unsupportedChatTemplate`, or `.invalidValue` when a key has the wrong type.
+    public init(metadata: GGUFMetadata) throws {
+        func string(_ key: String) throws -> String? {
+            do { return try metadata.optionalString(key) } catch {
+                throw TokenizerError.invalidValue(key: key, reason: "\(error)")
+            }
+        }
+        try self.init(template: string("tokenizer.chat_template"), architecture: string("general.architecture"))
     }
 
     /// Renders `messages`, ending with the assistant-turn header when `addGenerationPrompt`.

@@ -29,6 +29,10 @@ public protocol Tokenizer: Sendable {
     /// Detokenizes `ids` as generation output: control/unknown tokens render as nothing, invalid UTF-8 as U+FFFD.
     func decode(_ ids: [Int32]) -> String
 
+    /// Detokenizes `ids`; with `special`, control tokens render as their text
+    /// (llama.cpp `llama_detokenize(remove_special: false, unparse_special: special)`).
+    func decode(_ ids: [Int32], special: Bool) -> String
+
     /// The raw bytes token `id` spells as generation output (`llama_token_to_piece(special: false)`):
     /// empty for control, unknown, unused and out-of-range ids. May be an incomplete UTF-8 sequence.
     func tokenPiece(_ id: Int32) -> [UInt8]

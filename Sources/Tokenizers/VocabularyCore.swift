@@ -252,26 +252,31 @@ struct VocabularyCore: Sendable {
                 let start = Int(table.offsets[Int(id)]), end = Int(table.offsets[Int(id) + 1])
                 let needle = UnsafeBufferPointer(rebasing: arena[start..<end])
                 guard let first = needle.first else { continue }
-                var i = 0
-                while i < fragments.count {
-                    guard case .text(let a, let b) = fragments[i],
-                          var match = Self.find(needle, first, in: bytes, from: a, to: b) else { i += 1; continue }
-                    var pieces: [Fragment] = []
+                guard fragments.contains(where: { f in
+                    if case .text(let a, let b) = f { return Self.find(needle, first, in: bytes, from: a, to: b) != nil }
+                    return false
+                }) else { continue }
+                var next: [Fragment] = []
+                next.reserveCapacity(fragments.count + 2)
+                for fragment in fragments {
+                    guard case .text(let a, let b) = fragment,
+                          var match = Self.find(needle, first, in: bytes, from: a, to: b) else {
+                        next.append(fragment); continue
+                    }
                     var base = a
                     while true {
                         var leftEnd = match
                         if attr.contains(.lstrip) { while leftEnd > base && Self.isCSpace(bytes[leftEnd - 1]) { leftEnd -= 1 } }
-                        if leftEnd > base { pieces.append(.text(base, leftEnd)) }
-                        pieces.append(.token(id))
+                        if leftEnd > base { next.append(.text(base, leftEnd)) }
+                        next.append(.token(id))
                         base = match + needle.count
                         if attr.contains(.rstrip) { while base < b && Self.isCSpace(bytes[base]) { base += 1 } }
-                        guard base < b, let next = Self.find(needle, first, in: bytes, from: base, to: b) else { break }
-                        match = next
+                        guard base < b, let found = Self.find(needle, first, in: bytes, from: base, to: b) else { break }
+                        match = found
                     }
-                    if base < b { pieces.append(.text(base, b)) }
-                    fragments.replaceSubrange(i...i, with: pieces)
-                    i += pieces.count
+                    if base < b { next.append(.text(base, b)) }
                 }
+                fragments = next
             }
         }
         return fragments

@@ -1,3 +1,4 @@
+import GGUF
 import Testing
 @testable import Tokenizers
 
@@ -48,5 +49,17 @@ struct ChatTemplateTests {
         #expect(throws: TokenizerError.self) { try ChatTemplate(template: nil, architecture: "llama") }
         let error = TokenizerError.unsupportedChatTemplate(excerpt: "x")
         #expect(error.description.contains("Hint"))
+    }
+}
+
+@Suite("Chat templates from GGUF metadata")
+struct ChatTemplateMetadataTests {
+    @Test func detectsFromMetadata() throws {
+        let chatml = try GGUFMetadata([(key: "tokenizer.chat_template", value: .string(ChatTemplateTests.smolLM2))])
+        #expect(try ChatTemplate(metadata: chatml).style == .chatML(
+            defaultSystem: "You are a helpful AI assistant named SmolLM, trained by Hugging Face"))
+        let gemma = try GGUFMetadata([(key: "general.architecture", value: .string("gemma3"))])
+        #expect(try ChatTemplate(metadata: gemma).style == .gemma)
+        #expect(throws: TokenizerError.self) { try ChatTemplate(metadata: try GGUFMetadata([])) }
     }
 }
