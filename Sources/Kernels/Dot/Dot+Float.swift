@@ -10,11 +10,10 @@ enum F32Dot: BlockDot {
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
-        for k in 0..<4 {
-            acc.v.addProduct(
-                w.loadUnaligned(fromByteOffset: 32 * k, as: SIMD8<Float>.self),
-                x.loadUnaligned(fromByteOffset: 32 * k, as: SIMD8<Float>.self))
-        }
+        // Two independent product chains per step, so the loop-carried dependency is one add per 32 elements.
+        func a(_ k: Int) -> SIMD8<Float> { w.loadUnaligned(fromByteOffset: 32 * k, as: SIMD8<Float>.self) }
+        func b(_ k: Int) -> SIMD8<Float> { x.loadUnaligned(fromByteOffset: 32 * k, as: SIMD8<Float>.self) }
+        acc.v += (a(0) * b(0)).addingProduct(a(1), b(1)) + (a(2) * b(2)).addingProduct(a(3), b(3))
     }
 
     @inline(__always)
@@ -32,11 +31,9 @@ enum F16Dot: BlockDot {
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
-        for k in 0..<4 {
-            acc.v.addProduct(
-                KSIMD.widen(w.loadUnaligned(fromByteOffset: 16 * k, as: SIMD8<Float16>.self)),
-                KSIMD.widen(x.loadUnaligned(fromByteOffset: 16 * k, as: SIMD8<Float16>.self)))
-        }
+        func a(_ k: Int) -> SIMD8<Float> { KSIMD.widen(w.loadUnaligned(fromByteOffset: 16 * k, as: SIMD8<Float16>.self)) }
+        func b(_ k: Int) -> SIMD8<Float> { KSIMD.widen(x.loadUnaligned(fromByteOffset: 16 * k, as: SIMD8<Float16>.self)) }
+        acc.v += (a(0) * b(0)).addingProduct(a(1), b(1)) + (a(2) * b(2)).addingProduct(a(3), b(3))
     }
 
     @inline(__always)
@@ -63,9 +60,9 @@ enum BF16Dot: BlockDot {
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
-        for k in 0..<4 {
-            acc.v.addProduct(widenBF16(w + 16 * k), x.loadUnaligned(fromByteOffset: 32 * k, as: SIMD8<Float>.self))
-        }
+        func a(_ k: Int) -> SIMD8<Float> { widenBF16(w + 16 * k) }
+        func b(_ k: Int) -> SIMD8<Float> { x.loadUnaligned(fromByteOffset: 32 * k, as: SIMD8<Float>.self) }
+        acc.v += (a(0) * b(0)).addingProduct(a(1), b(1)) + (a(2) * b(2)).addingProduct(a(3), b(3))
     }
 
     @inline(__always)

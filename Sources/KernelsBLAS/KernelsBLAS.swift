@@ -1,2 +1,0 @@
-import CBLAS
-import Kernels
