@@ -5,7 +5,7 @@
 import Foundation
 import GGUF
 import Testing
-import Tokenizers
+@testable import Tokenizers
 
 enum SmolLM2Golden {
     /// weights/<file> found by walking up from this file, or EDGELM_MODEL (the file itself or its directory).
@@ -55,5 +55,52 @@ struct SmolLM2GoldenTests {
         #expect(t.encode(c.text, parseSpecial: false) == c.ids)
         #expect(t.encode(c.text, parseSpecial: true) == c.idsParseSpecial)
         #expect(t.decode(c.ids) == c.text)
+    }
+}
+
+/// The other pre-tokenizers (gpt-2, llama-bpe, qwen2, default) run over SmolLM2's vocabulary and merges, against
+/// HF `tokenizers` applying the original regexes (Golden/smollm2-vocab-pretokenizers.json).
+enum PreTokenizerGolden {
+    struct Case: Sendable, CustomStringConvertible {
+        let pre: String, text: String, ids: [Int32]
+        var description: String { "\(pre): \(text.debugDescription.prefix(40))" }
+    }
+
+    static let cases: [Case] = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Golden/smollm2-vocab-pretokenizers.json")
+        guard let data = try? Data(contentsOf: url),
+              let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let byPre = doc["pretokenizers"] as? [String: [[String: Any]]] else { return [] }
+        return byPre.keys.sorted().flatMap { pre in
+            byPre[pre]!.map { c in
+                Case(pre: pre, text: c["text"] as? String ?? "",
+                     ids: (c["ids"] as? [Any] ?? []).compactMap { ($0 as? NSNumber)?.int32Value })
+            }
+        }
+    }()
+
+    static let tokenizers: [String: BPETokenizer] = {
+        guard let path = SmolLM2Golden.weights,
+              var vocab = try? TokenizerLoader.vocabulary(from: GGUFFile(path: path).metadata) else { return [:] }
+        var out: [String: BPETokenizer] = [:]
+        for pre in ["gpt-2", "llama-bpe", "qwen2", "default"] {
+            vocab.preTokenizer = pre
+            out[pre] = try? BPETokenizer(vocabulary: vocab)
+        }
+        return out
+    }()
+}
+
+@Suite("Pre-tokenizers over a real vocabulary (HF tokenizers oracle)")
+struct PreTokenizerGoldenTests {
+    @Test func goldenFileIsPresent() {
+        #expect(Set(PreTokenizerGolden.cases.map(\.pre)) == ["gpt-2", "llama-bpe", "qwen2", "default"])
+    }
+
+    @Test(.enabled(if: SmolLM2Golden.weights != nil), arguments: PreTokenizerGolden.cases)
+    func matchesOracle(_ c: PreTokenizerGolden.Case) throws {
+        let t = try #require(PreTokenizerGolden.tokenizers[c.pre])
+        #expect(t.encode(c.text, parseSpecial: false) == c.ids)
     }
 }
