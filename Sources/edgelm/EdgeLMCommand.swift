@@ -6,6 +6,6 @@ struct EdgeLMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgelm",
         abstract: "EdgeLM: pure-Swift quantized LLM inference for edge and on-device serving.",
-        subcommands: []
+        subcommands: [InspectCommand.self]
     )
 }

@@ -1,1 +1,0 @@
-// GGUF module: placeholder until the reader lands.

@@ -1,0 +1,137 @@
+// The per-block core shared by every dot product, matrix–vector and matrix–matrix kernel.
+//
+// ggml computes `vec_dot(weight row, activation row)` block by block: an exact integer dot of the quants of
+// one block, then one float multiply-add with the block's combined scale. `BlockDot` captures exactly that
+// step for one weight format. `Dot.*` (one row × one activation row), the 4-row matvec and the 2×4 matmul
+// tile all call the same `@inline(__always)` `accumulate`, so every (row, token) result is produced by the
+// identical sequence of float operations no matter which kernel or how many threads computed it: matvec and
+// matmul are bit-identical to a plain loop of `Dot` calls. Loads and unpacking shared by several
+// accumulators in one loop body are merged by LLVM (no stores intervene), which is what makes the tiles fast.
+//
+// SIMD idioms (measured in docs/swift-simd-lab notes): lane loops instead of stdlib conversion initialisers
+// (one instruction each), vector-operand wrapping operators, 16-bit products pair-added into 32-bit lanes.
+
+/// Accumulator of one (weight row, activation row) dot product: 8 float lanes fed by fused multiply-adds,
+/// plus a scalar for the per-block offset terms (Q4_1/Q5_1 `m·s`, K-quant mins, float tails).
+struct DotAccumulator {
+    var v = SIMD8<Float>()
+    var s: Float = 0
+
+    @inline(__always)
+    init() {}
+
+    /// The dot product: a fixed-order horizontal sum of the lanes (ggml's `hsum_float_8` order) plus `s`.
+    @inline(__always)
+    var result: Float { KSIMD.hsum(v) + s }
+}
+
+/// One weight format's block step. `elements` elements of a weight row occupy `weightBytes` bytes; the
+/// matching activation elements occupy `activationBytes` bytes in the format `activationType`.
+protocol BlockDot {
+    /// Elements per step (the format's block; 32 for the float formats, with a scalar tail).
+    static var elements: Int { get }
+    static var weightBytes: Int { get }
+    static var activationBytes: Int { get }
+    /// acc += dot(weight block at w, activation block at x).
+    static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator)
+    /// acc += dot of the last `count` (< elements) elements; only the float formats have tails.
+    static func tail(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, count: Int, _ acc: inout DotAccumulator)
+}
+
+extension BlockDot {
+    @inline(__always)
+    static func tail(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, count: Int, _ acc: inout DotAccumulator) {}
+
+    /// The whole-row dot product of `count` elements (a multiple of `elements` for block formats).
+    @inline(__always)
+    static func dot(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, count: Int) -> Float {
+        var acc = DotAccumulator()
+        let blocks = count / elements
+        for b in 0..<blocks {
+            accumulate(w + b * weightBytes, x + b * activationBytes, &acc)
+        }
+        let rest = count - blocks * elements
+        if rest > 0 { tail(w + blocks * weightBytes, x + blocks * activationBytes, count: rest, &acc) }
+        return acc.result
+    }
+}
+
+/// Internal SIMD helpers (AVX2 code generation with `-march=x86-64-v3`; portable Swift elsewhere).
+enum KSIMD {
+    /// 16 signed bytes → 16 Int16 lanes (vpmovsxbw).
+    @inline(__always)
+    static func sext16(_ p: UnsafeRawPointer) -> SIMD16<Int16> {
+        var r = SIMD16<Int16>()
+        for i in 0..<16 { r[i] = Int16(p.load(fromByteOffset: i, as: Int8.self)) }
+        return r
+    }
+
+    /// 16 unsigned bytes → 16 Int16 lanes (vpmovzxbw).
+    @inline(__always)
+    static func zext16(_ p: UnsafeRawPointer) -> SIMD16<Int16> {
+        var r = SIMD16<Int16>()
+        for i in 0..<16 { r[i] = Int16(p.load(fromByteOffset: i, as: UInt8.self)) }
+        return r
+    }
+
+    /// Adds adjacent Int16 lanes pairwise into Int32 lanes (exact): lane i = p[2i] + p[2i+1].
+    /// `(v + v << 16) >> 16` on the Int32 view, three instructions (AVX2 has no pmaddwd idiom reachable here).
+    @inline(__always)
+    static func pairSum(_ p: SIMD16<Int16>) -> SIMD8<Int32> {
+        let v = unsafeBitCast(p, to: SIMD8<Int32>.self)
+        let s16 = SIMD8<Int32>(repeating: 16)
+        return (v &+ (v &<< s16)) &>> s16
+    }
+
+    /// Int32 lanes → Float lanes (vcvtdq2ps); exact below 2^24.
+    @inline(__always)
+    static func float(_ v: SIMD8<Int32>) -> SIMD8<Float> {
+        var r = SIMD8<Float>()
+        for i in 0..<8 { r[i] = Float(v[i]) }
+        return r
+    }
+
+    /// 8 halves → 8 floats (vcvtph2ps).
+    @inline(__always)
+    static func widen(_ h: SIMD8<Float16>) -> SIMD8<Float> {
+        var r = SIMD8<Float>()
+        for i in 0..<8 { r[i] = Float(h[i]) }
+        return r
+    }
+
+    /// Two fp16 scalars (at a and b) as floats, converted in one vcvtph2ps through a general register
+    /// (scalar `Float(Float16)` makes LLVM insert into a stale vector register: a false dependency).
+    @inline(__always)
+    static func halves2(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> SIMD8<Float> {
+        let bits = UInt32(a.loadUnaligned(as: UInt16.self)) | UInt32(b.loadUnaligned(as: UInt16.self)) << 16
+        return widen(unsafeBitCast(SIMD4<UInt32>(repeating: bits), to: SIMD8<Float16>.self))
+    }
+
+    /// Two fp16 pairs (a[0], a[1], b[0], b[1]) as lanes 0…3.
+    @inline(__always)
+    static func halves4(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> SIMD8<Float> {
+        let lo = a.loadUnaligned(as: UInt32.self), hi = b.loadUnaligned(as: UInt32.self)
+        return widen(unsafeBitCast(SIMD4<UInt32>(lo, hi, lo, hi), to: SIMD8<Float16>.self))
+    }
+
+    /// One fp16 scalar as a float, through a vector conversion (see `halves2`).
+    @inline(__always)
+    static func half(_ a: UnsafeRawPointer) -> Float {
+        let bits = UInt32(a.loadUnaligned(as: UInt16.self))
+        return widen(unsafeBitCast(SIMD4<UInt32>(repeating: bits), to: SIMD8<Float16>.self))[0]
+    }
+
+    /// Horizontal sum in ggml's `hsum_float_8` order: (lo4 + hi4), then (0+2, 1+3), then the two.
+    @inline(__always)
+    static func hsum(_ v: SIMD8<Float>) -> Float {
+        let q = v.lowHalf + v.highHalf
+        let p = q.lowHalf + q.highHalf
+        return p[0] + p[1]
+    }
+
+    @inline(__always)
+    static func splat(_ x: Int32) -> SIMD8<Int32> { SIMD8<Int32>(repeating: x) }
+
+    @inline(__always)
+    static func splat16(_ x: Int16) -> SIMD16<Int16> { SIMD16<Int16>(repeating: x) }
+}

@@ -1,0 +1,132 @@
+import GGUF
+
+// Row-range drivers of MatMul, generic over the block step and specialised per format by the switch in
+// `mulRows` (the generic bodies are `@inline(__always)`, so each case gets its own straight-line code).
+
+extension MatMul {
+    /// Computes rows `rows` of `y (tokens, w.rows)` on the calling thread.
+    static func mulRows(_ w: WeightMatrix, _ xq: UnsafeRawPointer, tokens: Int, _ y: UnsafeMutablePointer<Float>,
+                        rows: Range<Int>) {
+        switch w.type {
+        case .q4_0: mulRows(Q4_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .q4_1: mulRows(Q4_1Dot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .q5_0: mulRows(Q5_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .q5_1: mulRows(Q5_1Dot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .q8_0: mulRows(Q8_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .q4_K: mulRows(Q4_KDot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .q5_K: mulRows(Q5_KDot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .q6_K: mulRows(Q6_KDot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .f16: mulRows(F16Dot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .f32: mulRows(F32Dot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .bf16: mulRows(BF16Dot.self, w, xq, tokens: tokens, y, rows: rows)
+        default: preconditionFailure("MatMul: no kernel for \(w.type.name)")
+        }
+    }
+
+    @inline(__always)
+    static func mulRows<K: BlockDot>(_ k: K.Type, _ w: WeightMatrix, _ xq: UnsafeRawPointer, tokens: Int,
+                                     _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        if tokens == 1 {
+            matvec(k, w.data, rowBytes: w.rowBytes, xq, cols: w.cols, y, rows: rows)
+        } else {
+            let xBytes = w.vecDotType.rowBytes(w.cols)!
+            matmul(k, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq, xBytes: xBytes, cols: w.cols,
+                   tokens: tokens, y, rows: rows)
+        }
+    }
+
+    /// y[r] = dot(row r, x) for r in `rows`, 4 rows per pass.
+    @inline(__always)
+    static func matvec<K: BlockDot>(_: K.Type, _ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafeRawPointer,
+                                    cols: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        let blocks = cols / K.elements, rest = cols - blocks * K.elements
+        let tailW = blocks * K.weightBytes, tailX = blocks * K.activationBytes
+        var r = rows.lowerBound
+        while r + 4 <= rows.upperBound {
+            let w0 = w + r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
+            var a0 = DotAccumulator(), a1 = DotAccumulator(), a2 = DotAccumulator(), a3 = DotAccumulator()
+            for b in 0..<blocks {
+                let xb = x + b * K.activationBytes, o = b * K.weightBytes
+                K.accumulate(w0 + o, xb, &a0)
+                K.accumulate(w1 + o, xb, &a1)
+                K.accumulate(w2 + o, xb, &a2)
+                K.accumulate(w3 + o, xb, &a3)
+            }
+            if rest > 0 {
+                K.tail(w0 + tailW, x + tailX, count: rest, &a0)
+                K.tail(w1 + tailW, x + tailX, count: rest, &a1)
+                K.tail(w2 + tailW, x + tailX, count: rest, &a2)
+                K.tail(w3 + tailW, x + tailX, count: rest, &a3)
+            }
+            y[r] = a0.result
+            y[r + 1] = a1.result
+            y[r + 2] = a2.result
+            y[r + 3] = a3.result
+            r += 4
+        }
+        while r < rows.upperBound {
+            y[r] = K.dot(w + r * rowBytes, x, count: cols)
+            r += 1
+        }
+    }
+
+    /// y[t, r] for all tokens and r in `rows`: 2-row × 4-token register tiles, then 2×1, then 1×1 edges.
+    @inline(__always)
+    static func matmul<K: BlockDot>(_: K.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int,
+                                    _ x: UnsafeRawPointer, xBytes: Int, cols: Int, tokens: Int,
+                                    _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        let blocks = cols / K.elements, rest = cols - blocks * K.elements
+        let tailW = blocks * K.weightBytes, tailX = blocks * K.activationBytes
+        var r = rows.lowerBound
+        while r + 2 <= rows.upperBound {
+            let w0 = w + r * rowBytes, w1 = w0 + rowBytes
+            var t = 0
+            while t + 4 <= tokens {
+                let x0 = x + t * xBytes, x1 = x0 + xBytes, x2 = x1 + xBytes, x3 = x2 + xBytes
+                var a00 = DotAccumulator(), a01 = DotAccumulator(), a02 = DotAccumulator(), a03 = DotAccumulator()
+                var a10 = DotAccumulator(), a11 = DotAccumulator(), a12 = DotAccumulator(), a13 = DotAccumulator()
+                for b in 0..<blocks {
+                    let o = b * K.weightBytes, p = b * K.activationBytes
+                    K.accumulate(w0 + o, x0 + p, &a00)
+                    K.accumulate(w0 + o, x1 + p, &a01)
+                    K.accumulate(w0 + o, x2 + p, &a02)
+                    K.accumulate(w0 + o, x3 + p, &a03)
+                    K.accumulate(w1 + o, x0 + p, &a10)
+                    K.accumulate(w1 + o, x1 + p, &a11)
+                    K.accumulate(w1 + o, x2 + p, &a12)
+                    K.accumulate(w1 + o, x3 + p, &a13)
+                }
+                if rest > 0 {
+                    K.tail(w0 + tailW, x0 + tailX, count: rest, &a00)
+                    K.tail(w0 + tailW, x1 + tailX, count: rest, &a01)
+                    K.tail(w0 + tailW, x2 + tailX, count: rest, &a02)
+                    K.tail(w0 + tailW, x3 + tailX, count: rest, &a03)
+                    K.tail(w1 + tailW, x0 + tailX, count: rest, &a10)
+                    K.tail(w1 + tailW, x1 + tailX, count: rest, &a11)
+                    K.tail(w1 + tailW, x2 + tailX, count: rest, &a12)
+                    K.tail(w1 + tailW, x3 + tailX, count: rest, &a13)
+                }
+                y[t * rowCount + r] = a00.result
+                y[(t + 1) * rowCount + r] = a01.result
+                y[(t + 2) * rowCount + r] = a02.result
+                y[(t + 3) * rowCount + r] = a03.result
+                y[t * rowCount + r + 1] = a10.result
+                y[(t + 1) * rowCount + r + 1] = a11.result
+                y[(t + 2) * rowCount + r + 1] = a12.result
+                y[(t + 3) * rowCount + r + 1] = a13.result
+                t += 4
+            }
+            while t < tokens {
+                let xt = x + t * xBytes
+                y[t * rowCount + r] = K.dot(w0, xt, count: cols)
+                y[t * rowCount + r + 1] = K.dot(w1, xt, count: cols)
+                t += 1
+            }
+            r += 2
+        }
+        while r < rows.upperBound {
+            for t in 0..<tokens { y[t * rowCount + r] = K.dot(w + r * rowBytes, x + t * xBytes, count: cols) }
+            r += 1
+        }
+    }
+}

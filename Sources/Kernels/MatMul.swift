@@ -1,0 +1,142 @@
+import GGUF
+
+/// A read-only view of a 2-D weight tensor: `rows` rows of `cols` elements in a ggml format, row-major and
+/// densely packed (`rowBytes` apart), e.g. straight from a `GGUFTensor` (`rows = shape[1]`, `cols = shape[0]`).
+///
+/// The data is not copied or retained: it must stay valid (e.g. the `GGUFFile` alive) while in use.
+public struct WeightMatrix: @unchecked Sendable {
+    public let type: GGMLType
+    public let rows: Int
+    public let cols: Int
+    public let data: UnsafeRawPointer
+    /// Bytes per row (`type.rowBytes(cols)`).
+    public let rowBytes: Int
+
+    /// - Throws: `KernelError.unsupportedType` when no kernel exists for `type`; `KernelError.invalidCount`
+    ///   when `cols` is not a positive multiple of the block size or `rows` is not positive.
+    public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) throws {
+        guard MatMul.vecDotType(for: type) != nil else { throw KernelError.unsupportedType(type.name) }
+        guard cols > 0, cols % type.blockSize == 0, let rowBytes = type.rowBytes(cols) else {
+            throw KernelError.invalidCount(type: type.name, count: cols, blockSize: type.blockSize)
+        }
+        guard rows > 0 else { throw KernelError.invalidCount(type: "row count of \(type.name)", count: rows, blockSize: 1) }
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        self.data = data
+        self.rowBytes = rowBytes
+    }
+
+    /// The activation format llama.cpp pairs with this weight type (ggml `vec_dot_type`): Q8_0 for
+    /// Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for K-quants, F16 for F16, F32 for F32 and BF16.
+    public var vecDotType: GGMLType { MatMul.vecDotType(for: type)! }
+
+    /// Total bytes of the weights.
+    public var byteCount: Int { rows * rowBytes }
+}
+
+/// Matrix products of a weight matrix with activation rows: `y (tokens, rows) = x (tokens, cols) · wᵀ`.
+///
+/// Decode (`tokens == 1`) runs a matrix–vector kernel that walks 4 weight rows per pass (one activation
+/// load feeds 4 rows); prefill (`tokens > 1`) runs 2-row × 4-token register tiles (each unpacked weight
+/// block feeds 4 tokens). Work is split across the pool by rows in chunks of a multiple of 4. Every output
+/// element is computed by exactly the float operations of `Dot.row`, so results are bit-identical to a
+/// per-row dot loop and independent of the thread count.
+public enum MatMul {
+    /// Activation format for a weight type, or nil when the type has no kernel.
+    public static func vecDotType(for type: GGMLType) -> GGMLType? {
+        switch type {
+        case .q4_0, .q5_0, .q8_0: return .q8_0
+        case .q4_1, .q5_1: return .q8_1
+        case .q4_K, .q5_K, .q6_K: return .q8_K
+        case .f16: return .f16
+        case .f32, .bf16: return .f32
+        default: return nil
+        }
+    }
+
+    /// Bytes of scratch needed to hold `tokens` rows of `w.cols` activations in `w.vecDotType`.
+    public static func activationBytes(for w: WeightMatrix, tokens: Int) -> Int {
+        tokens * w.vecDotType.rowBytes(w.cols)!
+    }
+
+    /// Converts `x (tokens, cols)` into `scratch (tokens, rowBytes)` in `type` (Q8_0, Q8_1, Q8_K, F16 or F32).
+    /// Quantize once and reuse for every matrix that shares `cols` and the activation type.
+    /// - Complexity: O(tokens · cols); rows are spread over the pool when there are several; no allocation.
+    public static func quantizeActivations(_ x: UnsafePointer<Float>, tokens: Int, cols: Int, as type: GGMLType,
+                                           into scratch: UnsafeMutableRawPointer, pool: ThreadPool) {
+        guard let rowBytes = type.rowBytes(cols) else {
+            preconditionFailure("MatMul.quantizeActivations: \(cols) is not a multiple of \(type.name) blocks")
+        }
+        if tokens >= 4 && pool.threadCount > 1 {
+            pool.parallelFor(tokens) { t in
+                quantizeRow(x + t * cols, scratch + t * rowBytes, cols: cols, as: type)
+            }
+        } else {
+            for t in 0..<tokens { quantizeRow(x + t * cols, scratch + t * rowBytes, cols: cols, as: type) }
+        }
+    }
+
+    /// Converts one activation row (`cols` floats) into `type`.
+    public static func quantizeRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, cols: Int,
+                                   as type: GGMLType) {
+        switch type {
+        case .q8_0: Quantize.q8_0(x, y, count: cols)
+        case .q8_1: Quantize.q8_1(x, y, count: cols)
+        case .q8_K: Quantize.q8_K(x, y, count: cols)
+        case .f16:
+            let h = y.assumingMemoryBound(to: Float16.self)
+            for i in 0..<cols { h[i] = Float16(x[i]) }
+        case .f32:
+            if UnsafeRawPointer(x) != UnsafeRawPointer(y) { y.copyMemory(from: x, byteCount: cols * 4) }
+        default: preconditionFailure("MatMul.quantizeRow: \(type.name) is not an activation format")
+        }
+    }
+
+    /// `y (tokens, w.rows) = xq (tokens, w.cols) · wᵀ` with activations already in `w.vecDotType`
+    /// (`xq` rows are `w.vecDotType.rowBytes(w.cols)` apart).
+    /// - Complexity: O(tokens · rows · cols); no allocation.
+    public static func mulQuantized(_ w: WeightMatrix, _ xq: UnsafeRawPointer, tokens: Int,
+                                    _ y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        precondition(tokens >= 0, "MatMul.mulQuantized: negative token count")
+        if tokens == 0 { return }
+        let chunk = rowChunk(rows: w.rows, tokens: tokens, threads: pool.threadCount)
+        let tasks = (w.rows + chunk - 1) / chunk
+        pool.parallelFor(tasks) { task in
+            let lower = task * chunk
+            let range = lower..<min(w.rows, lower + chunk)
+            mulRows(w, xq, tokens: tokens, y, rows: range)
+        }
+    }
+
+    /// Convenience: quantize `x (tokens, w.cols)` into `scratch` (at least `activationBytes(for:tokens:)`
+    /// bytes) then multiply. F32/BF16 weights read `x` directly and leave `scratch` untouched.
+    public static func mul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>,
+                           scratch: UnsafeMutableRawPointer, pool: ThreadPool) {
+        let type = w.vecDotType
+        if type == .f32 {
+            mulQuantized(w, UnsafeRawPointer(x), tokens: tokens, y, pool: pool)
+            return
+        }
+        quantizeActivations(x, tokens: tokens, cols: w.cols, as: type, into: scratch, pool: pool)
+        mulQuantized(w, UnsafeRawPointer(scratch), tokens: tokens, y, pool: pool)
+    }
+
+    /// Rows per task: a multiple of 4, about 4 tasks per thread (dynamic hand-out balances a shared CPU).
+    static func rowChunk(rows: Int, tokens: Int, threads: Int) -> Int {
+        if threads <= 1 { return max(4, (rows + 3) / 4 * 4) }
+        let target = (rows + threads * 4 - 1) / (threads * 4)
+        return max(4, (target + 3) / 4 * 4)
+    }
+
+    /// The plain per-row reference: `y[t, r] = Dot.row(w.type, row r, x row t)`. Single-threaded.
+    public static func mulQuantized_reference(_ w: WeightMatrix, _ xq: UnsafeRawPointer, tokens: Int,
+                                              _ y: UnsafeMutablePointer<Float>) {
+        let xBytes = w.vecDotType.rowBytes(w.cols)!
+        for t in 0..<tokens {
+            for r in 0..<w.rows {
+                y[t * w.rows + r] = Dot.row(w.type, w.data + r * w.rowBytes, xq + t * xBytes, count: w.cols)
+            }
+        }
+    }
+}

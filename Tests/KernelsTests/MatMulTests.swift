@@ -1,0 +1,145 @@
+import GGUF
+import Testing
+
+@testable import Kernels
+
+@Suite("Matrix products")
+struct MatMulTests {
+    /// A random weight matrix plus activations, with storage kept alive by the arrays.
+    struct Problem {
+        let type: GGMLType
+        let rows: Int, cols: Int, tokens: Int
+        var weights: [UInt8]
+        var x: [Float]
+
+        init(_ type: GGMLType, rows: Int, blocks: Int, tokens: Int, seed: UInt64) {
+            var rng = DotTestRNG(seed: seed)
+            self.type = type
+            self.rows = rows
+            let cols = type.blockSize == 1 ? blocks * 32 + 5 : blocks * type.blockSize
+            self.cols = cols
+            self.tokens = tokens
+            var weights: [UInt8] = []
+            for _ in 0..<rows { weights += DotTestData.weightRow(type, cols: cols, &rng) }
+            self.weights = weights
+            x = DotTestData.activations(tokens * cols, &rng)
+        }
+
+        /// y from `MatMul.mul` on a pool of `threads`.
+        func mul(threads: Int) throws -> [Float] {
+            let pool = ThreadPool(threads: threads)
+            return try weights.withUnsafeBytes { wp in
+                let w = try WeightMatrix(type: type, rows: rows, cols: cols, data: wp.baseAddress!)
+                var y = [Float](repeating: .nan, count: tokens * rows)
+                var scratch = [UInt8](repeating: 0, count: MatMul.activationBytes(for: w, tokens: tokens))
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        scratch.withUnsafeMutableBytes { sp in
+                            MatMul.mul(w, xp.baseAddress!, tokens: tokens, yp.baseAddress!, scratch: sp.baseAddress!,
+                                       pool: pool)
+                        }
+                    }
+                }
+                return y
+            }
+        }
+
+        /// y from the plain per-row `Dot.row` loop.
+        func reference() throws -> [Float] {
+            try weights.withUnsafeBytes { wp in
+                let w = try WeightMatrix(type: type, rows: rows, cols: cols, data: wp.baseAddress!)
+                let actBytes = w.vecDotType.rowBytes(cols)!
+                var xq = [UInt8](repeating: 0, count: tokens * actBytes)
+                x.withUnsafeBufferPointer { xp in
+                    xq.withUnsafeMutableBytes { qp in
+                        for t in 0..<tokens {
+                            MatMul.quantizeRow(xp.baseAddress! + t * cols, qp.baseAddress! + t * actBytes, cols: cols,
+                                               as: w.vecDotType)
+                        }
+                    }
+                }
+                var y = [Float](repeating: .nan, count: tokens * rows)
+                xq.withUnsafeBytes { qp in
+                    y.withUnsafeMutableBufferPointer { MatMul.mulQuantized_reference(w, qp.baseAddress!, tokens: tokens, $0.baseAddress!) }
+                }
+                return y
+            }
+        }
+    }
+
+    static let types: [GGMLType] = DotTestData.blockTypes + DotTestData.floatTypes
+    /// Shapes hitting the 4-row and 2×4 tiles and all their edges: (rows, tokens).
+    static let shapes: [(Int, Int)] = [(1, 1), (3, 1), (4, 1), (13, 1), (1, 2), (6, 3), (7, 4), (9, 5), (12, 9)]
+
+    @Test("mul equals a per-row Dot.row loop bit for bit", arguments: types)
+    func equalsDotLoop(type: GGMLType) throws {
+        for (i, shape) in Self.shapes.enumerated() {
+            let p = Problem(type, rows: shape.0, blocks: type.blockSize == 256 ? 2 : 3, tokens: shape.1,
+                            seed: UInt64(i) * 1000 + UInt64(type.rawValue))
+            let y = try p.mul(threads: 2)
+            let ref = try p.reference()
+            let got: [UInt32] = y.map { $0.bitPattern }, want: [UInt32] = ref.map { $0.bitPattern }
+            #expect(got == want, "\(type.name) rows \(shape.0) tokens \(shape.1)")
+        }
+    }
+
+    @Test("Results do not depend on the thread count", arguments: [GGMLType.q4_1, .q8_0, .q4_K, .q6_K, .f32])
+    func threadCountInvariant(type: GGMLType) throws {
+        for tokens in [1, 7] {
+            let p = Problem(type, rows: 203, blocks: type.blockSize == 256 ? 1 : 5, tokens: tokens, seed: 77)
+            let one: [UInt32] = try p.mul(threads: 1).map { $0.bitPattern }
+            let two: [UInt32] = try p.mul(threads: 2).map { $0.bitPattern }
+            let three: [UInt32] = try p.mul(threads: 3).map { $0.bitPattern }
+            #expect(two == one)
+            #expect(three == one)
+        }
+    }
+
+    @Test("F32 mul matches a Float64 matrix product")
+    func f32AgainstDouble() throws {
+        let p = Problem(.f32, rows: 17, blocks: 4, tokens: 3, seed: 5)
+        let y = try p.mul(threads: 2)
+        for t in 0..<p.tokens {
+            for r in 0..<p.rows {
+                var sum = 0.0, magnitude = 0.0
+                p.weights.withUnsafeBytes { wp in
+                    for c in 0..<p.cols {
+                        let term = Double(wp.loadUnaligned(fromByteOffset: 4 * (r * p.cols + c), as: Float.self))
+                            * Double(p.x[t * p.cols + c])
+                        sum += term
+                        magnitude += abs(term)
+                    }
+                }
+                #expect(abs(Double(y[t * p.rows + r]) - sum) <= dotTwinTolerance * magnitude)
+            }
+        }
+    }
+
+    @Test("WeightMatrix rejects unsupported types and ragged rows with a KernelError")
+    func weightMatrixValidation() {
+        let bytes = [UInt8](repeating: 0, count: 1024)
+        bytes.withUnsafeBytes { p in
+            #expect(throws: KernelError.self) { try WeightMatrix(type: .q8_1, rows: 1, cols: 32, data: p.baseAddress!) }
+            #expect(throws: KernelError.self) { try WeightMatrix(type: .q4_0, rows: 1, cols: 48, data: p.baseAddress!) }
+            #expect(throws: KernelError.self) { try WeightMatrix(type: .q4_K, rows: 2, cols: 128, data: p.baseAddress!) }
+            #expect(throws: KernelError.self) { try WeightMatrix(type: .f32, rows: 0, cols: 8, data: p.baseAddress!) }
+            #expect(throws: Never.self) { try WeightMatrix(type: .q4_1, rows: 2, cols: 64, data: p.baseAddress!) }
+        }
+    }
+
+    @Test("vecDotType and activationBytes follow ggml's pairing")
+    func activationFormats() throws {
+        let expected: [GGMLType: GGMLType] = [
+            .q4_0: .q8_0, .q5_0: .q8_0, .q8_0: .q8_0, .q4_1: .q8_1, .q5_1: .q8_1,
+            .q4_K: .q8_K, .q5_K: .q8_K, .q6_K: .q8_K, .f16: .f16, .f32: .f32, .bf16: .f32,
+        ]
+        for (weight, activation) in expected { #expect(MatMul.vecDotType(for: weight) == activation) }
+        let bytes = [UInt8](repeating: 0, count: 4)
+        try bytes.withUnsafeBytes { p in
+            let w = try WeightMatrix(type: .q4_1, rows: 1536, cols: 576, data: p.baseAddress!)
+            #expect(MatMul.activationBytes(for: w, tokens: 3) == 3 * 18 * 36)
+            let k = try WeightMatrix(type: .q6_K, rows: 640, cols: 2048, data: p.baseAddress!)
+            #expect(MatMul.activationBytes(for: k, tokens: 1) == 8 * 292)
+        }
+    }
+}
