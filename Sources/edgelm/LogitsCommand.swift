@@ -22,10 +22,8 @@ struct LogitsCommand: ParsableCommand {
         let logits = try session.prefill(ids)
         let best = topLogits(logits, count: min(top, logits.count))
         if json {
-            try printJSON([
-                "prompt_tokens": ids.map { Int($0) },
-                "top": best.map { ["id": Int($0.id), "logit": Double($0.logit)] },
-            ])
+            let top: [[String: Any]] = best.map { ["id": Int($0.id), "logit": Double($0.logit)] }
+            try printJSON(["prompt_tokens": ids.map { Int($0) }, "top": top] as [String: Any])
         } else {
             for (id, logit) in best {
                 let piece = String(decoding: model.tokenizer.tokenPiece(id), as: UTF8.self)
