@@ -6,6 +6,8 @@ struct EdgeLMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgelm",
         abstract: "EdgeLM: pure-Swift quantized LLM inference for edge and on-device serving.",
-        subcommands: [InspectCommand.self]
+        subcommands: [
+            InspectCommand.self, TokenizeCommand.self, GenerateCommand.self, LogitsCommand.self, PerplexityCommand.self,
+        ]
     )
 }

@@ -1,0 +1,129 @@
+import Foundation
+import GGUF
+import Tokenizers
+
+/// Why a generation stopped.
+public enum StopReason: String, Sendable, Codable {
+    /// The model produced an end-of-generation token (EOS / EOT).
+    case endOfGeneration = "eos"
+    /// `maxTokens` were generated.
+    case maxTokens = "max_tokens"
+    /// A user stop string appeared in the output (it is not included in the text).
+    case stopString = "stop_string"
+    /// The session's context is full.
+    case contextFull = "context_full"
+}
+
+/// A generation request.
+public struct GenerationRequest: Sendable {
+    public var prompt: String
+    public var maxTokens: Int = 128
+    public var sampling: SamplingParameters = .greedy
+    public var stopStrings: [String] = []
+    /// Wrap the prompt as one user turn in the model's chat template.
+    public var chat: Bool = false
+    /// Parse special-token text (e.g. `<|im_start|>`) in the prompt.
+    public var parseSpecial: Bool = true
+
+    public init(prompt: String, maxTokens: Int = 128, sampling: SamplingParameters = .greedy,
+                stopStrings: [String] = [], chat: Bool = false, parseSpecial: Bool = true) {
+        self.prompt = prompt; self.maxTokens = maxTokens; self.sampling = sampling
+        self.stopStrings = stopStrings; self.chat = chat; self.parseSpecial = parseSpecial
+    }
+}
+
+/// What a generation produced, with timings.
+public struct GenerationResult: Sendable {
+    public var text: String
+    public var promptTokens: [Int32]
+    public var tokens: [Int32]
+    public var stopReason: StopReason
+    /// Seconds spent in prefill (prompt evaluation, including the first token's logits).
+    public var prefillSeconds: Double
+    /// Seconds spent decoding the generated tokens after the first.
+    public var decodeSeconds: Double
+
+    public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptTokens.count) / prefillSeconds : 0 }
+    public var decodeTokensPerSecond: Double {
+        let n = max(tokens.count - 1, 0)
+        return decodeSeconds > 0 && n > 0 ? Double(n) / decodeSeconds : 0
+    }
+}
+
+extension Session {
+    /// Tokenizes a request's prompt the way `generate` does: chat template when asked, special tokens parsed
+    /// per the request, BOS when the model's metadata asks for it.
+    public func promptTokens(for request: GenerationRequest) throws -> [Int32] {
+        let tok = model.tokenizer
+        var text = request.prompt
+        if request.chat {
+            let template = try ChatTemplate(template: try model.file.metadata.optionalString(GGUFKey.chatTemplate),
+                                            architecture: model.config.architecture)
+            text = template.render([.user(request.prompt)], addGenerationPrompt: true)
+        }
+        var ids: [Int32] = []
+        if tok.addBOS, let bos = tok.bosID { ids.append(bos) }
+        ids += tok.encode(text, parseSpecial: request.parseSpecial || request.chat)
+        return ids
+    }
+
+    /// Generates text after the tokens already in the session (usually none: call ``reset()`` first).
+    ///
+    /// `onText` receives text as it is produced (never half a UTF-8 character, never part of a stop string);
+    /// return `false` from it to stop early.
+    /// - Throws: ``InferenceError`` when the prompt does not fit or a parameter is invalid.
+    public func generate(_ request: GenerationRequest, onText: ((String) -> Bool)? = nil) throws -> GenerationResult {
+        guard request.maxTokens >= 0 else { throw InferenceError.invalidParameter("max tokens must be ≥ 0") }
+        let tok = model.tokenizer
+        let prompt = try promptTokens(for: request)
+        guard !prompt.isEmpty else { throw InferenceError.emptyPrompt }
+        let sampler = try Sampler(parameters: request.sampling, vocabularySize: model.config.vocabularySize)
+
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var logits = try prefill(prompt)
+        let t1 = DispatchTime.now().uptimeNanoseconds
+
+        var generated: [Int32] = []
+        generated.reserveCapacity(request.maxTokens)
+        var decoder = StreamingDecoder(tokenizer: tok)
+        var text = ""             // all text produced
+        var emitted = 0           // characters of `text` already passed to onText
+        let maxStop = request.stopStrings.map(\.count).max() ?? 0
+        var reason = StopReason.maxTokens
+        var history = prompt
+        history.reserveCapacity(prompt.count + request.maxTokens)
+
+        loop: while generated.count < request.maxTokens {
+            let next = sampler.sample(logits, history: history[...])
+            if tok.isEndOfGeneration(next) { reason = .endOfGeneration; break }
+            generated.append(next)
+            history.append(next)
+            text += decoder.append(next)
+            // Stop strings: cut the text at the first match.
+            for s in request.stopStrings where !s.isEmpty {
+                if let r = text.range(of: s) {
+                    text = String(text[..<r.lowerBound])
+                    reason = .stopString
+                    break loop
+                }
+            }
+            // Stream what can no longer become part of a stop string.
+            if let onText {
+                let safe = max(emitted, text.count - max(maxStop - 1, 0))
+                if safe > emitted {
+                    let chunk = String(text.dropFirst(emitted).prefix(safe - emitted))
+                    emitted = safe
+                    if !onText(chunk) { break loop }
+                }
+            }
+            if generated.count == request.maxTokens { break }
+            if position >= contextLength { reason = .contextFull; break }
+            logits = try decode(next)
+        }
+        if reason != .stopString { text += decoder.finish() }
+        if let onText, text.count > emitted { _ = onText(String(text.dropFirst(emitted))) }
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        return GenerationResult(text: text, promptTokens: prompt, tokens: generated, stopReason: reason,
+                                prefillSeconds: Double(t1 - t0) / 1e9, decodeSeconds: Double(t2 - t1) / 1e9)
+    }
+}

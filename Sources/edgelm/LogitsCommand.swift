@@ -1,0 +1,46 @@
+import ArgumentParser
+import EdgeLM
+
+struct LogitsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logits",
+        abstract: "Print the highest raw logits at the last prompt position.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "The prompt. Special tokens in it are parsed; BOS added when the model asks.") var prompt: String
+    @Option(name: .long, help: "How many logits to print.") var top = 20
+    @Flag(name: .long, help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard top >= 1 else { throw ValidationError("--top must be ≥ 1") }
+    }
+
+    func run() throws {
+        let model = try modelOptions.loadModel()
+        let session = try Session(model: model, options: SessionOptions(threads: modelOptions.threadCount))
+        let ids = try session.promptTokens(for: GenerationRequest(prompt: prompt))
+        let logits = try session.prefill(ids)
+        let best = topLogits(logits, count: min(top, logits.count))
+        if json {
+            let top: [[String: Any]] = best.map { ["id": Int($0.id), "logit": Double($0.logit)] }
+            try printJSON(["prompt_tokens": ids.map { Int($0) }, "top": top] as [String: Any])
+        } else {
+            for (id, logit) in best {
+                let piece = String(decoding: model.tokenizer.tokenPiece(id), as: UTF8.self)
+                print("\(id)\t\(logit)\t\(piece.debugDescription)")
+            }
+        }
+    }
+}
+
+/// The `count` highest logits, highest first.
+func topLogits(_ logits: UnsafeBufferPointer<Float>, count: Int) -> [(id: Int32, logit: Float)] {
+    var best: [(id: Int32, logit: Float)] = []
+    best.reserveCapacity(count + 1)
+    for (i, l) in logits.enumerated() where best.count < count || l > best[best.count - 1].logit {
+        let at = best.firstIndex { l > $0.logit } ?? best.count
+        best.insert((Int32(i), l), at: at)
+        if best.count > count { best.removeLast() }
+    }
+    return best
+}
