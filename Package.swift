@@ -24,6 +24,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // GGUF: memory-mapped reader, writer, ggml type table and block layouts.
@@ -37,8 +38,10 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["GGUF"], swiftSettings: hotSettings),
         // Inference: Model (immutable) / Session (mutable), architectures, sampling.
         .target(name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenizers"], swiftSettings: kernelSettings),
+        // ModelLifecycle: manifests, signed releases, the on-device model store, staged rollout, telemetry.
+        .target(name: "ModelLifecycle", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")]),
         // EdgeLM: the library apps link; re-exports the public modules.
-        .target(name: "EdgeLM", dependencies: ["GGUF", "Kernels", "Tokenizers", "Inference"]),
+        .target(name: "EdgeLM", dependencies: ["GGUF", "Kernels", "Tokenizers", "Inference", "ModelLifecycle"]),
         // The `edgelm` command.
         .executableTarget(
             name: "edgelm",
@@ -53,6 +56,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelsBLASTests", dependencies: ["KernelsBLAS", "Kernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF"], resources: [.copy("Golden")]),
+        .testTarget(name: "ModelLifecycleTests", dependencies: ["ModelLifecycle", "GGUF"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "Kernels", "Tokenizers"]),
         // Needs weights/ (weights/fetch.sh); skipped with a message when the files are absent.
         .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "edgelm"], resources: [.copy("Reference")]),

@@ -3,3 +3,4 @@
 @_exported import Inference
 @_exported import Kernels
 @_exported import Tokenizers
+@_exported import ModelLifecycle

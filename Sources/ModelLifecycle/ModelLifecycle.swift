@@ -1,0 +1,1 @@
+// ModelLifecycle module.
