@@ -112,17 +112,7 @@ public final class BPETokenizer: Tokenizer {
     public func isEndOfGeneration(_ id: Int32) -> Bool { core.endOfGeneration.contains(id) }
 
     /// The token type of `id` (nil when out of range).
-    public func tokenType(_ id: Int32) -> TokenType? {
-        let a = core.attributes(of: id)
-        if a.isEmpty { return nil }
-        if a.contains(.userDefined) { return .userDefined }
-        if a.contains(.control) { return .control }
-        if a.contains(.unknown) { return .unknown }
-        if a.contains(.byte) { return .byte }
-        if a.contains(.unused) { return .unused }
-        if a.contains(.normal) { return .normal }
-        return .undefined
-    }
+    public func tokenType(_ id: Int32) -> TokenType? { core.tokenType(id) }
 
     /// The vocabulary text of token `id`, as stored (GPT-2 byte-encoded). Nil when out of range.
     public func tokenText(_ id: Int32) -> String? {

@@ -43,6 +43,9 @@ public final class SentencePieceTokenizer: Tokenizer {
 
     public func isEndOfGeneration(_ id: Int32) -> Bool { core.endOfGeneration.contains(id) }
 
+    /// The token type of `id` (nil when out of range).
+    public func tokenType(_ id: Int32) -> TokenType? { core.tokenType(id) }
+
     /// The vocabulary text of token `id` (with "▁" for spaces). Nil when out of range.
     public func tokenText(_ id: Int32) -> String? {
         guard id >= 0, Int(id) < core.count else { return nil }

@@ -303,6 +303,19 @@ struct VocabularyCore: Sendable {
         return nil
     }
 
+    /// The token type of `id` after llama.cpp's adjustments (nil when out of range).
+    func tokenType(_ id: Int32) -> TokenType? {
+        let a = attributes(of: id)
+        if a.isEmpty { return nil }
+        if a.contains(.userDefined) { return .userDefined }
+        if a.contains(.control) { return .control }
+        if a.contains(.unknown) { return .unknown }
+        if a.contains(.byte) { return .byte }
+        if a.contains(.unused) { return .unused }
+        if a.contains(.normal) { return .normal }
+        return .undefined
+    }
+
     /// Raw text bytes of token `id` (as stored in the vocabulary).
     func text(_ id: Int32) -> [UInt8] { table.bytes(id) }
 }

@@ -106,3 +106,29 @@ struct BPETokenizerTests {
         #expect(clean("") == "")
     }
 }
+
+@Suite("Tokenizer sharing across threads")
+struct TokenizerConcurrencyTests {
+    @Test func concurrentEncodesAgree() async throws {
+        let t = try TinyVocab.bpe()
+        let texts = (0..<64).map { "hello world \($0) é aaa abc <|im_end|> " + String(repeating: "hell", count: $0 % 7) }
+        let expected = texts.map { t.encode($0, parseSpecial: true) }
+        let results = await withTaskGroup(of: (Int, [Int32]).self) { group in
+            for (i, text) in texts.enumerated() { group.addTask { (i, t.encode(text, parseSpecial: true)) } }
+            var out = [[Int32]](repeating: [], count: texts.count)
+            for await (i, ids) in group { out[i] = ids }
+            return out
+        }
+        #expect(results == expected)
+    }
+
+    @Test func tokenTypes() throws {
+        let t = try TinyVocab.bpe()
+        #expect(t.tokenType(1) == .control)
+        #expect(t.tokenType(3) == .userDefined)
+        #expect(t.tokenType(t.tokenID(forText: "hello")!) == .normal)
+        #expect(t.tokenType(-1) == nil)
+        let s = try SentencePieceTokenizer(vocabulary: TinyVocab.spmVocabulary())
+        #expect(s.tokenType(0) == .unknown && s.tokenType(3) == .byte)
+    }
+}
