@@ -1,0 +1,108 @@
+// Built-in device profiles (memory caps) and the one memory formula the lifecycle uses.
+// The future memory-budget module should take this table and formula over; keep both here only.
+
+import GGUF
+
+/// A built-in device class: a memory cap plus the context and prefill batch a model is sized for on it.
+public struct DeviceMemoryProfile: Sendable, Hashable, Codable {
+    /// Stable name used in manifests (`minimumMemory` keys) and on the command line.
+    public let name: String
+    /// Bytes the engine may use on this device class.
+    public let memoryCap: Int
+    /// Context length the KV cache is sized for (capped by the model's own context length).
+    public let contextLength: Int
+    /// Prefill batch the scratch buffers are sized for.
+    public let batch: Int
+
+    public init(name: String, memoryCap: Int, contextLength: Int, batch: Int) {
+        self.name = name
+        self.memoryCap = memoryCap
+        self.contextLength = contextLength
+        self.batch = batch
+    }
+
+    private static let mib = 1 << 20
+    public static let wearable = DeviceMemoryProfile(name: "wearable", memoryCap: 64 * mib, contextLength: 256, batch: 32)
+    public static let phoneLow = DeviceMemoryProfile(name: "phone-low", memoryCap: 256 * mib, contextLength: 1024, batch: 64)
+    public static let phone = DeviceMemoryProfile(name: "phone", memoryCap: 1024 * mib, contextLength: 2048, batch: 256)
+    public static let laptop = DeviceMemoryProfile(name: "laptop", memoryCap: 4096 * mib, contextLength: 4096, batch: 512)
+    public static let edgeServer = DeviceMemoryProfile(name: "edge-server", memoryCap: 16384 * mib, contextLength: 8192, batch: 512)
+
+    /// Every built-in profile, smallest first.
+    public static let all: [DeviceMemoryProfile] = [wearable, phoneLow, phone, laptop, edgeServer]
+
+    /// The built-in profile called `name`, or nil.
+    public static func named(_ name: String) -> DeviceMemoryProfile? { all.first { $0.name == name } }
+}
+
+/// The model shape numbers the memory formula needs (read from GGUF metadata).
+public struct ModelShape: Sendable, Equatable {
+    public var weightBytes: Int
+    public var layers: Int
+    public var contextLength: Int
+    public var embedding: Int
+    public var feedForward: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var keyLength: Int
+    public var valueLength: Int
+    public var vocabulary: Int
+
+    /// Reads the shape of an architecture-`arch` model; missing hyperparameters count as 0 (the estimate is
+    /// then weights-dominated, still a lower bound).
+    /// - Throws: ``LifecycleError/unreadableModel(_:)`` when a key has the wrong type.
+    public init(file: GGUFFile) throws {
+        let m = file.metadata
+        do {
+            let arch = try m.string(GGUFKey.architecture)
+            func int(_ key: (String) -> String) throws -> Int? { try m.optionalInt(key(arch)) }
+            weightBytes = file.tensorBytes
+            layers = try int(GGUFKey.blockCount) ?? 0
+            contextLength = try int(GGUFKey.contextLength) ?? 0
+            embedding = try int(GGUFKey.embeddingLength) ?? 0
+            feedForward = try int(GGUFKey.feedForwardLength) ?? 0
+            heads = try int(GGUFKey.headCount) ?? 0
+            kvHeads = try int(GGUFKey.headCountKV) ?? heads
+            keyLength = try int(GGUFKey.keyLength) ?? (heads > 0 ? embedding / heads : 0)
+            valueLength = try int(GGUFKey.valueLength) ?? keyLength
+            vocabulary = m.contains(GGUFKey.tokens) ? try m.arrayCount(GGUFKey.tokens) : (try int(GGUFKey.vocabSize) ?? 0)
+        } catch {
+            throw LifecycleError.unreadableModel("\(error)")
+        }
+    }
+
+    /// Minimum bytes to run this model on `profile`:
+    ///
+    ///     weights
+    ///     + KV cache   n_layer × ctx × n_kv × (k_dim + v_dim) × 2          (f16 K and V)
+    ///     + scratch    4 × (B × (3·n_embd + n_head·k_dim + n_kv·(k_dim+v_dim) + 2·n_ff) + n_head·ctx + n_vocab)
+    ///
+    /// with `ctx = min(profile.contextLength, model context)` and `B = profile.batch` (the same scratch
+    /// formula as `edgelm inspect`). Saturates at `Int.max` instead of overflowing.
+    public func minimumMemory(on profile: DeviceMemoryProfile) -> Int {
+        let ctx = contextLength > 0 ? min(profile.contextLength, contextLength) : profile.contextLength
+        let kv = mul([layers, ctx, kvHeads, keyLength + valueLength, 2])
+        let perToken = 3 * embedding + heads * keyLength + kvHeads * (keyLength + valueLength) + 2 * feedForward
+        let scratch = mul([4, add([mul([profile.batch, perToken]), mul([heads, ctx]), vocabulary])])
+        return add([weightBytes, kv, scratch])
+    }
+
+    private func mul(_ xs: [Int]) -> Int {
+        xs.reduce(1) { a, b in let (r, o) = a.multipliedReportingOverflow(by: b); return o ? Int.max : r }
+    }
+    private func add(_ xs: [Int]) -> Int {
+        xs.reduce(0) { a, b in let (r, o) = a.addingReportingOverflow(b); return o ? Int.max : r }
+    }
+}
+
+/// What this engine can run: the architectures and tensor types of the compatibility check.
+public enum Compatibility {
+    /// Architectures with a forward pass in Inference.
+    public static let supportedArchitectures: Set<String> = ["llama"]
+    /// Tensor types with kernels in Kernels.
+    public static let supportedTensorTypes: Set<GGMLType> = [
+        .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
+    ]
+    /// `supportedTensorTypes` by ggml name (`"Q4_1"`).
+    public static var supportedTypeNames: Set<String> { Set(supportedTensorTypes.map(\.name)) }
+}
