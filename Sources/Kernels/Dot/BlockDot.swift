@@ -34,11 +34,16 @@ protocol BlockDot {
     static var activationBytes: Int { get }
     /// acc += dot(weight block at w, activation block at x).
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator)
+    /// Whether the matrix–vector kernel should walk one row at a time (one sequential memory stream) instead
+    /// of 4 rows per pass. True where the per-block work is too small to amortise 4 streams (Q8_0).
+    static var streamsRows: Bool { get }
     /// acc += dot of the last `count` (< elements) elements; only the float formats have tails.
     static func tail(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, count: Int, _ acc: inout DotAccumulator)
 }
 
 extension BlockDot {
+    static var streamsRows: Bool { false }
+
     @inline(__always)
     static func tail(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, count: Int, _ acc: inout DotAccumulator) {}
 

@@ -96,6 +96,8 @@ func q6Scale(_ sc: UnsafeRawPointer, _ i: Int) -> SIMD8<Int32> {
 /// Q6_K · Q8_K. Weight block (210 B): ql[128] | qh[64] | scales i8[16] | d f16; element e = 6-bit q − 32
 /// with scale scales[e / 16].
 enum Q6_KDot: BlockDot {
+    /// Measured (640×2048): one row per pass ~10% faster; the 4-row pass spills the 16 activation vectors.
+    static let streamsRows = true
     static let elements = 256
     static let weightBytes = 210
     static let activationBytes = 292
@@ -104,24 +106,35 @@ enum Q6_KDot: BlockDot {
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let dx = x.loadUnaligned(as: Float.self)
         let d = KSIMD.half(w + 208)
-        let m4 = KSIMD.splat16(0x0F), s4 = KSIMD.splat16(4), three = KSIMD.splat16(3)
-        let off = KSIMD.splat16(32)
+        let m4 = KSIMD.splat16(0x0F), m30 = KSIMD.splat16(0x30)
+        let two = KSIMD.splat16(2), four = KSIMD.splat16(4)
+        // Quants are summed unsigned (0…63); the −32 offset is applied once per super-block through the
+        // Q8_K group sums: Σ sc·(q−32)·y = Σ sc·q·y − 32·Σ_g sc_g·bsums_g (exact integer identity).
         var isum = SIMD8<Int32>()
         for n in 0..<2 {
             let ql = w + 64 * n, qh = w + 128 + 32 * n, sc = w + 192 + 8 * n, y = x + 4 + 128 * n
             for half in 0..<2 {
                 let a = KSIMD.zext16(ql + 16 * half), b = KSIMD.zext16(ql + 32 + 16 * half)
                 let hb = KSIMD.zext16(qh + 16 * half)
-                let q1 = ((a & m4) | ((hb & three) &<< s4)) &- off
-                let q2 = ((b & m4) | (((hb &>> KSIMD.splat16(2)) & three) &<< s4)) &- off
-                let q3 = ((a &>> s4) | (((hb &>> s4) & three) &<< s4)) &- off
-                let q4 = ((b &>> s4) | (((hb &>> KSIMD.splat16(6)) & three) &<< s4)) &- off
+                let q1 = (a & m4) | ((hb &<< four) & m30)
+                let q2 = (b & m4) | ((hb &<< two) & m30)
+                let q3 = (a &>> four) | (hb & m30)
+                let q4 = (b &>> four) | ((hb &>> two) & m30)
                 isum &+= KSIMD.pairSum(q1 &* KSIMD.sext16(y + 16 * half)) &* q6Scale(sc, 0 + half)
                 isum &+= KSIMD.pairSum(q2 &* KSIMD.sext16(y + 32 + 16 * half)) &* q6Scale(sc, 2 + half)
                 isum &+= KSIMD.pairSum(q3 &* KSIMD.sext16(y + 64 + 16 * half)) &* q6Scale(sc, 4 + half)
                 isum &+= KSIMD.pairSum(q4 &* KSIMD.sext16(y + 96 + 16 * half)) &* q6Scale(sc, 6 + half)
             }
         }
+        // Σ_g sc_g · bsums_g over the 16 groups of 16 (scales i8, bsums i16), lane-wise in Int32.
+        var scLo = SIMD8<Int32>(), scHi = SIMD8<Int32>(), bsLo = SIMD8<Int32>(), bsHi = SIMD8<Int32>()
+        for g in 0..<8 {
+            scLo[g] = Int32(w.load(fromByteOffset: 192 + g, as: Int8.self))
+            scHi[g] = Int32(w.load(fromByteOffset: 200 + g, as: Int8.self))
+            bsLo[g] = Int32(x.loadUnaligned(fromByteOffset: 260 + 2 * g, as: Int16.self))
+            bsHi[g] = Int32(x.loadUnaligned(fromByteOffset: 276 + 2 * g, as: Int16.self))
+        }
+        isum &-= (scLo &* bsLo &+ scHi &* bsHi) &<< KSIMD.splat(5)
         acc.v.addProduct(KSIMD.float(isum), SIMD8(repeating: d * dx))
     }
 }

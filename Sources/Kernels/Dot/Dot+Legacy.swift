@@ -91,6 +91,8 @@ enum Q5_1Dot: BlockDot {
 
 /// Q8_0 · Q8_0: `d | qs[32]` × `d | qs[32]`.
 enum Q8_0Dot: BlockDot {
+    /// Measured on a 49152×576 head: one row per pass is ~15% faster than 4 rows (memory-stream bound).
+    static let streamsRows = true
     static let elements = 32
     static let weightBytes = 34
     static let activationBytes = 34
