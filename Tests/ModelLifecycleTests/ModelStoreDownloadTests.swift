@@ -1,5 +1,6 @@
 // Install from an HTTP URL against a tiny POSIX-socket server on 127.0.0.1 (no network needed).
 
+#if os(Linux)  // the tiny server uses Glibc socket calls
 import Foundation
 @testable import ModelLifecycle
 import Testing
@@ -154,3 +155,4 @@ struct ModelStoreDownloadTests {
         #expect(store.active == "tiny@1.0.0")
     }
 }
+#endif
