@@ -119,6 +119,14 @@ enum KSIMD {
         return widen(unsafeBitCast(SIMD4<UInt32>(lo, hi, lo, hi), to: SIMD8<Float16>.self))
     }
 
+    /// For the `_1` formats: (d_w·d_x, m_w·s_x) from the fp16 pairs (d_w, m_w) at w and (d_x, s_x) at x, with
+    /// one conversion and one vector multiply.
+    @inline(__always)
+    static func scaleAndOffset(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> SIMD2<Float> {
+        let h = halves4(w, x).lowHalf  // d_w, m_w, d_x, s_x
+        return (h * SIMD4(h[2], h[3], h[2], h[3])).lowHalf
+    }
+
     /// One fp16 scalar as a float, through a vector conversion (see `halves2`).
     @inline(__always)
     static func half(_ a: UnsafeRawPointer) -> Float {

@@ -11,9 +11,16 @@ enum F32Dot: BlockDot {
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         // Two independent product chains per step, so the loop-carried dependency is one add per 32 elements.
-        func a(_ k: Int) -> SIMD8<Float> { w.loadUnaligned(fromByteOffset: 32 * k, as: SIMD8<Float>.self) }
-        func b(_ k: Int) -> SIMD8<Float> { x.loadUnaligned(fromByteOffset: 32 * k, as: SIMD8<Float>.self) }
-        acc.v += (a(0) * b(0)).addingProduct(a(1), b(1)) + (a(2) * b(2)).addingProduct(a(3), b(3))
+        let a0 = w.loadUnaligned(as: SIMD8<Float>.self), a1 = w.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        let a2 = w.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+        let a3 = w.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+        let b0 = x.loadUnaligned(as: SIMD8<Float>.self), b1 = x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        let b2 = x.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+        let b3 = x.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+        var p = a0 * b0, q = a2 * b2
+        p.addProduct(a1, b1)
+        q.addProduct(a3, b3)
+        acc.v += p + q
     }
 
     @inline(__always)
@@ -25,15 +32,22 @@ enum F32Dot: BlockDot {
 
 /// F16 · F16 (both widened exactly, products accumulated in f32).
 enum F16Dot: BlockDot {
+    @inline(__always)
+    static func half8(_ p: UnsafeRawPointer) -> SIMD8<Float> {
+        KSIMD.widen(unsafeBitCast(p.loadUnaligned(as: SIMD2<UInt64>.self), to: SIMD8<Float16>.self))
+    }
+
     static let elements = 32
     static let weightBytes = 64
     static let activationBytes = 64
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
-        func a(_ k: Int) -> SIMD8<Float> { KSIMD.widen(w.loadUnaligned(fromByteOffset: 16 * k, as: SIMD8<Float16>.self)) }
-        func b(_ k: Int) -> SIMD8<Float> { KSIMD.widen(x.loadUnaligned(fromByteOffset: 16 * k, as: SIMD8<Float16>.self)) }
-        acc.v += (a(0) * b(0)).addingProduct(a(1), b(1)) + (a(2) * b(2)).addingProduct(a(3), b(3))
+        // Loading through SIMD2<UInt64> keeps LLVM on whole-ymm vcvtph2ps (a direct SIMD8<Float16> load was
+        // split into xmm halves here).
+        for k in 0..<4 {
+            acc.v.addProduct(half8(w + 16 * k), half8(x + 16 * k))
+        }
     }
 
     @inline(__always)
@@ -60,9 +74,13 @@ enum BF16Dot: BlockDot {
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
-        func a(_ k: Int) -> SIMD8<Float> { widenBF16(w + 16 * k) }
-        func b(_ k: Int) -> SIMD8<Float> { x.loadUnaligned(fromByteOffset: 32 * k, as: SIMD8<Float>.self) }
-        acc.v += (a(0) * b(0)).addingProduct(a(1), b(1)) + (a(2) * b(2)).addingProduct(a(3), b(3))
+        let b0 = x.loadUnaligned(as: SIMD8<Float>.self), b1 = x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        let b2 = x.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+        let b3 = x.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+        var p = widenBF16(w) * b0, q = widenBF16(w + 32) * b2
+        p.addProduct(widenBF16(w + 16), b1)
+        q.addProduct(widenBF16(w + 48), b3)
+        acc.v += p + q
     }
 
     @inline(__always)

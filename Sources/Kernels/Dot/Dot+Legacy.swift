@@ -32,13 +32,13 @@ enum Q4_1Dot: BlockDot {
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
-        let h = KSIMD.halves4(w, x)  // d_w, m_w, d_x, s_x
+        let dm = KSIMD.scaleAndOffset(w, x)  // (d_w·d_x, m_w·s_x)
         let q = KSIMD.zext16(w + 4)
         let lo = q & KSIMD.splat16(0x0F)
         let hi = q &>> KSIMD.splat16(4)
         let p = lo &* KSIMD.sext16(x + 4) &+ hi &* KSIMD.sext16(x + 20)
-        acc.v.addProduct(KSIMD.float(KSIMD.pairSum(p)), SIMD8(repeating: h[0] * h[2]))
-        acc.s += h[1] * h[3]
+        acc.v.addProduct(KSIMD.float(KSIMD.pairSum(p)), SIMD8(repeating: dm[0]))
+        acc.s += dm[1]
     }
 }
 
@@ -78,14 +78,14 @@ enum Q5_1Dot: BlockDot {
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
-        let h = KSIMD.halves4(w, x)  // d_w, m_w, d_x, s_x
+        let dm = KSIMD.scaleAndOffset(w, x)  // (d_w·d_x, m_w·s_x)
         let qh = w.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
         let q = KSIMD.zext16(w + 8)
         let lo = (q & KSIMD.splat16(0x0F)) | q5HighBits(qh & 0xFFFF)
         let hi = (q &>> KSIMD.splat16(4)) | q5HighBits(qh >> 16)
         let p = lo &* KSIMD.sext16(x + 4) &+ hi &* KSIMD.sext16(x + 20)
-        acc.v.addProduct(KSIMD.float(KSIMD.pairSum(p)), SIMD8(repeating: h[0] * h[2]))
-        acc.s += h[1] * h[3]
+        acc.v.addProduct(KSIMD.float(KSIMD.pairSum(p)), SIMD8(repeating: dm[0]))
+        acc.s += dm[1]
     }
 }
 
