@@ -40,8 +40,11 @@ let package = Package(
         .target(name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenizers"], swiftSettings: kernelSettings),
         // ModelLifecycle: manifests, signed releases, the on-device model store, staged rollout, telemetry.
         .target(name: "ModelLifecycle", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")]),
+        // Tasks: classify / extract / rewrite on a local model, calibrated confidence, schema-constrained JSON,
+        // and the local-first Router that escalates to a remote OpenAI-compatible endpoint.
+        .target(name: "Tasks", dependencies: ["Inference", "Tokenizers", "GGUF"], swiftSettings: hotSettings),
         // EdgeLM: the library apps link; re-exports the public modules.
-        .target(name: "EdgeLM", dependencies: ["GGUF", "Kernels", "Tokenizers", "Inference", "ModelLifecycle"]),
+        .target(name: "EdgeLM", dependencies: ["GGUF", "Kernels", "Tokenizers", "Inference", "ModelLifecycle", "Tasks"]),
         // The `edgelm` command.
         .executableTarget(
             name: "edgelm",
@@ -57,6 +60,7 @@ let package = Package(
         .testTarget(name: "KernelsBLASTests", dependencies: ["KernelsBLAS", "Kernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF"], resources: [.copy("Golden")]),
         .testTarget(name: "ModelLifecycleTests", dependencies: ["ModelLifecycle", "GGUF"]),
+        .testTarget(name: "TasksTests", dependencies: ["Tasks", "Inference", "GGUF", "Kernels"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "Kernels", "Tokenizers"]),
         // Needs weights/ (weights/fetch.sh); skipped with a message when the files are absent.
         .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "edgelm"], resources: [.copy("Reference")]),

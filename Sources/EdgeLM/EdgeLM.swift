@@ -4,3 +4,4 @@
 @_exported import Kernels
 @_exported import Tokenizers
 @_exported import ModelLifecycle
+@_exported import Tasks

@@ -1,0 +1,438 @@
+// Tasks: a byte-level incremental validator for JSON under a schema (a pushdown automaton).
+//
+// `JSONConstraint` accepts exactly the byte strings that are prefixes of compact JSON documents valid under a
+// ``JSONSchema`` (with bounded string lengths, array sizes and number digits, so every path is finite):
+// - object keys appear in schema order; optional properties may be skipped, required ones may not;
+// - one optional space after `:` and `,`; no other whitespace outside strings;
+// - strings: no raw control characters, escapes `\" \\ \/ \b \f \n \r \t` (no `\u`), well-formed UTF-8
+//   (no overlongs, no surrogates), at most `maxLength` code points;
+// - numbers: `-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,8})?` (integers without the fraction), no exponent.
+// `completion()` gives the shortest bytes that finish the document from any reachable state.
+
+/// Limits that keep every constrained output finite (applied where the schema sets none).
+public struct JSONConstraintLimits: Sendable, Equatable {
+    /// `maxLength` for strings without one.
+    public var defaultMaxStringLength: Int = 256
+    /// `maxItems` for arrays without one.
+    public var defaultMaxItems: Int = 16
+    /// Digits before / after the decimal point of numbers.
+    public var maxIntegerDigits: Int = 15
+    public var maxFractionDigits: Int = 8
+    public init(defaultMaxStringLength: Int = 256, defaultMaxItems: Int = 16) {
+        self.defaultMaxStringLength = defaultMaxStringLength; self.defaultMaxItems = defaultMaxItems
+    }
+}
+
+/// A schema flattened into a node table the automaton indexes by `Int32` (frames stay plain values).
+final class CompiledSchema: @unchecked Sendable {
+    enum Kind: UInt8 { case string, number, integer, literal, array, object }
+    struct Node {
+        var kind: Kind
+        var nullable: Bool
+        var maxLength: Int32 = 0        // string
+        var maxItems: Int32 = 0         // array
+        var item: Int32 = -1            // array: item node
+        var table: Int32 = -1           // literal: table of allowed texts; object: table of quoted keys
+        var properties: [Int32] = []    // object: property nodes, schema order
+        var requiredMask: UInt64 = 0    // object: bit i = property i is required
+    }
+    var nodes: [Node] = []
+    var tables: [[[UInt8]]] = []
+    let nullTable: Int32
+    let limits: JSONConstraintLimits
+    var root: Int32 = 0
+
+    init(_ schema: JSONSchema, limits: JSONConstraintLimits) {
+        self.limits = limits
+        tables.append([Array("null".utf8)])
+        nullTable = 0
+        root = add(schema)
+    }
+
+    private func add(_ s: JSONSchema) -> Int32 {
+        let index = Int32(nodes.count)
+        nodes.append(Node(kind: .literal, nullable: s.nullable))
+        var n = nodes[Int(index)]
+        switch s.kind {
+        case .string(let m):
+            n.kind = .string
+            n.maxLength = Int32(m ?? limits.defaultMaxStringLength)
+        case .number: n.kind = .number
+        case .integer: n.kind = .integer
+        case .boolean, .enumeration:
+            var texts: [[UInt8]]
+            if case .enumeration(let vs) = s.kind { texts = vs.map { Array($0.description.utf8) } }
+            else { texts = [Array("true".utf8), Array("false".utf8)] }
+            if s.nullable && !texts.contains(Array("null".utf8)) { texts.append(Array("null".utf8)) }
+            n.kind = .literal
+            n.table = Int32(tables.count)
+            tables.append(texts)
+        case .array(let items, let m):
+            n.kind = .array
+            n.maxItems = Int32(m ?? limits.defaultMaxItems)
+            n.item = add(items)
+        case .object(let props):
+            n.kind = .object
+            n.table = Int32(tables.count)
+            tables.append(props.map { p in var s = ""; JSONValue.writeString(p.name, to: &s); return Array(s.utf8) })
+            for (i, p) in props.enumerated() {
+                n.properties.append(add(p.schema))
+                if p.required { n.requiredMask |= 1 << UInt64(i) }
+            }
+        }
+        nodes[Int(index)] = n
+        return index
+    }
+}
+
+/// The incremental validator. A value type: copy it to explore alternatives (the top frame is inline, the
+/// rest of the stack is a copy-on-write array touched only when nesting changes).
+public struct JSONConstraint: Sendable {
+    enum FrameKind: UInt8 { case document, string, number, literal, array, object }
+
+    struct Frame {
+        var kind: FrameKind
+        var phase: UInt8 = 0
+        var node: Int32
+        var table: Int32 = -1      // literal: table; object: chosen property while its value is pending
+        var pos: Int32 = 0         // literal: bytes matched; string: code points; number: integer digits; object key: bytes matched
+        var count: Int32 = 0       // array: items; object: next property index; number: fraction digits
+        var cands: UInt64 = 0      // literal / object key: candidate set
+        var u8rem: UInt8 = 0, u8lo: UInt8 = 0x80, u8hi: UInt8 = 0xBF
+        var escape = false
+    }
+
+    let schema: CompiledSchema
+    var top: Frame
+    var rest: [Frame] = []
+    /// Bytes accepted so far.
+    public private(set) var byteCount = 0
+
+    /// A validator at the start of a document for `schema`.
+    public init(schema: JSONSchema, limits: JSONConstraintLimits = JSONConstraintLimits()) {
+        self.init(compiled: CompiledSchema(schema, limits: limits))
+    }
+
+    init(compiled: CompiledSchema) {
+        self.schema = compiled
+        self.top = Frame(kind: .document, node: compiled.root)
+    }
+
+    /// True once a whole document has been accepted (no further byte is valid).
+    public var isComplete: Bool { top.kind == .document && top.phase == 1 }
+
+    /// Feeds `bytes`; returns false (and leaves the state unspecified) when they do not keep a valid prefix.
+    @inline(__always)
+    public mutating func advance<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
+        for b in bytes where !advance(b) { return false }
+        return true
+    }
+
+    /// Feeds one byte; returns whether the output is still a valid prefix. - Complexity: O(1) amortised
+    /// (O(candidates) inside keys and enum literals).
+    public mutating func advance(_ b: UInt8) -> Bool {
+        while true {
+            switch top.kind {
+            case .document:
+                guard top.phase == 0 else { return false }
+                top.phase = 1
+                return start(schema.root, b)
+            case .string:
+                return stringByte(b)
+            case .number:
+                switch numberByte(b) {
+                case 1: byteCount += 1; return true
+                case 0: return false
+                default: pop(); continue   // number complete: the byte belongs to the parent
+                }
+            case .literal:
+                let t = schema.tables[Int(top.table)]
+                let pos = Int(top.pos)
+                var next: UInt64 = 0, done = false
+                var c = top.cands
+                while c != 0 {
+                    let i = c.trailingZeroBitCount; c &= c - 1
+                    if t[i].count > pos { if t[i][pos] == b { next |= 1 << UInt64(i) } } else { done = true }
+                }
+                if next != 0 { top.cands = next; top.pos += 1; byteCount += 1; return true }
+                guard done else { return false }
+                pop(); continue
+            case .array:
+                return arrayByte(b)
+            case .object:
+                return objectByte(b)
+            }
+        }
+    }
+
+    // MARK: - Frames
+
+    private mutating func push(_ f: Frame) { rest.append(top); top = f }
+    private mutating func pop() { top = rest.removeLast() }
+
+    /// Starts a value of `node` with its first byte (pushing a frame unless the value is done already).
+    private mutating func start(_ nodeIndex: Int32, _ b: UInt8) -> Bool {
+        let n = schema.nodes[Int(nodeIndex)]
+        switch n.kind {
+        case .literal:
+            return startLiteral(n.table, nodeIndex, b)
+        default:
+            if n.nullable && b == UInt8(ascii: "n") { return startLiteral(schema.nullTable, nodeIndex, b) }
+        }
+        switch n.kind {
+        case .string:
+            guard b == UInt8(ascii: "\"") else { return false }
+            push(Frame(kind: .string, node: nodeIndex))
+        case .number, .integer:
+            var f = Frame(kind: .number, node: nodeIndex)
+            switch b {
+            case UInt8(ascii: "-"): f.phase = 1
+            case UInt8(ascii: "0"): f.phase = 2
+            case UInt8(ascii: "1")...UInt8(ascii: "9"): f.phase = 3; f.pos = 1
+            default: return false
+            }
+            push(f)
+        case .array:
+            guard b == UInt8(ascii: "[") else { return false }
+            push(Frame(kind: .array, node: nodeIndex))
+        case .object:
+            guard b == UInt8(ascii: "{") else { return false }
+            push(Frame(kind: .object, node: nodeIndex))
+        case .literal:
+            return false
+        }
+        byteCount += 1
+        return true
+    }
+
+    private mutating func startLiteral(_ table: Int32, _ node: Int32, _ b: UInt8) -> Bool {
+        let t = schema.tables[Int(table)]
+        var cands: UInt64 = 0
+        for (i, s) in t.enumerated() where s.first == b { cands |= 1 << UInt64(i) }
+        guard cands != 0 else { return false }
+        var f = Frame(kind: .literal, node: node)
+        f.table = table; f.pos = 1; f.cands = cands
+        push(f)
+        byteCount += 1
+        return true
+    }
+
+    private mutating func stringByte(_ b: UInt8) -> Bool {
+        let maxLength = schema.nodes[Int(top.node)].maxLength
+        if top.u8rem > 0 {
+            guard b >= top.u8lo && b <= top.u8hi else { return false }
+            top.u8rem -= 1; top.u8lo = 0x80; top.u8hi = 0xBF
+            byteCount += 1
+            return true
+        }
+        if top.escape {
+            switch b {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                top.escape = false; top.pos += 1; byteCount += 1
+                return true
+            default: return false
+            }
+        }
+        if b == UInt8(ascii: "\"") { pop(); byteCount += 1; return true }
+        guard b >= 0x20, top.pos < maxLength else { return false }
+        switch b {
+        case UInt8(ascii: "\\"): top.escape = true; byteCount += 1; return true
+        case 0x20..<0x80: break
+        case 0xC2...0xDF: top.u8rem = 1
+        case 0xE0: top.u8rem = 2; top.u8lo = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: top.u8rem = 2
+        case 0xED: top.u8rem = 2; top.u8hi = 0x9F
+        case 0xF0: top.u8rem = 3; top.u8lo = 0x90
+        case 0xF1...0xF3: top.u8rem = 3
+        case 0xF4: top.u8rem = 3; top.u8hi = 0x8F
+        default: return false
+        }
+        top.pos += 1
+        byteCount += 1
+        return true
+    }
+
+    /// 1: consumed, 0: invalid, -1: the number is complete and `b` belongs to the parent.
+    private mutating func numberByte(_ b: UInt8) -> Int {
+        let isDigit = b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")
+        let integer = schema.nodes[Int(top.node)].kind == .integer
+        let limits = schema.limits
+        switch top.phase {
+        case 1:  // after '-'
+            if b == UInt8(ascii: "0") { top.phase = 2; return 1 }
+            if isDigit { top.phase = 3; top.pos = 1; return 1 }
+            return 0
+        case 2, 3:  // integer part complete
+            if isDigit { guard top.phase == 3, top.pos < limits.maxIntegerDigits else { return 0 }; top.pos += 1; return 1 }
+            if b == UInt8(ascii: ".") { guard !integer else { return 0 }; top.phase = 4; return 1 }
+            return -1
+        case 4:  // after '.'
+            if isDigit { top.phase = 5; top.count = 1; return 1 }
+            return 0
+        default:  // 5: fraction digits
+            if isDigit { guard top.count < limits.maxFractionDigits else { return 0 }; top.count += 1; return 1 }
+            return -1
+        }
+    }
+
+    private mutating func arrayByte(_ b: UInt8) -> Bool {
+        let n = schema.nodes[Int(top.node)]
+        switch top.phase {
+        case 0, 2, 3:  // a value may start (phase 0 also allows ']', phase 2 one space)
+            if top.phase == 0 && b == UInt8(ascii: "]") { pop(); byteCount += 1; return true }
+            if top.phase == 2 && b == UInt8(ascii: " ") { top.phase = 3; byteCount += 1; return true }
+            guard top.count < n.maxItems else { return false }
+            top.phase = 1; top.count += 1
+            return start(n.item, b)
+        default:  // 1: after a value
+            if b == UInt8(ascii: "]") { pop(); byteCount += 1; return true }
+            if b == UInt8(ascii: ","), top.count < n.maxItems { top.phase = 2; byteCount += 1; return true }
+            return false
+        }
+    }
+
+    /// Properties that may come next: from `count` up to and including the first required one.
+    @inline(__always)
+    private func keyCandidates(_ n: CompiledSchema.Node, from next: Int32) -> UInt64 {
+        let total = n.properties.count
+        guard Int(next) < total else { return 0 }
+        let all: UInt64 = total == 64 ? ~0 : (1 << UInt64(total)) - 1
+        var mask = all & ~((1 << UInt64(next)) - 1)
+        let req = n.requiredMask & mask
+        if req != 0 { let first = req.trailingZeroBitCount; mask &= first == 63 ? ~0 : (1 << UInt64(first + 1)) - 1 }
+        return mask
+    }
+
+    @inline(__always)
+    private func requiredRemain(_ n: CompiledSchema.Node, from next: Int32) -> Bool {
+        guard Int(next) < 64 else { return false }
+        return n.requiredMask >> UInt64(next) != 0
+    }
+
+    private mutating func objectByte(_ b: UInt8) -> Bool {
+        let n = schema.nodes[Int(top.node)]
+        switch top.phase {
+        case 0, 6, 7:  // expecting a key (phase 0 also '}', phase 6 one space)
+            if top.phase == 0 && b == UInt8(ascii: "}") {
+                guard !requiredRemain(n, from: top.count) else { return false }
+                pop(); byteCount += 1; return true
+            }
+            if top.phase == 6 && b == UInt8(ascii: " ") { top.phase = 7; byteCount += 1; return true }
+            guard b == UInt8(ascii: "\"") else { return false }
+            let c = keyCandidates(n, from: top.count)
+            guard c != 0 else { return false }
+            top.cands = c; top.pos = 1; top.phase = 1
+            byteCount += 1
+            return true
+        case 1:  // inside a key
+            let keys = schema.tables[Int(n.table)]
+            let pos = Int(top.pos)
+            var next: UInt64 = 0
+            var c = top.cands
+            while c != 0 {
+                let i = c.trailingZeroBitCount; c &= c - 1
+                if keys[i].count > pos && keys[i][pos] == b { next |= 1 << UInt64(i) }
+            }
+            guard next != 0 else { return false }
+            top.cands = next; top.pos += 1
+            if b == UInt8(ascii: "\"") {  // a key's only raw quote is its last byte: exactly one candidate ends here
+                let j = Int32(next.trailingZeroBitCount)
+                top.table = j; top.count = j + 1; top.phase = 2
+            }
+            byteCount += 1
+            return true
+        case 2:
+            guard b == UInt8(ascii: ":") else { return false }
+            top.phase = 3; byteCount += 1; return true
+        case 3, 4:
+            if top.phase == 3 && b == UInt8(ascii: " ") { top.phase = 4; byteCount += 1; return true }
+            top.phase = 5
+            return start(n.properties[Int(top.table)], b)
+        default:  // 5: after a value
+            if b == UInt8(ascii: "}") {
+                guard !requiredRemain(n, from: top.count) else { return false }
+                pop(); byteCount += 1; return true
+            }
+            if b == UInt8(ascii: ","), keyCandidates(n, from: top.count) != 0 { top.phase = 6; byteCount += 1; return true }
+            return false
+        }
+    }
+
+    // MARK: - Completion
+
+    /// The shortest bytes that complete the document from here (empty when complete). Used to close the
+    /// output when the token budget runs out. - Complexity: O(depth + required properties · schema depth).
+    public func completion() -> [UInt8] {
+        var s = self
+        var out: [UInt8] = []
+        while let b = s.forcedByte() {
+            let ok = s.advance(b)
+            precondition(ok, "JSONConstraint.completion: forced byte rejected")
+            out.append(b)
+        }
+        return out
+    }
+
+    /// The first byte of the shortest valid value for `node`.
+    private func minimalStart(_ nodeIndex: Int32) -> UInt8 {
+        let n = schema.nodes[Int(nodeIndex)]
+        switch n.kind {
+        case .literal:
+            let t = schema.tables[Int(n.table)]
+            return t.min { $0.count < $1.count }![0]
+        case .string: return UInt8(ascii: "\"")
+        case .number, .integer: return UInt8(ascii: "0")
+        case .array: return UInt8(ascii: "[")
+        case .object: return UInt8(ascii: "{")
+        }
+    }
+
+    private func forcedByte() -> UInt8? {
+        var frames = rest
+        frames.append(top)
+        var i = frames.count - 1
+        while i >= 0 {
+            let f = frames[i]
+            let n = schema.nodes[Int(f.node)]
+            switch f.kind {
+            case .document:
+                return f.phase == 0 ? minimalStart(f.node) : nil
+            case .string:
+                if f.u8rem > 0 { return f.u8lo }
+                return f.escape ? UInt8(ascii: "n") : UInt8(ascii: "\"")
+            case .number:
+                if f.phase == 1 || f.phase == 4 { return UInt8(ascii: "0") }
+                i -= 1; continue   // complete: the parent decides
+            case .literal:
+                let t = schema.tables[Int(f.table)]
+                var best = -1
+                var c = f.cands
+                while c != 0 {
+                    let k = c.trailingZeroBitCount; c &= c - 1
+                    if best < 0 || t[k].count < t[best].count { best = k }
+                }
+                if t[best].count == Int(f.pos) { i -= 1; continue }
+                return t[best][Int(f.pos)]
+            case .array:
+                switch f.phase {
+                case 0, 1: return UInt8(ascii: "]")
+                default: return minimalStart(n.item)
+                }
+            case .object:
+                switch f.phase {
+                case 0: return requiredRemain(n, from: f.count) ? UInt8(ascii: "\"") : UInt8(ascii: "}")
+                case 1:
+                    // Prefer the required candidate (the highest bit) so the object can close afterwards.
+                    let k = 63 - f.cands.leadingZeroBitCount
+                    return schema.tables[Int(n.table)][k][Int(f.pos)]
+                case 2: return UInt8(ascii: ":")
+                case 3, 4: return minimalStart(n.properties[Int(f.table)])
+                case 5: return requiredRemain(n, from: f.count) ? UInt8(ascii: ",") : UInt8(ascii: "}")
+                default: return UInt8(ascii: "\"")
+                }
+            }
+        }
+        return nil
+    }
+}

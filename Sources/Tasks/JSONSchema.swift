@@ -1,0 +1,224 @@
+// Tasks: the JSON Schema subset `extract` supports, parsed and checked up front, plus a validator.
+
+import Foundation
+
+/// A JSON Schema in the subset EdgeLM can decode under constraint:
+/// `type` object (with `properties`, `required`), string (`maxLength`), number, integer, boolean, `enum`,
+/// `["T", "null"]` (nullable), array (`items`, `maxItems`). `title`, `description`, `$schema`, `default`,
+/// `examples` and `additionalProperties` are accepted and ignored (the decoder never emits extra keys).
+/// Anything else (`$ref`, `anyOf`, `pattern`, `format`, `minimum`, …) is rejected by ``init(json:)``.
+public struct JSONSchema: Sendable, Equatable {
+    /// One object property, in schema order.
+    public struct Property: Sendable, Equatable {
+        public var name: String
+        public var schema: JSONSchema
+        public var required: Bool
+        public init(name: String, schema: JSONSchema, required: Bool) {
+            self.name = name; self.schema = schema; self.required = required
+        }
+    }
+
+    public indirect enum Kind: Sendable, Equatable {
+        case string(maxLength: Int?)
+        case number
+        case integer
+        case boolean
+        /// `enum`: the allowed values (strings, numbers, booleans or null).
+        case enumeration([JSONValue])
+        case array(items: JSONSchema, maxItems: Int?)
+        case object([Property])
+    }
+
+    public var kind: Kind
+    /// `null` is also allowed (`"type": ["string", "null"]`).
+    public var nullable: Bool
+    /// The schema's `description`, shown to the model in the prompt.
+    public var description: String?
+
+    public init(kind: Kind, nullable: Bool = false, description: String? = nil) {
+        self.kind = kind; self.nullable = nullable; self.description = description
+    }
+
+    /// Most properties per object / values per enum the constrained decoder tracks (a 64-bit candidate set).
+    public static let maxAlternatives = 64
+
+    /// Parses a schema document.
+    /// - Throws: ``TasksError/invalidSchema(_:)`` when it is not a JSON object, ``TasksError/unsupportedSchema(path:reason:)``
+    ///   for any keyword outside the subset (before any decoding starts).
+    public init(json text: String) throws {
+        let v = try JSONValue.parse(text)
+        try self.init(value: v)
+        guard case .object = kind else {
+            throw TasksError.unsupportedSchema(path: "$", reason: "the top level must be {\"type\":\"object\"}")
+        }
+    }
+
+    /// Parses a schema from a JSON value (any level; ``init(json:)`` also requires an object at the top).
+    public init(value: JSONValue, path: String = "$") throws {
+        guard case .object(let members) = value else {
+            throw TasksError.invalidSchema("\(path) is not a JSON object")
+        }
+        let ignored: Set<String> = ["title", "description", "$schema", "default", "examples", "additionalProperties", "$id", "$comment"]
+        let known: Set<String> = ["type", "properties", "required", "maxLength", "enum", "items", "maxItems"]
+        for (k, _) in members where !ignored.contains(k) && !known.contains(k) {
+            throw TasksError.unsupportedSchema(path: path, reason: "keyword '\(k)' is not supported")
+        }
+        if case .bool(true)? = value["additionalProperties"] {
+            // Extra keys are allowed but never produced: fine.
+        }
+        var description: String? = nil
+        if let d = value["description"] {
+            guard case .string(let s) = d else { throw TasksError.unsupportedSchema(path: path, reason: "description must be a string") }
+            description = s
+        }
+        var nullable = false
+        var typeName: String? = nil
+        switch value["type"] {
+        case .string(let t)?: typeName = t
+        case .array(let ts)?:
+            var names: [String] = []
+            for t in ts {
+                guard case .string(let s) = t else { throw TasksError.unsupportedSchema(path: path, reason: "type entries must be strings") }
+                if s == "null" { nullable = true } else { names.append(s) }
+            }
+            guard names.count == 1 else {
+                throw TasksError.unsupportedSchema(path: path, reason: "a type union must be one type plus \"null\", got \(ts.map(\.description))")
+            }
+            typeName = names[0]
+        case nil: typeName = nil
+        default: throw TasksError.unsupportedSchema(path: path, reason: "type must be a string or an array")
+        }
+
+        if let e = value["enum"] {
+            guard case .array(let values) = e, !values.isEmpty else {
+                throw TasksError.unsupportedSchema(path: path, reason: "enum must be a non-empty array")
+            }
+            var seen: [String] = []
+            var literals: [JSONValue] = []
+            for v in values {
+                switch v {
+                case .null: nullable = true; continue
+                case .array, .object: throw TasksError.unsupportedSchema(path: path, reason: "enum values must be strings, numbers or booleans")
+                default: break
+                }
+                let s = v.description
+                if !seen.contains(s) { seen.append(s); literals.append(v) }
+            }
+            guard !literals.isEmpty, literals.count <= Self.maxAlternatives else {
+                throw TasksError.unsupportedSchema(path: path, reason: "enum needs 1…\(Self.maxAlternatives) non-null values")
+            }
+            self.init(kind: .enumeration(literals), nullable: nullable, description: description)
+            return
+        }
+
+        func positiveInt(_ key: String) throws -> Int? {
+            guard let v = value[key] else { return nil }
+            guard case .number(let d) = v, d == d.rounded(), d >= 1, d <= 1_000_000 else {
+                throw TasksError.unsupportedSchema(path: path, reason: "\(key) must be a positive integer")
+            }
+            return Int(d)
+        }
+        func forbid(_ keys: [String], for t: String) throws {
+            for k in keys where value[k] != nil {
+                throw TasksError.unsupportedSchema(path: path, reason: "'\(k)' does not apply to type \(t)")
+            }
+        }
+
+        switch typeName {
+        case "string":
+            try forbid(["properties", "required", "items", "maxItems"], for: "string")
+            self.init(kind: .string(maxLength: try positiveInt("maxLength")), nullable: nullable, description: description)
+        case "number", "integer", "boolean":
+            try forbid(["properties", "required", "items", "maxItems", "maxLength"], for: typeName!)
+            let k: Kind = typeName == "number" ? .number : typeName == "integer" ? .integer : .boolean
+            self.init(kind: k, nullable: nullable, description: description)
+        case "array":
+            try forbid(["properties", "required", "maxLength"], for: "array")
+            guard let items = value["items"] else {
+                throw TasksError.unsupportedSchema(path: path, reason: "an array needs an 'items' schema")
+            }
+            let itemSchema = try JSONSchema(value: items, path: path + ".items")
+            self.init(kind: .array(items: itemSchema, maxItems: try positiveInt("maxItems")), nullable: nullable, description: description)
+        case "object":
+            try forbid(["items", "maxItems", "maxLength"], for: "object")
+            var required: [String] = []
+            if let r = value["required"] {
+                guard case .array(let names) = r else { throw TasksError.unsupportedSchema(path: path, reason: "required must be an array") }
+                for n in names {
+                    guard case .string(let s) = n else { throw TasksError.unsupportedSchema(path: path, reason: "required entries must be strings") }
+                    required.append(s)
+                }
+            }
+            var props: [Property] = []
+            if let p = value["properties"] {
+                guard case .object(let members) = p else { throw TasksError.unsupportedSchema(path: path, reason: "properties must be an object") }
+                for (name, sub) in members {
+                    guard !name.isEmpty else { throw TasksError.unsupportedSchema(path: path, reason: "empty property name") }
+                    props.append(Property(name: name, schema: try JSONSchema(value: sub, path: path + "." + name),
+                                          required: required.contains(name)))
+                }
+            }
+            for r in required where !props.contains(where: { $0.name == r }) {
+                throw TasksError.unsupportedSchema(path: path, reason: "required property '\(r)' is not in properties")
+            }
+            guard props.count <= Self.maxAlternatives else {
+                throw TasksError.unsupportedSchema(path: path, reason: "at most \(Self.maxAlternatives) properties per object")
+            }
+            self.init(kind: .object(props), nullable: nullable, description: description)
+        case nil:
+            throw TasksError.unsupportedSchema(path: path, reason: "missing 'type' (or 'enum')")
+        default:
+            throw TasksError.unsupportedSchema(path: path, reason: "type '\(typeName!)' is not supported")
+        }
+    }
+
+    // MARK: - Validation
+
+    /// Checks `value` against the schema. - Throws: ``TasksError/schemaViolation(path:reason:)``.
+    public func validate(_ value: JSONValue, path: String = "$") throws {
+        if case .null = value {
+            if nullable { return }
+            if case .enumeration(let vs) = kind, vs.contains(.null) { return }
+            throw TasksError.schemaViolation(path: path, reason: "null is not allowed")
+        }
+        switch (kind, value) {
+        case (.string(let maxLength), .string(let s)):
+            if let m = maxLength, s.unicodeScalars.count > m {
+                throw TasksError.schemaViolation(path: path, reason: "string longer than maxLength \(m)")
+            }
+        case (.number, .number): return
+        case (.integer, .number(let d)):
+            guard d == d.rounded() else { throw TasksError.schemaViolation(path: path, reason: "\(d) is not an integer") }
+        case (.boolean, .bool): return
+        case (.enumeration(let vs), _):
+            guard vs.contains(value) else { throw TasksError.schemaViolation(path: path, reason: "\(value) is not one of \(vs.map(\.description))") }
+        case (.array(let items, let maxItems), .array(let a)):
+            if let m = maxItems, a.count > m { throw TasksError.schemaViolation(path: path, reason: "more than \(m) items") }
+            for (i, v) in a.enumerated() { try items.validate(v, path: "\(path)[\(i)]") }
+        case (.object(let props), .object):
+            for p in props {
+                if let v = value[p.name] { try p.schema.validate(v, path: path + "." + p.name) }
+                else if p.required { throw TasksError.schemaViolation(path: path, reason: "missing required property '\(p.name)'") }
+            }
+        default:
+            throw TasksError.schemaViolation(path: path, reason: "expected \(typeDescription), got \(value)")
+        }
+    }
+
+    /// A short human/model-readable type, e.g. `string or null`, `"a" | "b"`, `array of integer`.
+    public var typeDescription: String {
+        var s: String
+        switch kind {
+        case .string(let m): s = m.map { "string (at most \($0) characters)" } ?? "string"
+        case .number: s = "number"
+        case .integer: s = "integer"
+        case .boolean: s = "true or false"
+        case .enumeration(let vs): s = "one of " + vs.map(\.description).joined(separator: ", ")
+        case .array(let items, _): s = "list of " + items.typeDescription
+        case .object(let props):
+            s = "{" + props.map { "\"\($0.name)\": \($0.schema.typeDescription)" }.joined(separator: ", ") + "}"
+        }
+        if nullable { s += " or null" }
+        return s
+    }
+}

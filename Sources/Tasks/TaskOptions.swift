@@ -1,0 +1,98 @@
+// Tasks: options, results and timings shared by the three tasks.
+
+import Foundation
+
+/// How classification scores are corrected for the model's label bias.
+public enum CalibrationMode: String, Sendable, Codable, CaseIterable {
+    /// Raw length-normalised label log-likelihoods.
+    case none
+    /// Contextual calibration (Zhao et al. 2021): subtract the scores the same prompt gives a content-free
+    /// input ("N/A"), computed once per label set and cached.
+    case contextual
+}
+
+/// Options of a ``TaskRunner``.
+///
+/// Hook for device profiles (issue 5, not built yet): a profile supplies `contextLength` and `batchSize`
+/// (and caps `maxExtractTokens` / rewrite tokens); until then they are set here directly, e.g. from
+/// `DeviceMemoryProfile.contextLength`.
+public struct TaskOptions: Sendable {
+    /// Tokens of context the task session holds; inputs that do not fit are refused (never truncated).
+    public var contextLength: Int = 2048
+    /// Prefill batch (tokens per matrix–matrix step).
+    public var batchSize: Int = 64
+    /// Compute threads.
+    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Label-bias correction for `classify`.
+    public var calibration: CalibrationMode = .contextual
+    /// Content-free inputs for contextual calibration (their calibrated scores are averaged).
+    public var contentFreeInputs: [String] = ["N/A"]
+    /// Score the end-of-turn token after each label (separates labels that are prefixes of each other).
+    public var scoreEndOfTurn: Bool = true
+    /// Cap on generated tokens for `extract` (the JSON is closed by the shortest completion when reached).
+    public var maxExtractTokens: Int = 192
+    /// Limits that bound strings/arrays/numbers where the schema sets none.
+    public var jsonLimits = JSONConstraintLimits()
+
+    public init(contextLength: Int = 2048, batchSize: Int = 64,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                calibration: CalibrationMode = .contextual) {
+        self.contextLength = contextLength; self.batchSize = batchSize; self.threads = threads
+        self.calibration = calibration
+    }
+}
+
+/// Where time went in one task call.
+public struct TaskTimings: Sendable, Equatable, Codable {
+    /// Tokens of prompt evaluated (after reuse of a cached prefix) and seconds spent on them.
+    public var promptTokens = 0
+    public var prefillSeconds = 0.0
+    /// Tokens evaluated after the prompt (label tokens for classify, generated tokens otherwise).
+    public var generatedTokens = 0
+    public var decodeSeconds = 0.0
+    /// Seconds spent computing constrained-decoding masks (extract only).
+    public var maskSeconds = 0.0
+    public var totalSeconds = 0.0
+    public init() {}
+}
+
+/// The result of ``TaskRunner/classify(_:labels:instruction:)``.
+public struct Classification: Sendable, Equatable {
+    /// The most probable label.
+    public var label: String
+    /// Labels in request order.
+    public var labels: [String]
+    /// Probability per label (request order); sums to 1.
+    public var probabilities: [Double]
+    /// Raw length-normalised log-likelihood per label (before calibration).
+    public var rawScores: [Double]
+    /// The probability of `label`.
+    public var confidence: Double { probabilities.max() ?? 0 }
+    public var timings: TaskTimings
+
+    /// Probability of `label` by name.
+    public func probability(of label: String) -> Double? {
+        labels.firstIndex(of: label).map { probabilities[$0] }
+    }
+}
+
+/// The result of ``TaskRunner/extract(_:schema:onPartial:)``.
+public struct Extraction: Sendable, Equatable {
+    /// The value (always valid against the schema).
+    public var value: JSONValue
+    /// The exact JSON text produced.
+    public var text: String
+    /// True when the token budget ran out and the shortest valid completion closed the JSON.
+    public var forcedCompletion: Bool
+    /// Mean probability of the chosen tokens under the constrained distribution (a rough confidence).
+    public var confidence: Double
+    public var timings: TaskTimings
+}
+
+/// The result of ``TaskRunner/rewrite(_:instruction:maxTokens:onText:)``.
+public struct Rewrite: Sendable, Equatable {
+    public var text: String
+    /// True when the model ended its turn; false when `maxTokens` cut it.
+    public var finished: Bool
+    public var timings: TaskTimings
+}
