@@ -3,6 +3,7 @@
 # shapes and prints Swift-vs-C ratios (C time / Swift time: 1.0 = parity, higher = Swift faster).
 #
 #   Benchmarks/run-kernel-comparison.sh [runs] [wall|cpu]
+#   KERNEL_BENCH=/path/to/kernel-bench Benchmarks/run-kernel-comparison.sh   # skip the Swift build
 #
 # `cpu` (default) times with each thread's CPU clock, which stays meaningful on a shared, busy machine;
 # `wall` uses the monotonic clock. Keep runs small on shared machines.
@@ -13,8 +14,12 @@ CLOCK="${2:-cpu}"
 SCRATCH="${SCRATCH:-.build-bench}"
 
 make -s -C c-harness
-swift build -c release --scratch-path "$SCRATCH" --product kernel-bench >/dev/null
-BIN="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/kernel-bench"
+if [ -n "${KERNEL_BENCH:-}" ]; then
+    BIN="$KERNEL_BENCH"  # an already built kernel-bench (same flags: -Ounchecked -march=x86-64-v3, WMO)
+else
+    swift build -c release --scratch-path "$SCRATCH" --product kernel-bench >/dev/null
+    BIN="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/kernel-bench"
+fi
 
 SWIFT_ARGS=(--runs "$RUNS" --threads 1 --quick)
 C_ARGS=("$RUNS")

@@ -78,35 +78,35 @@ public final class ThreadPool: @unchecked Sendable {
 
 /// The state shared by the pool and its workers (workers retain this, not the `ThreadPool`, so the pool's
 /// deinit can run and stop them).
+///
+/// Protocol: `next` packs (job generation << 32 | next task index). The dispatcher writes the job fields, then
+/// publishes a new generation with index 0. Every thread claims tasks with a compare-exchange that also checks
+/// the generation, so a worker that wakes late (after its job finished) can never run a task of a later job
+/// with stale fields. The dispatcher returns when `done` reaches the task count — it never waits for workers
+/// that did not take part (important on an oversubscribed CPU, where a worker may not run for milliseconds).
 final class PoolShared: @unchecked Sendable {
-    /// One job: a pointer to the `(Int) -> Void` closure and the task count.
-    struct Job {
-        var body: UnsafeRawPointer?
-        var tasks: Int
-    }
-
     let workers: Int
-    /// Bumped once per job (and once at shutdown); workers wait for it to change.
-    let generation = Atomic<Int>(0)
-    /// Next task index to hand out.
+    /// (generation << 32) | next unclaimed task index.
     let next = Atomic<Int>(0)
-    /// Workers that have not yet finished the current job.
-    let pending = Atomic<Int>(0)
+    /// Tasks of the current job that have finished.
+    let done = Atomic<Int>(0)
     /// Workers parked (or about to park) on `condition`.
     let sleepers = Atomic<Int>(0)
     let busy = Atomic<Bool>(false)
     let stopping = Atomic<Bool>(false)
-    /// Written by the dispatching thread before `generation` is bumped (release), read after (acquire).
-    let job: UnsafeMutablePointer<Job>
+    /// The job: the address of its `(Int) -> Void` closure and its task count. Written (relaxed) before the
+    /// generation is published; workers read them speculatively and only act after a successful claim.
+    let jobBody = Atomic<Int>(0)
+    let jobTasks = Atomic<Int>(0)
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
     let condition: UnsafeMutablePointer<pthread_cond_t>
+    /// Generation of the last published job (dispatcher only).
+    private var generation = 0
     /// How long an idle worker spins before parking.
     static let spinNanoseconds: UInt64 = 200_000
 
     init(workers: Int) {
         self.workers = workers
-        job = .allocate(capacity: 1)
-        job.initialize(to: Job(body: nil, tasks: 0))
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
         condition = .allocate(capacity: 1)
@@ -118,7 +118,6 @@ final class PoolShared: @unchecked Sendable {
         pthread_mutex_destroy(mutex)
         condition.deallocate()
         mutex.deallocate()
-        job.deallocate()
     }
 
     func tryAcquire() -> Bool {
@@ -127,25 +126,26 @@ final class PoolShared: @unchecked Sendable {
 
     func release() { busy.store(false, ordering: .releasing) }
 
-    /// Publishes a job, works on it from the calling thread and waits for every worker to check out.
+    /// Publishes a job, works on it from the calling thread and waits until every task has finished.
     func run(_ body: UnsafeRawPointer, tasks: Int) {
-        job.pointee = Job(body: body, tasks: tasks)
-        next.store(0, ordering: .relaxed)
-        pending.store(workers, ordering: .relaxed)
-        generation.add(1, ordering: .sequentiallyConsistent)
+        generation = (generation + 1) & 0x7FFF_FFFF
+        jobBody.store(Int(bitPattern: body), ordering: .relaxed)
+        jobTasks.store(tasks, ordering: .relaxed)
+        done.store(0, ordering: .relaxed)
+        next.store(generation << 32, ordering: .sequentiallyConsistent)
         wakeSleepers()
-        work()
-        // Spin briefly, then yield: on an oversubscribed CPU the worker may need this core to finish.
+        work(generation)
+        // Spin briefly, then yield: on an oversubscribed CPU a worker holding a task may need this core.
         var spins = 0
-        while pending.load(ordering: .acquiring) != 0 {
+        while done.load(ordering: .acquiring) != tasks {
             spins += 1
             if spins > 4096 { sched_yield() }
         }
     }
 
     func shutdown() {
-        stopping.store(true, ordering: .releasing)
-        generation.add(1, ordering: .sequentiallyConsistent)
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        next.store(((generation + 1) & 0x7FFF_FFFF) << 32, ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
@@ -159,23 +159,39 @@ final class PoolShared: @unchecked Sendable {
         }
     }
 
-    /// Takes task indices until none are left. Kept out of line so the copied closure is released before
-    /// the worker reports completion (`withoutActuallyEscaping` checks nothing kept it).
-    @inline(never)
-    private func work() {
-        let tasks = job.pointee.tasks
-        let body = job.pointee.body!.assumingMemoryBound(to: ((Int) -> Void).self)
+    /// Claims and runs tasks of job `generation` until none are left (or a newer job replaced it).
+    private func work(_ generation: Int) {
+        var current = next.load(ordering: .acquiring)
+        guard current >> 32 == generation else { return }
+        let tasks = jobTasks.load(ordering: .relaxed)
+        let address = jobBody.load(ordering: .relaxed)
         while true {
-            let i = next.add(1, ordering: .relaxed).oldValue
-            if i >= tasks { break }
-            body.pointee(i)
+            let index = current & 0xFFFF_FFFF
+            if current >> 32 != generation || index >= tasks { return }
+            let (exchanged, original) = next.compareExchange(
+                expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged {
+                // The claim succeeded, so this job is still running and `address` is its closure.
+                Self.invoke(address, index)
+                done.add(1, ordering: .releasing)
+                current += 1
+            } else {
+                current = original
+            }
         }
+    }
+
+    /// Calls the job closure at `address`. Out of line so any copy of the closure is released before the
+    /// task is counted as done (the dispatcher's `withoutActuallyEscaping` traps if a copy outlives it).
+    @inline(never)
+    private static func invoke(_ address: Int, _ index: Int) {
+        UnsafeRawPointer(bitPattern: address)!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
     }
 
     func workerLoop() {
         var seen = 0
         while true {
-            var current = generation.load(ordering: .acquiring)
+            var current = next.load(ordering: .acquiring) >> 32
             if current == seen {
                 var start = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &start)
@@ -186,15 +202,15 @@ final class PoolShared: @unchecked Sendable {
                         if elapsedNanoseconds(since: start) > Self.spinNanoseconds { break }
                         sched_yield()  // polite on a shared machine; ~0.3 µs when nothing else is runnable
                     }
-                    current = generation.load(ordering: .acquiring)
+                    current = next.load(ordering: .acquiring) >> 32
                 }
                 if current == seen {
                     pthread_mutex_lock(mutex)
                     sleepers.add(1, ordering: .sequentiallyConsistent)
-                    current = generation.load(ordering: .sequentiallyConsistent)
+                    current = next.load(ordering: .sequentiallyConsistent) >> 32
                     while current == seen {
                         pthread_cond_wait(condition, mutex)
-                        current = generation.load(ordering: .sequentiallyConsistent)
+                        current = next.load(ordering: .sequentiallyConsistent) >> 32
                     }
                     sleepers.subtract(1, ordering: .sequentiallyConsistent)
                     pthread_mutex_unlock(mutex)
@@ -202,8 +218,7 @@ final class PoolShared: @unchecked Sendable {
             }
             seen = current
             if stopping.load(ordering: .acquiring) { return }
-            work()
-            pending.subtract(1, ordering: .releasing)
+            work(current)
         }
     }
 
