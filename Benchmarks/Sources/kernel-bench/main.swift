@@ -146,8 +146,7 @@ if options.dotsOnly { exit(0) }
 
 // MARK: - Streaming read bandwidth probe.
 
-func bandwidth(threads: Int, pool: ThreadPool) -> Double {
-    let bytes = options.quick ? 256 << 20 : 1 << 30
+func bandwidth(bytes: Int, runs: Int, pool: ThreadPool) -> Double {
     let count = bytes / 4
     let buf = UnsafeMutablePointer<Float>.allocate(capacity: count)
     buf.initialize(repeating: 1, count: count)
@@ -155,7 +154,7 @@ func bandwidth(threads: Int, pool: ThreadPool) -> Double {
     let chunks = 64
     let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks)
     defer { partial.deallocate() }
-    let ns = measure(runs: max(3, options.runs / 3), inner: 1) {
+    let ns = measure(runs: max(3, runs / 3), inner: 1) {
         pool.parallelFor(chunks) { c in
             let per = count / chunks
             let base = buf + c * per
@@ -201,7 +200,8 @@ print("| threads | GB/s |")
 print("|---|---|")
 for t in options.threads {
     let pool = ThreadPool(threads: t)
-    print("| \(t) | \(fmt(bandwidth(threads: t, pool: pool))) |")
+    let bytes = options.quick ? 256 << 20 : 1 << 30
+    print("| \(t) | \(fmt(bandwidth(bytes: bytes, runs: options.runs, pool: pool))) |")
 }
 
 print("")
