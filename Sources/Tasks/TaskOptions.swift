@@ -26,7 +26,7 @@ public struct TaskOptions: Sendable {
     /// Label-bias correction for `classify`.
     public var calibration: CalibrationMode = .contextual
     /// Content-free inputs for contextual calibration (their calibrated scores are averaged).
-    public var contentFreeInputs: [String] = ["N/A"]
+    public var contentFreeInputs: [String] = ["N/A", "[MASK]", ""]
     /// Score the end-of-turn token after each label (separates labels that are prefixes of each other).
     public var scoreEndOfTurn: Bool = true
     /// Cap on generated tokens for `extract` (the JSON is closed by the shortest completion when reached).

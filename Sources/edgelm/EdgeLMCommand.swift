@@ -9,6 +9,7 @@ struct EdgeLMCommand: ParsableCommand {
         subcommands: [
             InspectCommand.self, TokenizeCommand.self, GenerateCommand.self, LogitsCommand.self, PerplexityCommand.self,
             ManifestCommand.self, ModelsCommand.self, TelemetryCommand.self,
+            ClassifyCommand.self, ExtractCommand.self, RewriteCommand.self, EvalCommand.self,
         ]
     )
 }

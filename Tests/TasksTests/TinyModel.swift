@@ -19,7 +19,9 @@ struct TinyModel {
     var seed: UInt64 = 42
 
     static let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    static var vocabularySize: Int { 256 + specials.count }
+    /// One merged token ("ab") so the BPE tokenizer has a merge list.
+    static let merged = ["ab"]
+    static var vocabularySize: Int { 256 + merged.count + specials.count }
 
     var headDim: Int { dim / heads }
 
@@ -60,12 +62,12 @@ struct TinyModel {
         try w.add("\(arch).rope.dimension_count", .uint32(UInt32(headDim)))
         try w.add("tokenizer.ggml.model", .string("gpt2"))
         try w.add("tokenizer.ggml.pre", .string("smollm"))
-        let tokens = (0..<256).map(Self.byteToken) + Self.specials
+        let tokens = (0..<256).map(Self.byteToken) + Self.merged + Self.specials
         try w.add("tokenizer.ggml.tokens", .array(GGUFArray(strings: tokens)))
-        try w.add("tokenizer.ggml.token_type", .array(GGUFArray(int32s: Array(repeating: 1, count: 256) + [3, 3, 3])))
-        try w.add("tokenizer.ggml.merges", .array(GGUFArray(strings: [])))
-        try w.add("tokenizer.ggml.bos_token_id", .uint32(256))
-        try w.add("tokenizer.ggml.eos_token_id", .uint32(258))
+        try w.add("tokenizer.ggml.token_type", .array(GGUFArray(int32s: Array(repeating: 1, count: 257) + [3, 3, 3])))
+        try w.add("tokenizer.ggml.merges", .array(GGUFArray(strings: ["a b"])))
+        try w.add("tokenizer.ggml.bos_token_id", .uint32(257))
+        try w.add("tokenizer.ggml.eos_token_id", .uint32(259))
         try w.add("tokenizer.ggml.add_bos_token", .bool(false))
         try w.add("tokenizer.chat_template", .string("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"))
 

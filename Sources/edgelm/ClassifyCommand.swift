@@ -1,0 +1,110 @@
+import ArgumentParser
+import EdgeLM
+import Foundation
+
+/// Options shared by the task commands: context, calibration and the remote endpoint for escalation.
+struct TaskCLIOptions: ParsableArguments {
+    @Option(name: .long, help: "Context length of the task session (stand-in for a device profile).") var ctx = 2048
+    @Option(name: .long, help: "Remote OpenAI-compatible chat-completions URL for escalation (default: $EDGELM_REMOTE_URL).")
+    var remoteURL: String?
+    @Option(name: .long, help: "Model name sent to the remote endpoint.") var remoteModel = "gpt-4o-mini"
+    @Option(name: .long, help: "Seconds before the remote call gives up.") var remoteTimeout: Double = 20
+    @Option(name: .long, help: "Escalate when the local confidence is below this.") var threshold: Double = 0.6
+    @Option(name: .long, help: "What the request is for: suggest, draft, classify, prefill, decide.") var capability = "classify"
+    @Option(name: .long, help: "Risk level: low, medium, high.") var risk = "low"
+    @Option(name: .long, help: "Domain: general, money, medical, legal, policy (all but general are high risk).") var domain = "general"
+    @Flag(name: .long, help: "Fail with remoteUnavailable instead of returning the local result when escalation fails.")
+    var strictRemote = false
+
+    func validate() throws {
+        guard ctx >= 64 else { throw ValidationError("--ctx must be ≥ 64") }
+        guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be in [0, 1]") }
+        guard remoteTimeout > 0 else { throw ValidationError("--remote-timeout must be > 0") }
+        guard Capability(rawValue: capability) != nil else {
+            throw ValidationError("--capability must be one of \(Capability.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard RiskLevel(rawValue: risk) != nil else { throw ValidationError("--risk must be low, medium or high") }
+        guard RiskDomain(rawValue: domain) != nil else {
+            throw ValidationError("--domain must be one of \(RiskDomain.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let u = remoteURL, URL(string: u)?.scheme == nil { throw ValidationError("--remote-url is not a URL: \(u)") }
+    }
+
+    func runner(_ modelOptions: ModelOptions) throws -> TaskRunner {
+        let model = try modelOptions.loadModel()
+        return try TaskRunner(model: model, options: TaskOptions(contextLength: ctx, threads: modelOptions.threadCount))
+    }
+
+    func router(local: TaskRunner?) -> Router {
+        let url = (remoteURL ?? ProcessInfo.processInfo.environment["EDGELM_REMOTE_URL"]).flatMap(URL.init(string:))
+        let remote = url.map { OpenAICompatibleHandler(url: $0, model: remoteModel, timeout: remoteTimeout) }
+        return Router(local: local, remote: remote,
+                      policy: RouterPolicy(confidenceThreshold: threshold, offline: strictRemote ? .fail : .localLowConfidence))
+    }
+
+    func request(_ task: TaskInput, defaultCapability: Capability) -> TaskRequest {
+        TaskRequest(task: task, capability: Capability(rawValue: capability) ?? defaultCapability,
+                    risk: RiskLevel(rawValue: risk) ?? .low, domain: RiskDomain(rawValue: domain) ?? .general)
+    }
+}
+
+func routingFields(_ r: RoutedResult) -> [String: Any] {
+    ["escalated": r.escalated, "origin": r.origin.rawValue, "reason": r.reason.rawValue,
+     "low_confidence": r.lowConfidence, "detail": r.detail]
+}
+
+func timingFields(_ t: TaskTimings) -> [String: Any] {
+    ["prompt_tokens": t.promptTokens, "generated_tokens": t.generatedTokens, "prefill_ms": t.prefillSeconds * 1000,
+     "decode_ms": t.decodeSeconds * 1000, "mask_ms": t.maskSeconds * 1000, "total_ms": t.totalSeconds * 1000]
+}
+
+struct ClassifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classify",
+        abstract: "Classify text into one of the given labels (label likelihood, calibrated confidence).")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var taskOptions: TaskCLIOptions
+    @Option(name: .long, help: "Comma-separated labels, e.g. positive,negative.") var labels: String
+    @Option(name: .long, help: "Instruction replacing \"Classify the text.\"") var instruction: String?
+    @Option(name: .long, help: "The text to classify.") var text: String
+    @Option(name: .long, help: "Calibration: contextual (default) or none.") var calibration = "contextual"
+    @Flag(name: .long, help: "Print one JSON object.") var json = false
+
+    var labelList: [String] { labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+
+    func validate() throws {
+        let l = labelList
+        guard l.count >= 2, l.allSatisfy({ !$0.isEmpty }), Set(l).count == l.count else {
+            throw ValidationError("--labels needs at least two distinct non-empty labels separated by commas")
+        }
+        guard !text.isEmpty else { throw ValidationError("--text must not be empty") }
+        guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
+    }
+
+    func run() throws {
+        let model = try modelOptions.loadModel()
+        var opts = TaskOptions(contextLength: taskOptions.ctx, threads: modelOptions.threadCount)
+        opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
+        let runner = try TaskRunner(model: model, options: opts)
+        let router = taskOptions.router(local: runner)
+        let result = try router.run(taskOptions.request(.classify(text: text, labels: labelList, instruction: instruction),
+                                                        defaultCapability: .classify))
+        guard case .classification(let c) = result.output else { throw CLIError("unexpected output kind") }
+        if json {
+            var obj: [String: Any] = [
+                "label": c.label,
+                "probabilities": Dictionary(uniqueKeysWithValues: zip(c.labels, c.probabilities)),
+                "confidence": c.confidence,
+                "timings": timingFields(c.timings),
+            ]
+            obj.merge(routingFields(result)) { a, _ in a }
+            try printJSON(obj)
+        } else {
+            print(c.label)
+            let probs = zip(c.labels, c.probabilities).map { String(format: "%@ %.3f", $0, $1) }.joined(separator: ", ")
+            FileHandle.standardError.write(Data(
+                "[\(probs); confidence \(String(format: "%.3f", c.confidence)); \(result.origin.rawValue), \(result.reason.rawValue)\(result.lowConfidence ? ", low confidence" : "")]\n".utf8))
+        }
+    }
+}

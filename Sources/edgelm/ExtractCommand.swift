@@ -1,0 +1,40 @@
+import ArgumentParser
+import EdgeLM
+import Foundation
+
+struct ExtractCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extract",
+        abstract: "Extract a JSON object matching a JSON Schema from text (constrained decoding: always valid).")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var taskOptions: TaskCLIOptions
+    @Option(name: .long, help: "JSON Schema file (object, properties, required, string/number/integer/boolean/enum/arrays).")
+    var schema: String
+    @Option(name: .long, help: "The text to extract from.") var text: String
+    @Option(name: .long, help: "Cap on generated tokens (the JSON is closed when reached).") var maxTokens = 192
+    @Flag(name: .long, help: "Print timings and routing to stderr.") var verbose = false
+
+    func validate() throws {
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be ≥ 1") }
+        guard !text.isEmpty else { throw ValidationError("--text must not be empty") }
+    }
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: schema) else {
+            throw CLIError("cannot read schema file \(schema)", hint: "pass a JSON Schema file with --schema")
+        }
+        let parsed = try JSONSchema(json: String(decoding: data, as: UTF8.self))   // unsupported features fail here
+        let model = try modelOptions.loadModel()
+        var opts = TaskOptions(contextLength: taskOptions.ctx, threads: modelOptions.threadCount)
+        opts.maxExtractTokens = maxTokens
+        let runner = try TaskRunner(model: model, options: opts)
+        let result = try taskOptions.router(local: runner)
+            .run(taskOptions.request(.extract(text: text, schema: parsed), defaultCapability: .prefill))
+        guard case .extraction(let value) = result.output else { throw CLIError("unexpected output kind") }
+        writeStdout(value.description + "\n")
+        if verbose {
+            FileHandle.standardError.write(Data("[\(result.origin.rawValue), \(result.reason.rawValue)]\n".utf8))
+        }
+    }
+}
