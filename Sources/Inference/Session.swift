@@ -36,6 +36,9 @@ public final class Session {
     /// Tokens evaluated so far (the KV cache holds exactly these).
     public private(set) var tokens: [Int32]
     public var position: Int { tokens.count }
+    /// Not API: called with named intermediate activations of each forward pass (llama.cpp's tensor names,
+    /// e.g. "attn_norm-0"), for layer-by-layer comparison with the reference implementation.
+    public var _debugTap: ((String, UnsafeBufferPointer<Float>) -> Void)?
 
     let pool: ThreadPool
     private let c: ModelConfig
@@ -44,7 +47,10 @@ public final class Session {
 
     // KV cache, f16.
     private let kCache: UnsafeMutablePointer<Float16>     // (layers, ctx, kvDim)
-    private let vCache: UnsafeMutablePointer<Float16>     // (layers, ctx, kvDim)
+    private let vCache: UnsafeMutablePointer<Float16>     // (layers, kvDim, ctxPad)  transposed, as llama.cpp
+    private let ctxPad: Int                               // ctx rounded up to 32 (attention reads whole chunks)
+    private let q16: UnsafeMutablePointer<Float16>        // (attnTasks, headDim) query in f16
+    private let p16: UnsafeMutablePointer<Float16>        // (attnTasks, ctxPad) attention weights in f16
     // Activations for one batch.
     private let x: UnsafeMutablePointer<Float>            // (batch, dim)   residual stream
     private let xn: UnsafeMutablePointer<Float>           // (batch, dim)   normalised input of a sub-layer
@@ -84,7 +90,8 @@ public final class Session {
         self.embeddingRowBytes = e.byteCount / c.vocabularySize
 
         let b = batchSize
-        let kvCount = c.blockCount * ctx * c.kvDim
+        ctxPad = (ctx + 31) / 32 * 32
+        let kvCount = c.blockCount * ctxPad * c.kvDim
         kCache = .allocate(capacity: kvCount); kCache.initialize(repeating: 0, count: kvCount)
         vCache = .allocate(capacity: kvCount); vCache.initialize(repeating: 0, count: kvCount)
         func floats(_ n: Int) -> UnsafeMutablePointer<Float> {
@@ -108,13 +115,16 @@ public final class Session {
         actQBytes = maxAct
         actQ = .allocate(byteCount: maxAct, alignment: 64)
         attnTasksPerHead = max(1, min(b, 2 * options.threads))
-        scores = floats(c.headCount * attnTasksPerHead * ctx)
+        scores = floats(c.headCount * attnTasksPerHead * ctxPad)
+        let tasks = c.headCount * attnTasksPerHead
+        q16 = .allocate(capacity: tasks * c.headDim); q16.initialize(repeating: 0, count: tasks * c.headDim)
+        p16 = .allocate(capacity: tasks * ctxPad); p16.initialize(repeating: 0, count: tasks * ctxPad)
         logitsBuffer = floats(b * c.vocabularySize)
         ropeCache = floats(b * c.ropeDimensionCount)
     }
 
     deinit {
-        kCache.deallocate(); vCache.deallocate()
+        kCache.deallocate(); vCache.deallocate(); q16.deallocate(); p16.deallocate()
         for p in [x, xn, q, k, v, attn, proj, gate, up, scores, logitsBuffer, ropeCache] { p.deallocate() }
         actQ.deallocate()
     }
@@ -129,7 +139,8 @@ public final class Session {
     }
 
     /// Evaluates `input` after the tokens already in the session and returns the logits of its last token.
-    /// The buffer is the session's own and is valid until the next call.
+    /// The buffer is the session's own: valid until the next call, and only while the session is alive
+    /// (keep a reference, e.g. `withExtendedLifetime(session)`, while reading it).
     /// - Throws: ``InferenceError/contextOverflow(needed:contextLength:)``, ``InferenceError/invalidToken(_:vocabularySize:)``.
     /// - Complexity: O(n · weights + n · position · dim) with n = input.count.
     @discardableResult
@@ -203,9 +214,13 @@ public final class Session {
             // --- attention ---
             for t in 0..<n { Ops.rmsNorm(x + t * dim, weight: L.attnNorm, xn + t * dim, count: dim, eps: eps) }
             var quantizedAs: GGMLType? = nil
+            _debugTap?("attn_norm-\(l)", UnsafeBufferPointer(start: xn, count: n * dim))
             project(L.wq, xn, n, q, &quantizedAs)
             project(L.wk, xn, n, k, &quantizedAs)
             project(L.wv, xn, n, v, &quantizedAs)
+            _debugTap?("Qcur-\(l)", UnsafeBufferPointer(start: q, count: n * qDim))
+            _debugTap?("Kcur-\(l)", UnsafeBufferPointer(start: k, count: n * kvDim))
+            _debugTap?("Vcur-\(l)", UnsafeBufferPointer(start: v, count: n * kvDim))
             if let qn = L.qNorm, let kn = L.kNorm {
                 for h in 0..<(n * c.headCount) { Ops.rmsNorm(q + h * c.headDim, weight: qn, q + h * c.headDim, count: c.headDim, eps: eps) }
                 for h in 0..<(n * c.headCountKV) { Ops.rmsNorm(k + h * c.headDim, weight: kn, k + h * c.headDim, count: c.headDim, eps: eps) }
@@ -220,32 +235,46 @@ public final class Session {
                 Ops.rope(k + t * kvDim, heads: c.headCountKV, headDim: c.headDim, ropeDim: c.ropeDimensionCount,
                          cache: cache, neox: w.ropeNeoX)
             }
+            _debugTap?("Qrope-\(l)", UnsafeBufferPointer(start: q, count: n * qDim))
+            _debugTap?("Krope-\(l)", UnsafeBufferPointer(start: k, count: n * kvDim))
             // Append K and V to the cache as f16.
-            let layerKV = l * contextLength * kvDim
+            let layerKV = l * ctxPad * kvDim
             for t in 0..<n {
-                let dstK = kCache + layerKV + (start + t) * kvDim, dstV = vCache + layerKV + (start + t) * kvDim
+                let dstK = kCache + layerKV + (start + t) * kvDim, dstV = vCache + layerKV + (start + t)
                 let srcK = k + t * kvDim, srcV = v + t * kvDim
-                for i in 0..<kvDim { dstK[i] = Float16(srcK[i]); dstV[i] = Float16(srcV[i]) }
+                for i in 0..<kvDim { dstK[i] = Float16(srcK[i]); dstV[i * ctxPad] = Float16(srcV[i]) }
             }
             attention(layer: l, tokens: n, start: start, window: L.slidingWindow)
+            _debugTap?("kqv_out-\(l)", UnsafeBufferPointer(start: attn, count: n * qDim))
             quantizedAs = nil
             project(L.wo, attn, n, proj, &quantizedAs)
+            _debugTap?("attn_out-\(l)", UnsafeBufferPointer(start: proj, count: n * dim))
+
             if let pn = L.postAttnNorm { for t in 0..<n { Ops.rmsNorm(proj + t * dim, weight: pn, proj + t * dim, count: dim, eps: eps) } }
             add(x, proj, n * dim)
 
             // --- feed-forward ---
+            _debugTap?("ffn_inp-\(l)", UnsafeBufferPointer(start: x, count: n * dim))
             for t in 0..<n { Ops.rmsNorm(x + t * dim, weight: L.ffnNorm, xn + t * dim, count: dim, eps: eps) }
+            _debugTap?("ffn_norm-\(l)", UnsafeBufferPointer(start: xn, count: n * dim))
+
             quantizedAs = nil
             project(L.gate, xn, n, gate, &quantizedAs)
             project(L.up, xn, n, up, &quantizedAs)
+            _debugTap?("ffn_gate-\(l)", UnsafeBufferPointer(start: gate, count: n * ffn))
+            _debugTap?("ffn_up-\(l)", UnsafeBufferPointer(start: up, count: n * ffn))
             switch w.activation {
             case .silu: Ops.swiglu(gate: gate, up: up, out: gate, count: n * ffn)
             case .gelu: Ops.geglu(gate: gate, up: up, out: gate, count: n * ffn)
             }
+            _debugTap?("ffn_swiglu-\(l)", UnsafeBufferPointer(start: gate, count: n * ffn))
             quantizedAs = nil
             project(L.down, gate, n, proj, &quantizedAs)
+            _debugTap?("ffn_out-\(l)", UnsafeBufferPointer(start: proj, count: n * dim))
+
             if let pn = L.postFFNNorm { for t in 0..<n { Ops.rmsNorm(proj + t * dim, weight: pn, proj + t * dim, count: dim, eps: eps) } }
             add(x, proj, n * dim)
+            _debugTap?("l_out-\(l)", UnsafeBufferPointer(start: x, count: n * dim))
         }
         for t in 0..<n { tokens.append(ids[t]) }
 
@@ -275,36 +304,57 @@ public final class Session {
 
     /// Causal (optionally sliding-window) grouped-query attention of the `n` new tokens over the cache.
     /// Writes `attn` (n, qDim). Tasks: (head, token-stripe) pairs, each with its own score row.
+    ///
+    /// Numerics follow llama.cpp's CPU graph without flash attention, operation for operation, so logits
+    /// agree to the bit where the rest does: Q and the softmax weights are rounded to f16 like the cache;
+    /// Q·K and P·V accumulate in 8 float lanes with FMAs — summed like tinyBLAS when the batch has ≥ 2 tokens,
+    /// like `ggml_vec_dot_f16` for a single token; the softmax uses ggml's vectorised `expf` and a double sum.
     private func attention(layer l: Int, tokens n: Int, start: Int, window: Int?) {
-        let hd = c.headDim, qDim = c.qDim, kvDim = c.kvDim, ctx = contextLength
+        let hd = c.headDim, qDim = c.qDim, kvDim = c.kvDim, ctxPad = self.ctxPad
         let group = c.headCount / c.headCountKV
         let stripes = min(n, attnTasksPerHead)
         let scale = 1 / Float(hd).squareRoot()
-        let kBase = kCache + l * ctx * kvDim, vBase = vCache + l * ctx * kvDim
-        let q = self.q, attn = self.attn, scores = self.scores
+        let kBase = kCache + l * ctxPad * kvDim, vBase = vCache + l * ctxPad * kvDim
+        let q = self.q, attn = self.attn, scores = self.scores, q16 = self.q16, p16 = self.p16
+        let batched = n >= 2
         pool.parallelFor(c.headCount * stripes) { task in
             let h = task / stripes, stripe = task % stripes
             let kvh = h / group
-            let s = scores + task * ctx
+            let s = scores + task * ctxPad
+            let qh = q16 + task * hd
+            let p = p16 + task * ctxPad
             var t = stripe
             while t < n {
                 let pos = start + t
                 let first = window.map { max(0, pos - $0 + 1) } ?? 0
                 let qv = q + t * qDim + h * hd
+                for i in 0..<hd { qh[i] = Float16(qv[i]) }
+                // Scores; masked positions (before `first`) stay out of the softmax.
                 var maxScore = -Float.infinity
                 for j in first...pos {
-                    let d = AttentionMath.dot(qv, kBase + j * kvDim + kvh * hd, hd) * scale
-                    s[j - first] = d
+                    let k = kBase + j * kvDim + kvh * hd
+                    let d = (batched ? AttentionMath.dotTiled(k, qh, hd) : AttentionMath.dotVec(k, qh, hd)) * scale
+                    s[j] = d
                     maxScore = max(maxScore, d)
                 }
-                let count = pos - first + 1
-                var sum: Float = 0
-                for j in 0..<count { let e = expf(s[j] - maxScore); s[j] = e; sum += e }
-                let inv = 1 / sum
+                // exp in 8-wide chunks aligned to position 0, summed per chunk then in double.
+                var sum = 0.0
+                var c0 = (first / 8) * 8
+                while c0 <= pos {
+                    var e = SIMD8<Float>(repeating: -Float.infinity)
+                    for lane in 0..<8 where c0 + lane >= first && c0 + lane <= pos { e[lane] = s[c0 + lane] - maxScore }
+                    e = AttentionMath.expf8(e)
+                    for lane in 0..<8 where c0 + lane >= first && c0 + lane <= pos { s[c0 + lane] = e[lane] }
+                    sum += Double(AttentionMath.hsum8(e))
+                    c0 += 8
+                }
+                let inv = Float(1.0 / sum)
+                let padded = batched ? (pos + 8) / 8 * 8 : (pos + 32) / 32 * 32
+                for j in 0..<padded { p[j] = (j >= first && j <= pos) ? Float16(s[j] * inv) : 0 }
                 let out = attn + t * qDim + h * hd
-                for i in 0..<hd { out[i] = 0 }
-                for j in 0..<count {
-                    AttentionMath.axpy(out, vBase + (first + j) * kvDim + kvh * hd, s[j] * inv, hd)
+                for i in 0..<hd {
+                    let vRow = vBase + (kvh * hd + i) * ctxPad
+                    out[i] = batched ? AttentionMath.dotTiled(vRow, p, padded) : AttentionMath.dotVec(vRow, p, padded)
                 }
                 t += stripes
             }
@@ -320,39 +370,87 @@ public final class Session {
     }
 }
 
-/// Small f32 × f16 vector helpers for the attention loop.
+/// f16 vector kernels of the attention loop, in llama.cpp's operation order (see `Session.attention`).
 enum AttentionMath {
-    /// Σ a[i]·b[i] with b in f16.
     @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float16>, _ n: Int) -> Float {
-        var acc = SIMD8<Float>()
-        var i = 0
-        while i + 8 <= n {
-            let bh = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float16>.self)
-            var bf = SIMD8<Float>()
-            for lane in 0..<8 { bf[lane] = Float(bh[lane]) }
-            acc.addProduct(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self), bf)
-            i += 8
-        }
-        var sum = acc.sum()
-        while i < n { sum += a[i] * Float(b[i]); i += 1 }
-        return sum
+    static func load8(_ p: UnsafePointer<Float16>) -> SIMD8<Float> {
+        let h = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float16>.self)
+        var f = SIMD8<Float>()
+        for lane in 0..<8 { f[lane] = Float(h[lane]) }
+        return f
     }
 
-    /// y[i] += s · x[i] with x in f16.
+    /// ggml's `hsum_float_8` / tinyBLAS `hsum`: (lo + hi), then (0+2, 1+3), then the two.
     @inline(__always)
-    static func axpy(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float16>, _ s: Float, _ n: Int) {
-        let sv = SIMD8<Float>(repeating: s)
+    static func hsum8(_ v: SIMD8<Float>) -> Float {
+        let q = v.lowHalf + v.highHalf
+        let p = q.lowHalf + q.highHalf
+        return p[0] + p[1]
+    }
+
+    /// tinyBLAS order (llama.cpp batches of ≥ 2 tokens): one 8-lane FMA accumulator, then `hsum8`. n % 8 == 0.
+    @inline(__always)
+    static func dotTiled(_ a: UnsafePointer<Float16>, _ b: UnsafePointer<Float16>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
         var i = 0
-        while i + 8 <= n {
-            let xh = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float16>.self)
-            var xf = SIMD8<Float>()
-            for lane in 0..<8 { xf[lane] = Float(xh[lane]) }
-            var yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
-            yv.addProduct(xf, sv)
-            UnsafeMutableRawPointer(y + i).storeBytes(of: yv, as: SIMD8<Float>.self)
-            i += 8
+        while i < n { acc.addProduct(load8(a + i), load8(b + i)); i += 8 }
+        return hsum8(acc)
+    }
+
+    /// `ggml_vec_dot_f16` order on AVX2 (single-token steps): 4 accumulators over 32-element steps, reduced
+    /// (0+2, 1+3), (0+1), then lo+hi and two horizontal adds; leftovers added in double. n % 32 == 0 here.
+    @inline(__always)
+    static func dotVec(_ a: UnsafePointer<Float16>, _ b: UnsafePointer<Float16>, _ n: Int) -> Float {
+        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+        let np = n & ~31
+        var i = 0
+        while i < np {
+            s0.addProduct(load8(a + i), load8(b + i))
+            s1.addProduct(load8(a + i + 8), load8(b + i + 8))
+            s2.addProduct(load8(a + i + 16), load8(b + i + 16))
+            s3.addProduct(load8(a + i + 24), load8(b + i + 24))
+            i += 32
         }
-        while i < n { y[i] += s * Float(x[i]); i += 1 }
+        s0 = s0 + s2; s1 = s1 + s3
+        s0 = s0 + s1
+        let t = s0.lowHalf + s0.highHalf
+        var sum = Double((t[0] + t[1]) + (t[2] + t[3]))
+        while i < n { sum += Double(Float(a[i]) * Float(b[i])); i += 1 }
+        return Float(sum)
+    }
+
+    /// ggml's vectorised `expf` (`ggml_v_expf`, AVX2 version), bit for bit: ~1.5 ulp, exp(-inf) = 0.
+    @inline(__always)
+    static func expf8(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        typealias V = SIMD8<Float>
+        typealias U = SIMD8<UInt32>
+        let r = V(repeating: 0x1.8p23)
+        let z = r.addingProduct(x, V(repeating: 0x1.715476p+0))
+        let n = z - r
+        let b = x.addingProduct(-n, V(repeating: 0x1.62e4p-1)).addingProduct(-n, V(repeating: 0x1.7f7d1cp-20))
+        let e = unsafeBitCast(z, to: U.self) &<< U(repeating: 23)
+        let k = unsafeBitCast(e &+ unsafeBitCast(V(repeating: 1), to: U.self), to: V.self)
+        let u = b * b
+        let inner1 = V(repeating: 0x1.573e2ep-5).addingProduct(V(repeating: 0x1.0e4020p-7), b)
+        let inner2 = V(repeating: 0x1.fffdb6p-2).addingProduct(V(repeating: 0x1.555e66p-3), b)
+        let j = (V(repeating: 0x1.ffffecp-1) * b).addingProduct(inner2.addingProduct(inner1, u), u)
+        var slow = false
+        for lane in 0..<8 where abs(n[lane]) > 126 { slow = true }
+        if !slow { return k.addingProduct(j, k) }
+        var out = V()
+        for lane in 0..<8 {
+            let nl = n[lane]
+            let g: UInt32 = nl <= 0 ? 0x8200_0000 : 0
+            let s1 = Float(bitPattern: g &+ 0x7F00_0000)
+            let s2 = Float(bitPattern: e[lane] &- g)
+            if abs(nl) > 192 {
+                out[lane] = s1 * s1
+            } else if abs(nl) > 126 {
+                out[lane] = s2.addingProduct(s2, j[lane]) * s1
+            } else {
+                out[lane] = k[lane].addingProduct(k[lane], j[lane])
+            }
+        }
+        return out
     }
 }

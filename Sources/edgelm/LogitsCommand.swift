@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import Foundation
 
 struct LogitsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,6 +11,7 @@ struct LogitsCommand: ParsableCommand {
     @Option(name: .long, help: "The prompt. Special tokens in it are parsed; BOS added when the model asks.") var prompt: String
     @Option(name: .long, help: "How many logits to print.") var top = 20
     @Flag(name: .long, help: "Print one JSON object.") var json = false
+    @Option(name: .long, help: .hidden) var dumpDir: String?
 
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be ≥ 1") }
@@ -18,9 +20,14 @@ struct LogitsCommand: ParsableCommand {
     func run() throws {
         let model = try modelOptions.loadModel()
         let session = try Session(model: model, options: SessionOptions(threads: modelOptions.threadCount))
+        if let dumpDir {
+            session._debugTap = { name, values in
+                FileManager.default.createFile(atPath: "\(dumpDir)/\(name).f32", contents: Data(buffer: values))
+            }
+        }
         let ids = try session.promptTokens(for: GenerationRequest(prompt: prompt))
         let logits = try session.prefill(ids)
-        let best = topLogits(logits, count: min(top, logits.count))
+        let best = withExtendedLifetime(session) { topLogits(logits, count: min(top, logits.count)) }
         if json {
             let top: [[String: Any]] = best.map { ["id": Int($0.id), "logit": Double($0.logit)] }
             try printJSON(["prompt_tokens": ids.map { Int($0) }, "top": top] as [String: Any])

@@ -32,13 +32,15 @@ enum Q4_1Dot: BlockDot {
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
-        let dm = KSIMD.scaleAndOffset(w, x)  // (d_w·d_x, m_w·s_x)
+        // ggml's AVX2 order: lane k sums elements 4k…4k+3 (low nibbles 0…15 in lanes 0…3, high nibbles
+        // 16…31 in lanes 4…7), one fused multiply-add by d_w·d_x per lane, and m_w·s_x fused into the scalar.
+        let h = KSIMD.halves4(w, x)  // d_w, m_w, d_x, s_x
         let q = KSIMD.zext16(w + 4)
         let lo = q & KSIMD.splat16(0x0F)
         let hi = q &>> KSIMD.splat16(4)
-        let p = lo &* KSIMD.sext16(x + 4) &+ hi &* KSIMD.sext16(x + 20)
-        acc.v.addProduct(KSIMD.float(KSIMD.pairSum(p)), SIMD8(repeating: dm[0]))
-        acc.s += dm[1]
+        let lanes = KSIMD.quadLanes(lo &* KSIMD.sext16(x + 4), hi &* KSIMD.sext16(x + 20))
+        acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[2]))
+        acc.s.addProduct(h[1], h[3])
     }
 }
 
@@ -100,8 +102,8 @@ enum Q8_0Dot: BlockDot {
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let h = KSIMD.halves2(w, x)
-        let p0 = KSIMD.pairSum(KSIMD.sext16(w + 2) &* KSIMD.sext16(x + 2))
-        let p1 = KSIMD.pairSum(KSIMD.sext16(w + 18) &* KSIMD.sext16(x + 18))
-        acc.v.addProduct(KSIMD.float(p0 &+ p1), SIMD8(repeating: h[0] * h[1]))
+        // ggml's AVX2 order: lane k sums elements 4k…4k+3.
+        let lanes = KSIMD.quadLanes(KSIMD.sext16(w + 2) &* KSIMD.sext16(x + 2), KSIMD.sext16(w + 18) &* KSIMD.sext16(x + 18))
+        acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[1]))
     }
 }

@@ -3,7 +3,8 @@
 //   once per pair (float, sequentially, as ggml_rope_cache_init does);
 //   cache[i0] = cosf(freq_scale * theta/ff), cache[i0+1] = sinf(…)   (ff = freq_factors[i0/2] or 1)
 //   NORM ordering rotates pairs (i0, i0+1); NEOX rotates (i0/2, i0/2 + n_dims/2) with the cache entry of i0;
-//   x0' = x0*cos - x1*sin, x1' = x0*sin + x1*cos; elements n_dims ..< head_dim are left unchanged.
+//   x0' = x0*cos - x1*sin, x1' = x0*sin + x1*cos (first product fused, as gcc contracts it); elements
+//   n_dims ..< head_dim are left unchanged.
 
 #if canImport(Glibc)
 import Glibc
@@ -58,8 +59,8 @@ extension Ops {
                     }
                     let x0 = Lane.load8(UnsafePointer(v), j)
                     let x1 = Lane.load8(UnsafePointer(v), j + half)
-                    Lane.store8(x0 * c - x1 * s, v, j)
-                    Lane.store8(x0 * s + x1 * c, v, j + half)
+                    Lane.store8((-(x1 * s)).addingProduct(x0, c), v, j)
+                    Lane.store8((x1 * c).addingProduct(x0, s), v, j + half)
                     j += 8
                 }
                 while j < half {
@@ -128,8 +129,10 @@ extension Ops {
 
     @inline(__always)
     static func rotate(_ v: UnsafeMutablePointer<Float>, _ a: Int, _ b: Int, _ cosT: Float, _ sinT: Float) {
+        // gcc (fp-contract=fast) compiles ggml's `x0*cos - x1*sin` / `x0*sin + x1*cos` to fused multiply-adds
+        // of the first product; doing the same keeps RoPE bit-identical with llama.cpp's CPU backend.
         let x0 = v[a], x1 = v[b]
-        v[a] = x0 * cosT - x1 * sinT
-        v[b] = x0 * sinT + x1 * cosT
+        v[a] = (-(x1 * sinT)).addingProduct(x0, cosT)
+        v[b] = (x1 * cosT).addingProduct(x0, sinT)
     }
 }
