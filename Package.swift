@@ -36,8 +36,10 @@ let package = Package(
         .target(name: "KernelsBLAS", dependencies: ["Kernels", "CBLAS"], swiftSettings: kernelSettings),
         // Tokenizers: GGUF-metadata tokenizers (byte-level BPE), chat templates, streaming decoder.
         .target(name: "Tokenizers", dependencies: ["GGUF"], swiftSettings: hotSettings),
-        // Inference: Model (immutable) / Session (mutable), architectures, sampling.
-        .target(name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenizers"], swiftSettings: kernelSettings),
+        // DeviceProfiles: device classes (memory cap, threads, context, residency), user profiles from JSON.
+        .target(name: "DeviceProfiles"),
+        // Inference: Model (immutable) / Session (mutable), architectures, sampling, memory budgets.
+        .target(name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenizers", "DeviceProfiles"], swiftSettings: kernelSettings),
         // ModelLifecycle: manifests, signed releases, the on-device model store, staged rollout, telemetry.
         .target(name: "ModelLifecycle", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")]),
         // Tasks: classify / extract / rewrite on a local model, calibrated confidence, schema-constrained JSON,
@@ -61,6 +63,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF"], resources: [.copy("Golden")]),
         .testTarget(name: "ModelLifecycleTests", dependencies: ["ModelLifecycle", "GGUF"]),
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "Inference", "GGUF", "Kernels"]),
+        .testTarget(name: "MemoryBudgetTests", dependencies: ["DeviceProfiles", "Inference", "GGUF", "Kernels", "Tokenizers"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "Kernels", "Tokenizers"]),
         // Needs weights/ (weights/fetch.sh); skipped with a message when the files are absent.
         .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "edgelm"], resources: [.copy("Reference")]),

@@ -2,6 +2,7 @@ import Foundation
 import GGUF
 import Kernels
 import Tokenizers
+import DeviceProfiles
 
 /// Options fixed when a ``Session`` is created (they size its buffers).
 public struct SessionOptions: Sendable {
@@ -11,11 +12,20 @@ public struct SessionOptions: Sendable {
     public var batchSize: Int
     /// Compute threads, including the caller's.
     public var threads: Int
+    /// Where the weights live while the session runs (``WeightResidency/streamed`` releases each layer's pages
+    /// after use; the logits are identical either way).
+    public var residency: WeightResidency
+    /// When set, ``Session/init(model:options:)`` throws ``MemoryBudgetError/exceeds(needed:cap:suggestion:)``
+    /// unless ``Session/memoryRequirement(model:options:)`` fits the cap.
+    public var memoryBudget: MemoryBudget?
 
-    public init(contextLength: Int? = nil, batchSize: Int = 64, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    public init(contextLength: Int? = nil, batchSize: Int = 64, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                residency: WeightResidency = .resident, memoryBudget: MemoryBudget? = nil) {
         self.contextLength = contextLength
         self.batchSize = batchSize
         self.threads = threads
+        self.residency = residency
+        self.memoryBudget = memoryBudget
     }
 }
 
@@ -67,60 +77,116 @@ public final class Session {
     private let attnTasksPerHead: Int
     private let logitsBuffer: UnsafeMutablePointer<Float> // (batch, vocab)
     private let ropeCache: UnsafeMutablePointer<Float>    // (batch, ropeDim) cos/sin pairs per position
+    /// Page releaser of ``WeightResidency/streamed`` sessions (nil when resident).
+    private let streamer: WeightStreamer?
+
+    /// The sizes of every buffer `init` allocates (one function, so ``memoryRequirement(model:options:)``
+    /// cannot drift from the real allocations).
+    struct Layout {
+        var ctx: Int, batch: Int, ctxPad: Int, attnTasksPerHead: Int
+        var kvHalfs: Int        // elements of each of kCache and vCache
+        var floats: [Int]       // x, xn, q, k, v, attn, proj, gate, up, scores, logits, rope
+        var actQBytes: Int
+        var q16Halfs: Int, p16Halfs: Int
+
+        /// Bytes of the KV cache (K and V, f16).
+        var kvBytes: Int { 2 * kvHalfs * MemoryLayout<Float16>.stride }
+        /// Bytes of every other buffer.
+        var scratchBytes: Int {
+            floats.reduce(0, +) * MemoryLayout<Float>.stride + actQBytes + (q16Halfs + p16Halfs) * MemoryLayout<Float16>.stride
+        }
+
+        init(model: Model, options: SessionOptions) throws {
+            let c = model.config, w = model.weights
+            let ctx = options.contextLength ?? min(c.contextLength, 4096)
+            guard ctx > 0 else { throw InferenceError.invalidParameter("context length must be positive, got \(ctx)") }
+            guard options.batchSize > 0 else { throw InferenceError.invalidParameter("batch size must be positive") }
+            guard options.threads > 0, options.threads <= 256 else {
+                throw InferenceError.invalidParameter("threads must be in 1…256, got \(options.threads)")
+            }
+            self.ctx = ctx
+            let b = min(options.batchSize, ctx)
+            batch = b
+            ctxPad = (ctx + 31) / 32 * 32
+            kvHalfs = c.blockCount * ctxPad * c.kvDim
+            var maxAct = MatMul.activationBytes(for: w.output, tokens: b)
+            for l in w.layers {
+                for m in [l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down] {
+                    maxAct = max(maxAct, MatMul.activationBytes(for: m, tokens: b))
+                }
+            }
+            actQBytes = maxAct
+            attnTasksPerHead = max(1, min(b, 2 * options.threads))
+            let tasks = c.headCount * attnTasksPerHead
+            floats = [b * c.embeddingLength, b * c.embeddingLength, b * c.qDim, b * c.kvDim, b * c.kvDim, b * c.qDim,
+                      b * c.embeddingLength, b * c.feedForwardLength, b * c.feedForwardLength,
+                      tasks * ctxPad, b * c.vocabularySize, b * c.ropeDimensionCount]
+            q16Halfs = tasks * c.headDim
+            p16Halfs = tasks * ctxPad
+        }
+    }
+
+    /// What a session with `options` would keep resident, without creating it. The KV cache and scratch are
+    /// the exact byte counts `init` allocates; weights, tokenizer, threads and runtime are estimates
+    /// (see ``MemoryBreakdown``).
+    /// - Throws: ``InferenceError/invalidParameter(_:)`` like `init`.
+    /// - Complexity: O(layers).
+    public static func memoryRequirement(model: Model, options: SessionOptions) throws -> MemoryBreakdown {
+        let layout = try Layout(model: model, options: options)
+        let weights = options.residency == .resident
+            ? model.weightBytes
+            : WeightStreamer.window(model: model, batch: layout.batch)
+        return MemoryBreakdown(weights: weights, kvCache: layout.kvBytes, scratch: layout.scratchBytes,
+                               tokenizer: MemoryBreakdown.tokenizerEstimate(model: model),
+                               threadStacks: MemoryBreakdown.threadStackEstimate(threads: options.threads),
+                               runtime: options.memoryBudget?.runtimeBytes ?? MemoryBudget.defaultRuntimeBytes)
+    }
 
     /// Creates a session and allocates all of its memory.
-    /// - Throws: ``InferenceError/invalidParameter(_:)`` for a non-positive context, batch or thread count.
+    /// - Throws: ``InferenceError/invalidParameter(_:)`` for a non-positive context, batch or thread count;
+    ///   ``MemoryBudgetError/exceeds(needed:cap:suggestion:)`` when `options.memoryBudget` is set and the
+    ///   session would not fit it (nothing is allocated then).
     public init(model: Model, options: SessionOptions = SessionOptions()) throws {
         let c = model.config
-        let ctx = options.contextLength ?? min(c.contextLength, 4096)
-        guard ctx > 0 else { throw InferenceError.invalidParameter("context length must be positive, got \(ctx)") }
-        guard options.batchSize > 0 else { throw InferenceError.invalidParameter("batch size must be positive") }
-        guard options.threads > 0, options.threads <= 256 else {
-            throw InferenceError.invalidParameter("threads must be in 1…256, got \(options.threads)")
-        }
+        let layout = try Layout(model: model, options: options)
+        if let budget = options.memoryBudget { try budget.check(model: model, options: options) }
+        let ctx = layout.ctx
         self.model = model
         self.c = c
         self.w = model.weights
         self.contextLength = ctx
-        self.batchSize = min(options.batchSize, ctx)
+        self.batchSize = layout.batch
         self.pool = ThreadPool(threads: options.threads)
         self.tokens = []
         self.tokens.reserveCapacity(ctx)
         let e = model.weights.tokenEmbedding
         self.embeddingRowBytes = e.byteCount / c.vocabularySize
 
-        let b = batchSize
-        ctxPad = (ctx + 31) / 32 * 32
-        let kvCount = c.blockCount * ctxPad * c.kvDim
+        ctxPad = layout.ctxPad
+        let kvCount = layout.kvHalfs
         kCache = .allocate(capacity: kvCount); kCache.initialize(repeating: 0, count: kvCount)
         vCache = .allocate(capacity: kvCount); vCache.initialize(repeating: 0, count: kvCount)
         func floats(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: n); p.initialize(repeating: 0, count: n); return p
         }
-        x = floats(b * c.embeddingLength)
-        xn = floats(b * c.embeddingLength)
-        q = floats(b * c.qDim)
-        k = floats(b * c.kvDim)
-        v = floats(b * c.kvDim)
-        attn = floats(b * c.qDim)
-        proj = floats(b * c.embeddingLength)
-        gate = floats(b * c.feedForwardLength)
-        up = floats(b * c.feedForwardLength)
-        var maxAct = MatMul.activationBytes(for: w.output, tokens: b)
-        for l in w.layers {
-            for m in [l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down] {
-                maxAct = max(maxAct, MatMul.activationBytes(for: m, tokens: b))
-            }
-        }
-        actQBytes = maxAct
-        actQ = .allocate(byteCount: maxAct, alignment: 64)
-        attnTasksPerHead = max(1, min(b, 2 * options.threads))
-        scores = floats(c.headCount * attnTasksPerHead * ctxPad)
-        let tasks = c.headCount * attnTasksPerHead
-        q16 = .allocate(capacity: tasks * c.headDim); q16.initialize(repeating: 0, count: tasks * c.headDim)
-        p16 = .allocate(capacity: tasks * ctxPad); p16.initialize(repeating: 0, count: tasks * ctxPad)
-        logitsBuffer = floats(b * c.vocabularySize)
-        ropeCache = floats(b * c.ropeDimensionCount)
+        x = floats(layout.floats[0])
+        xn = floats(layout.floats[1])
+        q = floats(layout.floats[2])
+        k = floats(layout.floats[3])
+        v = floats(layout.floats[4])
+        attn = floats(layout.floats[5])
+        proj = floats(layout.floats[6])
+        gate = floats(layout.floats[7])
+        up = floats(layout.floats[8])
+        actQBytes = layout.actQBytes
+        actQ = .allocate(byteCount: actQBytes, alignment: 64)
+        attnTasksPerHead = layout.attnTasksPerHead
+        scores = floats(layout.floats[9])
+        q16 = .allocate(capacity: layout.q16Halfs); q16.initialize(repeating: 0, count: layout.q16Halfs)
+        p16 = .allocate(capacity: layout.p16Halfs); p16.initialize(repeating: 0, count: layout.p16Halfs)
+        logitsBuffer = floats(layout.floats[10])
+        ropeCache = floats(layout.floats[11])
+        streamer = options.residency == .streamed ? WeightStreamer(model: model) : nil
     }
 
     deinit {
@@ -209,6 +275,7 @@ public final class Session {
             Dequantize.row(e.type, e.data + Int(ids[t]) * embeddingRowBytes, x + t * dim, count: dim)
             if w.embeddingScale != 1 { scale(x + t * dim, dim, w.embeddingScale) }
         }
+        streamer?.releaseEmbedding()
 
         for (l, L) in w.layers.enumerated() {
             // --- attention ---
@@ -275,6 +342,7 @@ public final class Session {
             if let pn = L.postFFNNorm { for t in 0..<n { Ops.rmsNorm(proj + t * dim, weight: pn, proj + t * dim, count: dim, eps: eps) } }
             add(x, proj, n * dim)
             _debugTap?("l_out-\(l)", UnsafeBufferPointer(start: x, count: n * dim))
+            streamer?.releaseLayer(l)
         }
         for t in 0..<n { tokens.append(ids[t]) }
 
@@ -284,10 +352,15 @@ public final class Session {
             return
         case .last:
             Ops.rmsNorm(x + (n - 1) * dim, weight: w.outputNorm, xn, count: dim, eps: eps)
-            MatMul.mul(w.output, xn, tokens: 1, logitsBuffer, scratch: actQ, pool: pool)
+            if let streamer {
+                streamer.outputHead(xn, logitsBuffer, scratch: actQ, pool: pool)
+            } else {
+                MatMul.mul(w.output, xn, tokens: 1, logitsBuffer, scratch: actQ, pool: pool)
+            }
         case .all:
             for t in 0..<n { Ops.rmsNorm(x + t * dim, weight: w.outputNorm, xn + t * dim, count: dim, eps: eps) }
             MatMul.mul(w.output, xn, tokens: n, logitsBuffer, scratch: actQ, pool: pool)
+            streamer?.releaseOutput()
         }
     }
 

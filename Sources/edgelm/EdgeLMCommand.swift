@@ -10,6 +10,7 @@ struct EdgeLMCommand: ParsableCommand {
             InspectCommand.self, TokenizeCommand.self, GenerateCommand.self, LogitsCommand.self, PerplexityCommand.self,
             ManifestCommand.self, ModelsCommand.self, TelemetryCommand.self,
             ClassifyCommand.self, ExtractCommand.self, RewriteCommand.self, EvalCommand.self,
+            ConformanceCommand.self, ConformanceWorkloadCommand.self,
         ]
     )
 }

@@ -8,6 +8,7 @@ struct GenerateCommand: ParsableCommand {
         abstract: "Generate text from a prompt (streams to stdout).")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var memoryOptions: MemoryOptions
     @Option(name: .long, help: "The prompt. Special tokens in it are parsed.") var prompt: String
     @Option(name: .long, help: "Maximum tokens to generate.") var maxTokens = 128
     @Option(name: .long, help: "Sampling temperature; 0 is greedy.") var temperature: Float = 0.8
@@ -33,7 +34,9 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let model = try modelOptions.loadModel()
-        let session = try Session(model: model, options: SessionOptions(contextLength: ctx, threads: modelOptions.threadCount))
+        let options = try memoryOptions.sessionOptions(model: model, ctx: ctx, threads: modelOptions.threads)
+        let session = try Session(model: model, options: options)
+        let maxTokens = try memoryOptions.resolvedProfile().map { min(self.maxTokens, $0.maxOutputTokens) } ?? self.maxTokens
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repeatPenalty: repeatPenalty, seed: seed)
         let request = GenerationRequest(prompt: prompt, maxTokens: maxTokens, sampling: sampling,

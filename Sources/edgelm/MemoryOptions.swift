@@ -1,0 +1,53 @@
+import ArgumentParser
+import EdgeLM
+import Foundation
+
+/// `--profile NAME|FILE`, `--memory-cap BYTES|MiB|GiB` and `--residency`, shared by commands that create sessions.
+struct MemoryOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Device profile: \(DeviceProfile.builtIns.map(\.name).joined(separator: ", ")), or a JSON profile file.",
+        discussion: "Sets the memory cap, threads, context, max output tokens and weight residency (docs/memory.md).",
+        valueName: "name|file"))
+    var profile: String?
+
+    @Option(name: .customLong("memory-cap"), help: ArgumentHelp(
+        "Memory cap for the session (bytes, or with a unit: 512MiB, 1.5GiB); overrides the profile's.",
+        valueName: "bytes"), transform: MemoryOptions.parseCap)
+    var memoryCap: Int?
+
+    @Option(name: .long, help: "Weight residency: resident or streamed (overrides the profile's).")
+    var residency: WeightResidency?
+
+    static func parseCap(_ text: String) throws -> Int {
+        do { return try ByteCount.parse(text) } catch { throw ValidationError("--memory-cap: \(error)") }
+    }
+
+    /// The profile named or loaded by `--profile`, or nil.
+    func resolvedProfile() throws -> DeviceProfile? {
+        guard let profile else { return nil }
+        do { return try DeviceProfile.resolve(profile) } catch { throw CLIError("\(error)") }
+    }
+
+    /// Session options for `model`: the profile's (if any), then explicit `--ctx`/`--threads`, `--memory-cap`,
+    /// `--residency` on top.
+    func sessionOptions(model: Model, ctx: Int?, threads: Int?) throws -> SessionOptions {
+        var o = SessionOptions(contextLength: ctx)
+        if let threads { o.threads = threads }
+        if let p = try resolvedProfile() {
+            o = MemoryOptions.sessionOptions(profile: p, model: model)
+            if let ctx { o.contextLength = ctx }
+            if let threads { o.threads = threads }
+        }
+        if let memoryCap { o.memoryBudget = MemoryBudget(cap: memoryCap) }
+        if let residency { o.residency = residency }
+        return o
+    }
+
+    /// The session options a profile implies for `model` (context capped by the model's).
+    static func sessionOptions(profile p: DeviceProfile, model: Model) -> SessionOptions {
+        SessionOptions(contextLength: min(p.contextLength, model.config.contextLength), batchSize: p.batch,
+                       threads: p.threads, residency: p.residency, memoryBudget: MemoryBudget(cap: p.memoryCap))
+    }
+}
+
+extension WeightResidency: ExpressibleByArgument {}
