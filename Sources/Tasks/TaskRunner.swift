@@ -79,11 +79,20 @@ public final class TaskRunner {
 
     // MARK: - Classify
 
+    /// The classification prompt: the instruction and the label list in the system turn, the text as
+    /// `Text: …` in the user turn, and the assistant's answer opened with `Label:` (labels are scored as its
+    /// continuation, see ``verbalise(_:)``). Chosen on the `tune` split of docs/data/classify.jsonl (docs/tasks.md).
     func classificationPrompt(_ text: String, labels: [String], instruction: String?) -> [Int32] {
         let list = labels.joined(separator: ", ")
         let system = (instruction.map { $0 + "\n" } ?? "Classify the text.\n")
             + "Answer with exactly one of: \(list)."
-        return chatTokens(system: system, user: text)
+        return chatTokens(system: system, user: "Text: \(text)", assistantPrefix: "Label:")
+    }
+
+    /// The tokens a label is scored as after `Label:`: a leading space and a capitalised first letter
+    /// (`positive` → ` Positive`), the way the model writes a word after a colon.
+    func verbalise(_ label: String) -> [Int32] {
+        tokenizer.encode(" " + label.prefix(1).uppercased() + label.dropFirst(), parseSpecial: false)
     }
 
     static func cacheKey(_ labels: [String], _ instruction: String?) -> String {
@@ -119,7 +128,8 @@ public final class TaskRunner {
 
     /// Classifies `text` into one of `labels` by the likelihood of each label as the model's answer.
     ///
-    /// Scores are length-normalised log-likelihoods; by default they are contextually calibrated (the scores
+    /// Each label is scored as the answer after `Label:` (leading space, first letter capitalised, then the
+    /// end-of-turn token). Scores are length-normalised log-likelihoods; by default they are contextually calibrated (the scores
     /// of a content-free input are subtracted — computed once per label set and cached) and, when
     /// ``calibrateTemperature(examples:labels:instruction:)`` was run for this label set, divided by the
     /// fitted temperature before the softmax.
@@ -133,8 +143,11 @@ public final class TaskRunner {
         let start = DispatchTime.now().uptimeNanoseconds
         guard labels.count >= 2 else { throw TasksError.invalidLabels("got \(labels.count) label(s)") }
         guard Set(labels).count == labels.count else { throw TasksError.invalidLabels("labels repeat: \(labels)") }
-        let labelIDs = labels.map { tokenizer.encode($0, parseSpecial: false) }
-        guard labelIDs.allSatisfy({ !$0.isEmpty }) else { throw TasksError.invalidLabels("a label is empty") }
+        guard labels.allSatisfy({ !$0.isEmpty }) else { throw TasksError.invalidLabels("a label is empty") }
+        let labelIDs = labels.map { verbalise($0) }
+        guard Set(labelIDs).count == labelIDs.count else {
+            throw TasksError.invalidLabels("labels differ only in the case of their first letter: \(labels)")
+        }
         var timings = TaskTimings()
         let raw = try labelScores(prompt: classificationPrompt(text, labels: labels, instruction: instruction),
                                   labels: labelIDs, timings: &timings)

@@ -42,7 +42,7 @@ import Inference
         let prompt = r.classificationPrompt("is it?", labels: labels, instruction: nil)
         let fresh = try Session(model: r.model, options: SessionOptions(contextLength: 512, threads: 1))
         for (i, label) in labels.enumerated() {
-            var ids = r.tokenizer.encode(label, parseSpecial: false)
+            var ids = r.verbalise(label)
             ids.append(r.endOfTurn!)
             fresh.reset()
             let all = prompt + ids
@@ -67,6 +67,17 @@ import Inference
         #expect(b.timings.promptTokens < a.timings.promptTokens)   // no content-free scoring, prefix reused
         #expect(throws: TasksError.self) { try r.classify("x", labels: ["one"]) }
         #expect(throws: TasksError.self) { try r.classify("x", labels: ["a", "a"]) }
+        #expect(throws: TasksError.self) { try r.classify("x", labels: ["yes", "Yes"]) }   // same verbaliser
+    }
+
+    /// Labels are scored as ` Label` (leading space, capitalised first letter) after the `Label:` answer prefix.
+    @Test(arguments: [("positive", " Positive"), ("Cancel", " Cancel"), ("maybe so", " Maybe so"), ("é", " É")])
+    func verbaliserCapitalisesWithLeadingSpace(label: String, spelled: String) throws {
+        let r = try Self.runner()
+        #expect(r.verbalise(label) == r.tokenizer.encode(spelled, parseSpecial: false))
+        let prompt = r.tokenizer.decode(r.classificationPrompt("hi", labels: ["a", "b"], instruction: nil))
+        #expect(prompt.hasSuffix("Label:"))
+        #expect(prompt.contains("Text: hi"))
     }
 
     @Test func rewriteIsCappedAndRefusesLongInput() throws {
