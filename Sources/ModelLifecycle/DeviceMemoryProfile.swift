@@ -1,6 +1,7 @@
-// Built-in device profiles (memory caps) and the one memory formula the lifecycle uses.
-// The future memory-budget module should take this table and formula over; keep both here only.
+// Built-in device profiles (memory caps) and the memory formula the lifecycle uses. The table itself lives in
+// DeviceProfiles (DeviceProfile.builtIns, shared with Inference's MemoryBudget); this file only projects it.
 
+import DeviceProfiles
 import GGUF
 
 /// A built-in device class: a memory cap plus the context and prefill batch a model is sized for on it.
@@ -21,12 +22,16 @@ public struct DeviceMemoryProfile: Sendable, Hashable, Codable {
         self.batch = batch
     }
 
-    private static let mib = 1 << 20
-    public static let wearable = DeviceMemoryProfile(name: "wearable", memoryCap: 64 * mib, contextLength: 256, batch: 32)
-    public static let phoneLow = DeviceMemoryProfile(name: "phone-low", memoryCap: 256 * mib, contextLength: 1024, batch: 64)
-    public static let phone = DeviceMemoryProfile(name: "phone", memoryCap: 1024 * mib, contextLength: 2048, batch: 256)
-    public static let laptop = DeviceMemoryProfile(name: "laptop", memoryCap: 4096 * mib, contextLength: 4096, batch: 512)
-    public static let edgeServer = DeviceMemoryProfile(name: "edge-server", memoryCap: 16384 * mib, contextLength: 8192, batch: 512)
+    /// The cap, context and batch of a ``DeviceProfile``.
+    public init(_ p: DeviceProfile) {
+        self.init(name: p.name, memoryCap: p.memoryCap, contextLength: p.contextLength, batch: p.batch)
+    }
+
+    public static let wearable = DeviceMemoryProfile(.wearable)
+    public static let phoneLow = DeviceMemoryProfile(.phoneLow)
+    public static let phone = DeviceMemoryProfile(.phone)
+    public static let laptop = DeviceMemoryProfile(.laptop)
+    public static let edgeServer = DeviceMemoryProfile(.edgeServer)
 
     /// Every built-in profile, smallest first.
     public static let all: [DeviceMemoryProfile] = [wearable, phoneLow, phone, laptop, edgeServer]
