@@ -12,6 +12,7 @@ struct LogitsCommand: ParsableCommand {
     @Option(name: .long, help: "How many logits to print.") var top = 20
     @Flag(name: .long, help: "Print one JSON object.") var json = false
     @Option(name: .long, help: .hidden) var dumpDir: String?
+    @Option(name: .long, help: .hidden) var thenDecode: Int32?
 
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be ≥ 1") }
@@ -26,7 +27,8 @@ struct LogitsCommand: ParsableCommand {
             }
         }
         let ids = try session.promptTokens(for: GenerationRequest(prompt: prompt))
-        let logits = try session.prefill(ids)
+        var logits = try session.prefill(ids)
+        if let thenDecode { logits = try session.decode(thenDecode) }
         let best = withExtendedLifetime(session) { topLogits(logits, count: min(top, logits.count)) }
         if json {
             let top: [[String: Any]] = best.map { ["id": Int($0.id), "logit": Double($0.logit)] }

@@ -11,40 +11,68 @@ private let available = RealModel.path(smol) != nil
 private let logitTolerance: Float = 0.05
 private let nearTie: Float = 0.05
 
-private func cases(_ key: String) -> [[String: Any]] {
-    ((try? RealModel.reference(smol))?[key] as? [[String: Any]]) ?? []
+struct LogitsCase: Codable, Sendable, CustomTestStringConvertible {
+    struct Entry: Codable, Sendable { var id: Int; var logit: Float }
+    var prompt: String
+    var prompt_ids: [Int32]
+    var top: [Entry]
+    var testDescription: String { prompt.debugDescription }
 }
 
-private func ints(_ v: Any?) -> [Int32] { ((v as? [Any]) ?? []).map { Int32(($0 as! NSNumber).intValue) } }
+struct GreedyCase: Codable, Sendable, CustomTestStringConvertible {
+    var prompt: String
+    var prompt_ids: [Int32]
+    var ids: [Int32]
+    var testDescription: String { prompt.debugDescription }
+}
+
+struct PerplexityCase: Codable, Sendable, CustomTestStringConvertible {
+    var file: String
+    var ctx: Int
+    var max_tokens: Int
+    var scored_tokens: Int
+    var ppl: Double
+    var testDescription: String { "\(file) ctx \(ctx)" }
+}
+
+struct ReferenceFile: Codable, Sendable {
+    var logits: [LogitsCase]
+    var greedy: [GreedyCase]
+    var perplexity: [PerplexityCase]
+}
+
+private let reference: ReferenceFile? = {
+    guard let url = Bundle.module.url(forResource: "smollm2-135m-instruct-q4_1", withExtension: "json", subdirectory: "Reference"),
+        let data = try? Data(contentsOf: url)
+    else { return nil }
+    return try? JSONDecoder().decode(ReferenceFile.self, from: data)
+}()
 
 @Suite("Fidelity vs llama.cpp (SmolLM2-135M Q4_1)", .enabled(if: available, "weights/\(smol) is absent: run weights/fetch.sh"),
        .serialized)
 struct FidelityTests {
-    @Test("top-20 last-position logits within 0.05 of llama.cpp", arguments: cases("logits"))
-    func logits(_ c: [String: Any]) throws {
+    @Test("top-20 last-position logits within 0.05 of llama.cpp", arguments: reference?.logits ?? [])
+    func logits(_ c: LogitsCase) throws {
         let model = try #require(try RealModel.model(smol))
         let session = try Session(model: model, options: SessionOptions(contextLength: 512, threads: 2))
-        let prompt = c["prompt"] as! String
+        let prompt = c.prompt
         let ids = try session.promptTokens(for: GenerationRequest(prompt: prompt))
-        #expect(ids == ints(c["prompt_ids"]), "tokenization of \(prompt.debugDescription)")
+        #expect(ids == c.prompt_ids, "tokenization of \(prompt.debugDescription)")
         let logits = try session.prefill(ids)
         var worst: Float = 0
-        for entry in c["top"] as! [[String: Any]] {
-            let id = (entry["id"] as! NSNumber).intValue
-            let want = (entry["logit"] as! NSNumber).floatValue
-            worst = max(worst, abs(logits[id] - want))
-        }
+        for entry in c.top { worst = max(worst, abs(logits[entry.id] - entry.logit)) }
+        withExtendedLifetime(session) {}
         #expect(worst <= logitTolerance, "max |Δlogit| over llama.cpp's top 20 = \(worst) for \(prompt.debugDescription)")
     }
 
-    @Test("greedy continuations identical to llama.cpp (up to a near-tie)", arguments: cases("greedy"))
-    func greedy(_ c: [String: Any]) throws {
+    @Test("greedy continuations identical to llama.cpp (up to a near-tie)", arguments: reference?.greedy ?? [])
+    func greedy(_ c: GreedyCase) throws {
         let model = try #require(try RealModel.model(smol))
         let session = try Session(model: model, options: SessionOptions(contextLength: 512, threads: 2))
-        let prompt = c["prompt"] as! String
+        let prompt = c.prompt
         let promptIDs = try session.promptTokens(for: GenerationRequest(prompt: prompt))
-        #expect(promptIDs == ints(c["prompt_ids"]))
-        let want = ints(c["ids"])
+        #expect(promptIDs == c.prompt_ids)
+        let want = c.ids
         var logits = try session.prefill(promptIDs)
         for (i, expected) in want.enumerated() {
             // argmax and runner-up
@@ -62,17 +90,17 @@ struct FidelityTests {
         }
     }
 
-    @Test("perplexity within 0.5% of llama.cpp", arguments: cases("perplexity"))
-    func perplexity(_ c: [String: Any]) throws {
+    @Test("perplexity within 0.5% of llama.cpp", arguments: reference?.perplexity ?? [])
+    func perplexity(_ c: PerplexityCase) throws {
         let model = try #require(try RealModel.model(smol))
-        let ctx = (c["ctx"] as! NSNumber).intValue
-        let maxTokens = (c["max_tokens"] as! NSNumber).intValue
-        let file = try #require(RealModel.referenceFile(c["file"] as! String))
+        let ctx = c.ctx
+        let maxTokens = c.max_tokens
+        let file = try #require(RealModel.referenceFile(c.file))
         let text = try String(contentsOfFile: file, encoding: .utf8)
         let session = try Session(model: model, options: SessionOptions(contextLength: ctx, threads: 2))
         let r = try session.perplexity(text: text, ctx: ctx, maxTokens: maxTokens)
-        let want = (c["ppl"] as! NSNumber).doubleValue
-        #expect(r.scoredTokens == (c["scored_tokens"] as! NSNumber).intValue)
+        let want = c.ppl
+        #expect(r.scoredTokens == c.scored_tokens)
         #expect(abs(r.perplexity - want) / want < 0.005, "ppl \(r.perplexity) vs llama.cpp \(want)")
     }
 }

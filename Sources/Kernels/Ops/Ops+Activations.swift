@@ -80,8 +80,9 @@ extension Ops {
         let one = SIMD8<Float>(repeating: 1)
         var i = 0
         while i + 8 <= count {
+            // ggml_vec_swiglu_f32 on AVX2: silu = x / (1 + ggml_v_expf(0 - x)), times up.
             let g = Lane.load8(gate, i)
-            Lane.store8(g / (one + Lane.exp(-g)) * Lane.load8(up, i), out, i)
+            Lane.store8(g / (one + Ops.exp8(SIMD8<Float>() - g)) * Lane.load8(up, i), out, i)
             i += 8
         }
         while i < count {

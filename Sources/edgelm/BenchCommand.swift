@@ -1,0 +1,103 @@
+import ArgumentParser
+import EdgeLM
+import Foundation
+
+/// `edgelm bench`: prefill and decode speed, time to first token, load time and peak memory on one model.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure prefill/decode tokens per second, time to first token, load time and peak RSS.",
+        discussion: "Runs one warm-up, then --repetitions measured runs; reports medians.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "Prompt tokens per run.") var promptTokens = 128
+    @Option(name: .long, help: "Generated tokens per run (greedy).") var genTokens = 64
+    @Option(name: .long, help: "Measured runs (after one warm-up).") var repetitions = 3
+    @Flag(name: .long, help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard promptTokens >= 1 else { throw ValidationError("--prompt-tokens must be ≥ 1") }
+        guard genTokens >= 1 else { throw ValidationError("--gen-tokens must be ≥ 1") }
+        guard repetitions >= 1 else { throw ValidationError("--repetitions must be ≥ 1") }
+    }
+
+    func run() throws {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let model = try modelOptions.loadModel()
+        let loadMs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        let session = try Session(model: model, options: SessionOptions(
+            contextLength: promptTokens + genTokens + 1, batchSize: min(promptTokens, 512), threads: modelOptions.threadCount))
+        // A deterministic prompt of exactly promptTokens ids: a real text, repeated as needed.
+        let base = model.tokenizer.encode(Self.text, parseSpecial: false)
+        var prompt: [Int32] = []
+        while prompt.count < promptTokens { prompt += base }
+        prompt = Array(prompt.prefix(promptTokens))
+        let sampler = try Sampler(parameters: .greedy, vocabularySize: model.config.vocabularySize)
+
+        var prefill: [Double] = [], decode: [Double] = [], ttft: [Double] = []
+        for run in 0...repetitions {
+            session.reset()
+            let a = DispatchTime.now().uptimeNanoseconds
+            var logits = try session.prefill(prompt)
+            var next = sampler.sample(logits)
+            let b = DispatchTime.now().uptimeNanoseconds
+            for _ in 1..<genTokens {
+                logits = try session.decode(next)
+                next = sampler.sample(logits)
+            }
+            let c = DispatchTime.now().uptimeNanoseconds
+            if run == 0 { continue }   // warm-up
+            prefill.append(Double(promptTokens) / (Double(b - a) / 1e9))
+            ttft.append(Double(b - a) / 1e6)
+            if genTokens > 1 { decode.append(Double(genTokens - 1) / (Double(c - b) / 1e9)) }
+        }
+        withExtendedLifetime(session) {}
+        let rss = Self.peakRSSBytes()
+        let result: [String: Any] = [
+            "model": (modelOptions.modelPath as NSString).lastPathComponent,
+            "threads": modelOptions.threadCount,
+            "prompt_tokens": promptTokens,
+            "gen_tokens": genTokens,
+            "repetitions": repetitions,
+            "prefill_tok_s": Self.median(prefill),
+            "decode_tok_s": Self.median(decode),
+            "ttft_ms": Self.median(ttft),
+            "load_ms": loadMs,
+            "peak_rss_bytes": rss,
+        ]
+        if json {
+            try printJSON(result)
+        } else {
+            print(String(format: "%@  threads %d  pp%d %.1f tok/s  tg%d %.1f tok/s  ttft %.1f ms  load %.1f ms  peak RSS %.1f MB",
+                         result["model"] as! String, modelOptions.threadCount, promptTokens, Self.median(prefill),
+                         genTokens, Self.median(decode), Self.median(ttft), loadMs, Double(rss) / 1e6))
+        }
+    }
+
+    static func median(_ v: [Double]) -> Double {
+        guard !v.isEmpty else { return 0 }
+        let s = v.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// Peak resident set size of this process (VmHWM from /proc/self/status; getrusage elsewhere).
+    static func peakRSSBytes() -> Int {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
+            for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+                let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+                return kb * 1024
+            }
+        }
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        return Int(usage.ru_maxrss) * 1024
+    }
+
+    static let text = """
+        Licensed under the Apache License, Version 2.0 (the "License"); you may not use this file except in \
+        compliance with the License. You may obtain a copy of the License at the project's website. Unless \
+        required by applicable law or agreed to in writing, software distributed under the License is \
+        distributed on an "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. \
+        See the License for the specific language governing permissions and limitations under the License.
+        """
+}
