@@ -5,38 +5,10 @@ import EdgeLM
 import Foundation
 import Testing
 
-/// The repository's weights/ directory: the first ancestor of this file (or of the working directory) with one.
-private func weightsDirectory(from file: String = #filePath) -> URL? {
-    let starts = [URL(fileURLWithPath: file).resolvingSymlinksInPath().deletingLastPathComponent(),
-                  URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
-    for start in starts {
-        var dir = start
-        while dir.path != "/" {
-            let weights = dir.appendingPathComponent("weights")
-            if FileManager.default.fileExists(atPath: weights.appendingPathComponent("fetch.sh").path) {
-                return weights
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-    }
-    return nil
-}
+private func modelPath(_ fileName: String) -> String? { RealModel.path(fileName) }
 
-/// The model named `fileName`: EDGELM_MODEL when it names that file, else weights/fileName; nil when missing.
-private func modelPath(_ fileName: String) -> String? {
-    if let env = ProcessInfo.processInfo.environment["EDGELM_MODEL"], env.hasSuffix(fileName),
-        FileManager.default.fileExists(atPath: env)
-    {
-        return env
-    }
-    guard let path = weightsDirectory()?.appendingPathComponent(fileName).path,
-        FileManager.default.fileExists(atPath: path)
-    else { return nil }
-    return path
-}
-
-private let smolLM = "smollm2-135m-instruct-q4_1.gguf"
-private let gemma = "gemma-3-270m-q4_k_m.gguf"
+private let smolLM = RealModel.smolLM
+private let gemma = RealModel.gemma
 
 private func typeCounts(_ file: GGUFFile) -> [String: Int] {
     var counts: [String: Int] = [:]
