@@ -14,17 +14,21 @@ public struct DeviceMemoryProfile: Sendable, Hashable, Codable {
     public let contextLength: Int
     /// Prefill batch the scratch buffers are sized for.
     public let batch: Int
+    /// Where the weights live: all resident, or streamed layer by layer (only a window stays resident).
+    public let residency: WeightResidency
 
-    public init(name: String, memoryCap: Int, contextLength: Int, batch: Int) {
+    public init(name: String, memoryCap: Int, contextLength: Int, batch: Int, residency: WeightResidency = .resident) {
         self.name = name
         self.memoryCap = memoryCap
         self.contextLength = contextLength
         self.batch = batch
+        self.residency = residency
     }
 
-    /// The cap, context and batch of a ``DeviceProfile``.
+    /// The cap, context, batch and weight residency of a ``DeviceProfile``.
     public init(_ p: DeviceProfile) {
-        self.init(name: p.name, memoryCap: p.memoryCap, contextLength: p.contextLength, batch: p.batch)
+        self.init(name: p.name, memoryCap: p.memoryCap, contextLength: p.contextLength, batch: p.batch,
+                  residency: p.residency)
     }
 
     public static let wearable = DeviceMemoryProfile(.wearable)
@@ -52,6 +56,13 @@ public struct ModelShape: Sendable, Equatable {
     public var keyLength: Int
     public var valueLength: Int
     public var vocabulary: Int
+    /// Bytes of the largest `blk.N.*` layer.
+    public var largestLayerBytes: Int
+    /// Rows and bytes per row of the output head (`output.weight`, or the tied `token_embd.weight`).
+    public var outputRows: Int
+    public var outputRowBytes: Int
+    /// Bytes per row of the token embedding.
+    public var embeddingRowBytes: Int
 
     /// Reads the shape of an architecture-`arch` model; missing hyperparameters count as 0 (the estimate is
     /// then weights-dominated, still a lower bound).
@@ -74,11 +85,39 @@ public struct ModelShape: Sendable, Equatable {
         } catch {
             throw LifecycleError.unreadableModel("\(error)")
         }
+        var layerBytes: [Int: Int] = [:]
+        for t in file.tensors where t.name.hasPrefix("blk.") {
+            if let l = Int(t.name.dropFirst(4).prefix { $0 != "." }) { layerBytes[l, default: 0] += t.byteCount }
+        }
+        largestLayerBytes = layerBytes.values.max() ?? 0
+        let embedding = file.tensors.first { $0.name == "token_embd.weight" }
+        let head = file.tensors.first { $0.name == "output.weight" } ?? embedding
+        outputRows = head?.rows ?? 0
+        outputRowBytes = head.map { $0.rows > 0 ? $0.byteCount / $0.rows : 0 } ?? 0
+        embeddingRowBytes = embedding.map { $0.rows > 0 ? $0.byteCount / $0.rows : 0 } ?? 0
+    }
+
+    /// Weight bytes resident at the peak of a streamed forward pass. Mirrors Inference's `WeightStreamer.window`
+    /// (ModelLifecycle does not depend on Inference, and manifests are also made for files it cannot load):
+    ///
+    ///     max(largest layer, output-head chunk) + batch × (embedding row + 4096) + 4 × 64 KiB
+    ///
+    /// with head chunks of `max(4, min(2 MiB / row bytes, ⌈rows / 16⌉ · 4))` rows, multiples of 4.
+    public func streamedWeightBytes(batch: Int) -> Int {
+        var chunkRows = 0
+        if outputRowBytes > 0 {
+            let byBytes = (2 << 20) / outputRowBytes / 4 * 4
+            let byCount = (outputRows + 15) / 16 * 4
+            chunkRows = max(4, min(byBytes, byCount))
+        }
+        let largest = max(largestLayerBytes, mul([chunkRows, outputRowBytes]))
+        let window = add([largest, mul([batch, embeddingRowBytes + 4096]), 4 * (64 << 10)])
+        return min(weightBytes, window)
     }
 
     /// Minimum bytes to run this model on `profile`:
     ///
-    ///     weights
+    ///     weights      all tensor bytes (resident), or ``streamedWeightBytes(batch:)`` (streamed profiles)
     ///     + KV cache   n_layer × ctx × n_kv × (k_dim + v_dim) × 2          (f16 K and V)
     ///     + scratch    4 × (B × (3·n_embd + n_head·k_dim + n_kv·(k_dim+v_dim) + 2·n_ff) + n_head·ctx + n_vocab)
     ///
@@ -89,7 +128,8 @@ public struct ModelShape: Sendable, Equatable {
         let kv = mul([layers, ctx, kvHeads, keyLength + valueLength, 2])
         let perToken = 3 * embedding + heads * keyLength + kvHeads * (keyLength + valueLength) + 2 * feedForward
         let scratch = mul([4, add([mul([profile.batch, perToken]), mul([heads, ctx]), vocabulary])])
-        return add([weightBytes, kv, scratch])
+        let weights = profile.residency == .streamed ? streamedWeightBytes(batch: profile.batch) : weightBytes
+        return add([weights, kv, scratch])
     }
 
     private func mul(_ xs: [Int]) -> Int {

@@ -86,28 +86,84 @@ public struct HealthMonitor: Sendable {
         }
     }
 
-    /// Marks a load of `key` as started (an unfinished earlier load counts as a crash on load).
-    public func beginLoad(_ key: String) throws {
+    /// Directory of the load markers (`<store>/loading/<key>#<pid>`).
+    var markerDirectory: String { store.root + "/loading" }
+
+    private func markerPath(_ key: String, pid: Int32) -> String { markerDirectory + "/\(key)#\(pid)" }
+
+    /// Marks a load of `key` by process `pid` as started: writes the marker `<store>/loading/<key>#<pid>`
+    /// (fsynced) and sets `loadInProgress`. First counts as crashes on load every marker left by a process
+    /// that no longer runs (``reapCrashedLoads(currentPID:)``), and an unfinished earlier load of `key` by
+    /// this same process.
+    /// - Complexity: O(markers) plus one rewrite of `health.json`.
+    public func beginLoad(_ key: String, pid: Int32 = getpid()) throws {
+        try reapCrashedLoads(currentPID: pid)
+        try FileManager.default.createDirectory(atPath: markerDirectory, withIntermediateDirectories: true)
+        let marker = markerPath(key, pid: pid)
+        let again = FileManager.default.fileExists(atPath: marker)
         try update(key) { h in
-            if h.loadInProgress { h.crashesOnLoad += 1 }
+            if again { h.crashesOnLoad += 1 }
             h.loadInProgress = true
         }
+        try AtomicFile.write(Data("\(pid)\n".utf8), to: marker)
     }
 
-    /// Marks the load of `key` as finished.
-    public func endLoad(_ key: String, success: Bool) throws {
+    /// Marks the load of `key` by `pid` as finished: removes its marker and counts a success or a failure.
+    public func endLoad(_ key: String, success: Bool, pid: Int32 = getpid()) throws {
+        try? FileManager.default.removeItem(atPath: markerPath(key, pid: pid))
+        let others = loadsInProgress().contains { $0.key == key }
         try update(key) { h in
-            h.loadInProgress = false
+            h.loadInProgress = others
             if success { h.successfulLoads += 1 } else { h.loadFailures += 1 }
         }
     }
 
+    /// The load markers present: (version key, pid of the loading process).
+    public func loadsInProgress() -> [(key: String, pid: Int32)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: markerDirectory)) ?? []
+        return names.compactMap { name in
+            guard let hash = name.lastIndex(of: "#"), let pid = Int32(name[name.index(after: hash)...]) else { return nil }
+            return (String(name[..<hash]), pid)
+        }
+    }
+
+    /// Counts a crash on load for every marker whose process is gone (`kill(pid, 0)` fails with ESRCH) and
+    /// removes those markers. Markers of `currentPID` are left to ``beginLoad(_:pid:)``.
+    /// - Returns: the keys that were charged a crash (one entry per marker).
+    @discardableResult
+    public func reapCrashedLoads(currentPID: Int32 = getpid()) throws -> [String] {
+        var charged: [String] = []
+        for (key, pid) in loadsInProgress() where pid != currentPID && !Self.isRunning(pid) {
+            // Whoever removes the marker charges the crash (two processes reaping at once count it once).
+            guard (try? FileManager.default.removeItem(atPath: markerPath(key, pid: pid))) != nil else { continue }
+            let others = loadsInProgress().contains { $0.key == key }
+            try update(key) { h in
+                h.crashesOnLoad += 1
+                h.loadInProgress = others
+            }
+            charged.append(key)
+        }
+        return charged
+    }
+
+    /// Whether a process with this id exists.
+    static func isRunning(_ pid: Int32) -> Bool {
+        guard pid > 0 else { return false }
+        return kill(pid, 0) == 0 || errno != ESRCH
+    }
+
     /// Records one local eval result (score in any fixed scale, e.g. 0...1). Stays on the device.
     public func recordEval(_ key: String, score: Double) throws {
-        guard score.isFinite else { return }
+        try recordEvals(key, scores: [score])
+    }
+
+    /// Records several local eval results at once (one rewrite of `health.json`); non-finite scores are skipped.
+    public func recordEvals(_ key: String, scores: [Double]) throws {
+        let finite = scores.filter(\.isFinite)
+        guard !finite.isEmpty else { return }
         try update(key) { h in
-            h.evalEvents += 1
-            h.evalScoreSum += score
+            h.evalEvents += finite.count
+            h.evalScoreSum += finite.reduce(0, +)
         }
     }
 

@@ -67,17 +67,23 @@ public struct ModelManifest: Codable, Equatable, Sendable {
     ///   - minEngineVersion: default ``EngineVersion/current``.
     ///   - maxEngineVersion: default `(current.major + 1).0.0` (the range is inclusive; pass a tighter bound
     ///     when a release is known to need a narrower range).
+    ///   - measuredMemory: exact requirements per profile name from the engine (`edgelm manifest create`
+    ///     passes Inference's `Session.memoryRequirement` totals); each entry is raised to at least
+    ///     ``ModelShape/minimumMemory(on:)``, which is used for profiles without an entry.
     /// - Throws: ``LifecycleError``.
     /// - Complexity: O(file size) for the hash; the GGUF is memory-mapped, not read.
     public static func describe(modelAt path: String, id: String, version: SemVer,
                                 minEngineVersion: SemVer = EngineVersion.current,
                                 maxEngineVersion: SemVer? = nil,
                                 capabilities: [TaskCapability] = TaskCapability.allCases,
-                                url: String? = nil) throws -> ModelManifest {
+                                url: String? = nil, measuredMemory: [String: Int] = [:]) throws -> ModelManifest {
         let facts = try ModelFacts(path: path)
         let (sha, size) = try FileDigest.sha256(ofFileAt: path)
         var memory: [String: Int] = [:]
-        for p in DeviceMemoryProfile.all { memory[p.name] = facts.shape.minimumMemory(on: p) }
+        for p in DeviceMemoryProfile.all {
+            let formula = facts.shape.minimumMemory(on: p)
+            memory[p.name] = max(formula, measuredMemory[p.name] ?? formula)
+        }
         let m = ModelManifest(
             id: id, version: version, fileName: URL(fileURLWithPath: path).lastPathComponent, byteSize: size,
             sha256: sha, architecture: facts.architecture, ggmlTypes: facts.ggmlTypes,

@@ -24,11 +24,15 @@ public struct ChannelRelease: Codable, Sendable, Equatable {
     public var stage: RolloutStage
     /// Overrides the stage's percentage when set (0...100).
     public var percentage: Double?
-    /// Where the signed manifest is (URL or path); informational for the client.
+    /// Where the signed manifest is (URL, or a path relative to the channel file).
     public var manifest: String?
+    /// Where the GGUF file is (URL, or a path relative to the channel file); default: the manifest's `url`.
+    public var model: String?
 
-    public init(version: SemVer, stage: RolloutStage, percentage: Double? = nil, manifest: String? = nil) {
+    public init(version: SemVer, stage: RolloutStage, percentage: Double? = nil, manifest: String? = nil,
+                model: String? = nil) {
         self.version = version; self.stage = stage; self.percentage = percentage; self.manifest = manifest
+        self.model = model
     }
 
     /// The effective percentage.
@@ -81,6 +85,62 @@ public struct RolloutChannel: Codable, Sendable, Equatable {
     public func target(deviceID: String, excluding excluded: Set<SemVer> = []) -> ChannelRelease? {
         releases.filter { !excluded.contains($0.version) && includes(deviceID: deviceID, $0) }
             .max { $0.version < $1.version }
+    }
+}
+
+/// Where one device stands in a channel (``RolloutChannel/status(deviceID:excluding:)``).
+public struct RolloutStatus: Sendable, Equatable {
+    /// One release as this device sees it.
+    public struct Entry: Sendable, Equatable {
+        public var release: ChannelRelease
+        /// The device's bucket in [0, 100) for this release.
+        public var bucket: Double
+        /// `bucket < percentage`.
+        public var included: Bool
+        /// Rejected on this device by an automatic rollback (never re-installed by rollout).
+        public var rejected: Bool
+    }
+    public var entries: [Entry]
+    /// The newest release this device is in (not rejected), or nil.
+    public var target: ChannelRelease?
+}
+
+extension RolloutChannel {
+    /// Reads and validates a channel file.
+    /// - Throws: ``LifecycleError/io(operation:path:errno:)`` when unreadable, ``LifecycleError/invalidChannel(_:)``.
+    public static func load(from path: String) throws -> RolloutChannel {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LifecycleError.io(operation: "read channel", path: path, errno: ENOENT)
+        }
+        return try decode(data)
+    }
+
+    /// Every release (oldest version first) with this device's bucket and whether it is in.
+    public func status(deviceID: String, excluding rejected: Set<SemVer> = []) -> RolloutStatus {
+        let entries = releases.sorted { $0.version < $1.version }.map { r in
+            let b = Self.bucket(deviceID: deviceID, modelID: modelID, version: r.version)
+            return RolloutStatus.Entry(release: r, bucket: b, included: b < r.effectivePercentage,
+                                       rejected: rejected.contains(r.version))
+        }
+        return RolloutStatus(entries: entries, target: target(deviceID: deviceID, excluding: rejected))
+    }
+
+    /// Resolves a release's `manifest` or `model` reference: URLs stay, relative paths are taken relative
+    /// to the directory of the channel file at `channelPath`.
+    public static func resolve(_ reference: String, relativeTo channelPath: String) -> String {
+        if let u = URL(string: reference), let scheme = u.scheme, ["http", "https", "file"].contains(scheme.lowercased()) {
+            return reference
+        }
+        if reference.hasPrefix("/") { return reference }
+        return URL(fileURLWithPath: channelPath).deletingLastPathComponent().appendingPathComponent(reference).path
+    }
+}
+
+extension ModelStore {
+    /// Versions of `modelID` rejected on this device by automatic rollback.
+    public func rejectedVersions(of channel: RolloutChannel) -> Set<SemVer> {
+        let monitor = HealthMonitor(store: self)
+        return Set(channel.releases.map(\.version).filter { monitor.isRejected("\(channel.modelID)@\($0)") })
     }
 }
 

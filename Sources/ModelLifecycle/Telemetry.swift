@@ -14,6 +14,12 @@ public enum EscalationReason: String, CaseIterable, Codable, Sendable {
     case memoryBudget = "memory_budget"
     case timeout
     case unsupportedTask = "unsupported_task"
+    /// The input did not fit the local context / device profile.
+    case inputTooLong = "input_too_long"
+    /// A high-risk decision, which the local model must not make.
+    case highRiskDecision = "high_risk_decision"
+    /// No local model was available.
+    case noLocalModel = "no_local_model"
 }
 
 /// An error reduced to its Swift type name (`"GGUFError"`), never its message or associated values.
@@ -159,10 +165,10 @@ public final class Telemetry: @unchecked Sendable {
     }
 
     /// Records an error by its type name only.
-    public func record(error: any Error) {
-        let t = ErrorType(error)
-        mutate { $0.errors[t.name, default: 0] += 1 }
-    }
+    public func record(error: any Error) { record(errorType: ErrorType(error)) }
+
+    /// Records an error type.
+    public func record(errorType t: ErrorType) { mutate { $0.errors[t.name, default: 0] += 1 } }
 
     /// Records a request refused by the memory budget.
     public func recordMemoryBudgetRefusal() { mutate { $0.memoryBudgetRefusals += 1 } }
@@ -181,6 +187,18 @@ public final class Telemetry: @unchecked Sendable {
         let label = ModelManifest.isValidID(id) ? "\(id)@\(version)" : "invalid@\(version)"
         mutate { $0.modelVersion = label }
     }
+
+    /// Sets the active model label from a store key `id@version`; anything else becomes `"invalid"`.
+    public func setModel(key: String) {
+        if let at = key.lastIndex(of: "@"), let v = try? SemVer(parsing: String(key[key.index(after: at)...])) {
+            setModel(id: String(key[..<at]), version: v)
+        } else {
+            mutate { $0.modelVersion = "invalid" }
+        }
+    }
+
+    /// Labels the model as one loaded by path, outside any store (`"unmanaged"`; the path is never kept).
+    public func setUnmanagedModel() { mutate { $0.modelVersion = "unmanaged" } }
 
     /// A copy of the counters.
     public var snapshot: TelemetryState { lock.lock(); defer { lock.unlock() }; return state }

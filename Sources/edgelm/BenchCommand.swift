@@ -10,6 +10,7 @@ struct BenchCommand: ParsableCommand {
         discussion: "Runs one warm-up, then --repetitions measured runs; reports medians.")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var memoryOptions: MemoryOptions
     @Option(name: .long, help: "Prompt tokens per run.") var promptTokens = 128
     @Option(name: .long, help: "Generated tokens per run (greedy).") var genTokens = 64
     @Option(name: .long, help: "Measured runs (after one warm-up).") var repetitions = 3
@@ -25,8 +26,14 @@ struct BenchCommand: ParsableCommand {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let model = try modelOptions.loadModel()
         let loadMs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
-        let session = try Session(model: model, options: SessionOptions(
-            contextLength: promptTokens + genTokens + 1, batchSize: min(promptTokens, 512), threads: modelOptions.threadCount))
+        // The profile (if any) sets threads, batch, residency and the cap; its max output tokens cap
+        // --gen-tokens; the context is what the run needs.
+        let profile = try memoryOptions.resolvedProfile()
+        let genTokens = profile.map { min(self.genTokens, max(1, $0.maxOutputTokens)) } ?? self.genTokens
+        var options = try memoryOptions.sessionOptions(model: model, ctx: promptTokens + genTokens + 1,
+                                                       threads: modelOptions.threads)
+        if profile == nil { options.batchSize = min(promptTokens, 512) }
+        let session = try Session(model: model, options: options)   // MemoryBudgetError when over the cap
         // A deterministic prompt of exactly promptTokens ids: a real text, repeated as needed.
         let base = model.tokenizer.encode(Self.text, parseSpecial: false)
         var prompt: [Int32] = []
@@ -55,7 +62,9 @@ struct BenchCommand: ParsableCommand {
         let rss = Self.peakRSSBytes()
         let result: [String: Any] = [
             "model": (modelOptions.modelPath as NSString).lastPathComponent,
-            "threads": modelOptions.threadCount,
+            "threads": options.threads,
+            "residency": options.residency.rawValue,
+            "profile": profile?.name as Any? ?? NSNull(),
             "prompt_tokens": promptTokens,
             "gen_tokens": genTokens,
             "repetitions": repetitions,
@@ -69,7 +78,7 @@ struct BenchCommand: ParsableCommand {
             try printJSON(result)
         } else {
             print(String(format: "%@  threads %d  pp%d %.1f tok/s  tg%d %.1f tok/s  ttft %.1f ms  load %.1f ms  peak RSS %.1f MB",
-                         result["model"] as! String, modelOptions.threadCount, promptTokens, Self.median(prefill),
+                         result["model"] as! String, options.threads, promptTokens, Self.median(prefill),
                          genTokens, Self.median(decode), Self.median(ttft), loadMs, Double(rss) / 1e6))
         }
     }

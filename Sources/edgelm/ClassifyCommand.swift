@@ -4,7 +4,7 @@ import Foundation
 
 /// Options shared by the task commands: context, calibration and the remote endpoint for escalation.
 struct TaskCLIOptions: ParsableArguments {
-    @Option(name: .long, help: "Context length of the task session (stand-in for a device profile).") var ctx = 2048
+    @Option(name: .long, help: "Context length of the task session (default: the --profile's, else 2048).") var ctx: Int?
     @Option(name: .long, help: "Remote OpenAI-compatible chat-completions URL for escalation (default: $EDGELM_REMOTE_URL).")
     var remoteURL: String?
     @Option(name: .long, help: "Model name sent to the remote endpoint.") var remoteModel = "gpt-4o-mini"
@@ -17,7 +17,7 @@ struct TaskCLIOptions: ParsableArguments {
     var strictRemote = false
 
     func validate() throws {
-        guard ctx >= 64 else { throw ValidationError("--ctx must be ≥ 64") }
+        if let ctx, ctx < 64 { throw ValidationError("--ctx must be ≥ 64") }
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be in [0, 1]") }
         guard remoteTimeout > 0 else { throw ValidationError("--remote-timeout must be > 0") }
         guard Capability(rawValue: capability) != nil else {
@@ -30,12 +30,18 @@ struct TaskCLIOptions: ParsableArguments {
         if let u = remoteURL, URL(string: u)?.scheme == nil { throw ValidationError("--remote-url is not a URL: \(u)") }
     }
 
-    func runner(_ modelOptions: ModelOptions) throws -> TaskRunner {
-        let model = try modelOptions.loadModel()
-        return try TaskRunner(model: model, options: TaskOptions(contextLength: ctx, threads: modelOptions.threadCount))
+    /// Loads the model (recording its version in `recorder`) and the task options under the memory options.
+    /// - Throws: load errors, `MemoryBudgetError` when the session would not fit the cap.
+    func prepare(_ modelOptions: ModelOptions, _ memoryOptions: MemoryOptions,
+                 _ recorder: TelemetryRecorder) throws -> (Model, TaskOptions) {
+        let loaded = try modelOptions.load()
+        recorder.modelKey = loaded.key
+        let opts = try memoryOptions.taskOptions(model: loaded.model, ctx: ctx, threads: modelOptions.threads,
+                                                 defaultContext: 2048)
+        return (loaded.model, opts)
     }
 
-    func router(local: TaskRunner?) -> Router {
+    func router(local: LocalTaskHandler?) -> Router {
         let url = (remoteURL ?? ProcessInfo.processInfo.environment["EDGELM_REMOTE_URL"]).flatMap(URL.init(string:))
         let remote = url.map { OpenAICompatibleHandler(url: $0, model: remoteModel, timeout: remoteTimeout) }
         return Router(local: local, remote: remote,
@@ -64,7 +70,9 @@ struct ClassifyCommand: ParsableCommand {
         abstract: "Classify text into one of the given labels (label likelihood, calibrated confidence).")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var memoryOptions: MemoryOptions
     @OptionGroup var taskOptions: TaskCLIOptions
+    @OptionGroup var telemetryOptions: TelemetryOptions
     @Option(name: .long, help: "Comma-separated labels, e.g. positive,negative.") var labels: String
     @Option(name: .long, help: "Instruction replacing \"Classify the text.\"") var instruction: String?
     @Option(name: .long, help: "The text to classify.") var text: String
@@ -83,14 +91,20 @@ struct ClassifyCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try modelOptions.loadModel()
-        var opts = TaskOptions(contextLength: taskOptions.ctx, threads: modelOptions.threadCount)
-        opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
-        let runner = try TaskRunner(model: model, options: opts)
-        let router = taskOptions.router(local: runner)
-        let result = try router.run(taskOptions.request(.classify(text: text, labels: labelList, instruction: instruction),
-                                                        defaultCapability: .classify))
-        guard case .classification(let c) = result.output else { throw CLIError("unexpected output kind") }
+        let recorder = TelemetryRecorder(telemetryOptions, storeDirectory: modelOptions.store)
+        let (result, c) = try recorder.guarded(.classify) { () throws -> (RoutedResult, Classification) in
+            var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
+            opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
+            let local = TimedLocalHandler(try TaskRunner(model: model, options: opts))
+            let start = DispatchTime.now().uptimeNanoseconds
+            let result = try taskOptions.router(local: local)
+                .run(taskOptions.request(.classify(text: text, labels: labelList, instruction: instruction),
+                                         defaultCapability: .classify))
+            guard case .classification(let c) = result.output else { throw CLIError("unexpected output kind") }
+            recorder.record(TelemetryEvent(task: .classify, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+                                           tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
+            return (result, c)
+        }
         if json {
             var obj: [String: Any] = [
                 "label": c.label,

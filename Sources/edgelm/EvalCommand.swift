@@ -9,16 +9,23 @@ struct EvalCommand: ParsableCommand {
         discussion: """
         classify lines: {"text": …, "label": …, "labels": [..], "instruction"?: …, "split"?: "tune"|"heldout"}
         extract lines:  {"text": …, "expected": {…}, "schema"?: {…}, "split"?: …}  (or --schema FILE for all lines)
+
+        The per-example scores (classify: 1 if correct else 0; extract: the fraction of expected fields matched) \
+        are recorded as local eval events: in telemetry (aggregated per task) and, when the model came from a \
+        model store, in the active version's health counters — a mean below the last-known-good version's \
+        rolls the store back (said on stderr).
         """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var memoryOptions: MemoryOptions
+    @OptionGroup var telemetryOptions: TelemetryOptions
     @Option(name: .long, help: "classify or extract.") var task: String
     @Option(name: .long, help: "JSONL file of labelled examples.") var data: String
     @Option(name: .long, help: "Only lines whose \"split\" equals this.") var split: String?
     @Option(name: .long, help: "Schema file for extract lines without an inline schema.") var schema: String?
     @Option(name: .long, help: "Calibration for classify: contextual (default) or none.") var calibration = "contextual"
     @Option(name: .long, help: "Fit a softmax temperature on the lines of this split first (classify).") var fitSplit: String?
-    @Option(name: .long, help: "Context length.") var ctx = 2048
+    @Option(name: .long, help: "Context length (default: the --profile's, else 2048).") var ctx: Int?
     @Option(name: .long, help: "Content-free inputs for contextual calibration, separated by '|'.") var contentFree = "N/A|[MASK]|"
     @Flag(name: .long, help: "Do not score the end-of-turn token after each label.") var noEndOfTurn = false
     @Flag(name: .long, help: "Print one JSON object.") var json = false
@@ -27,7 +34,7 @@ struct EvalCommand: ParsableCommand {
     func validate() throws {
         guard task == "classify" || task == "extract" else { throw ValidationError("--task must be classify or extract") }
         guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
-        guard ctx >= 64 else { throw ValidationError("--ctx must be ≥ 64") }
+        if let ctx, ctx < 64 { throw ValidationError("--ctx must be ≥ 64") }
     }
 
     func loadLines() throws -> [JSONValue] {
@@ -52,15 +59,28 @@ struct EvalCommand: ParsableCommand {
         }
         let lines = all.filter { inSplit($0, split) }
         guard !lines.isEmpty else { throw CLIError("no examples in \(data)\(split.map { " with split \($0)" } ?? "")") }
-        let model = try modelOptions.loadModel()
-        var opts = TaskOptions(contextLength: ctx, threads: modelOptions.threadCount)
+        let recorder = TelemetryRecorder(telemetryOptions, storeDirectory: modelOptions.store)
+        let taskKind: TaskKind = task == "classify" ? .classify : .extract
+        let loaded = try recorder.guarded(taskKind) { try modelOptions.load() }
+        recorder.modelKey = loaded.key
+        let model = loaded.model
+        var opts = try recorder.guarded(taskKind) {
+            try memoryOptions.taskOptions(model: model, ctx: ctx, threads: modelOptions.threads, defaultContext: 2048)
+        }
         opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
         opts.contentFreeInputs = contentFree.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
         opts.scoreEndOfTurn = !noEndOfTurn
         let runner = try TaskRunner(model: model, options: opts)
+        var results: [(correct: Bool, score: Double)] = []
         let report = task == "classify"
-            ? try evalClassify(runner, lines, fitLines: fitSplit.map { s in all.filter { inSplit($0, s) } })
-            : try evalExtract(runner, lines)
+            ? try evalClassify(runner, lines, fitLines: fitSplit.map { s in all.filter { inSplit($0, s) } }, results: &results)
+            : try evalExtract(runner, lines, results: &results)
+        recorder.recordEvals(taskKind, results)
+        if let store = loaded.store {
+            let decision = try store.recordEvalScores(results.map(\.score),
+                                                      thresholds: LifecycleHealth.thresholds(ProcessInfo.processInfo.environment))
+            if decision != .healthy { LifecycleHealth.report(decision) }
+        }
         if json { try printJSON(report) } else {
             for k in report.keys.sorted() { print("\(k): \(report[k]!)") }
         }
@@ -93,7 +113,8 @@ struct EvalCommand: ParsableCommand {
         return total
     }
 
-    func evalClassify(_ runner: TaskRunner, _ lines: [JSONValue], fitLines: [JSONValue]?) throws -> [String: Any] {
+    func evalClassify(_ runner: TaskRunner, _ lines: [JSONValue], fitLines: [JSONValue]?,
+                      results: inout [(correct: Bool, score: Double)]) throws -> [String: Any] {
         func example(_ v: JSONValue, _ i: Int) throws -> (String, String, [String], String?) {
             guard let text = Self.string(v["text"]), let label = Self.string(v["label"]),
                   let labels = Self.strings(v["labels"]) else {
@@ -123,6 +144,7 @@ struct EvalCommand: ParsableCommand {
             let c = try runner.classify(text, labels: labels, instruction: instruction)
             let ok = c.label == label
             if ok { correct += 1 }
+            results.append((ok, ok ? 1 : 0))
             let setName = labels.joined(separator: ",")
             perSet[setName, default: (0, 0)].0 += ok ? 1 : 0
             perSet[setName, default: (0, 0)].1 += 1
@@ -155,7 +177,7 @@ struct EvalCommand: ParsableCommand {
         }
     }
 
-    func evalExtract(_ runner: TaskRunner, _ lines: [JSONValue]) throws -> [String: Any] {
+    func evalExtract(_ runner: TaskRunner, _ lines: [JSONValue], results: inout [(correct: Bool, score: Double)]) throws -> [String: Any] {
         var shared: JSONSchema? = nil
         if let schema {
             guard let d = FileManager.default.contents(atPath: schema) else { throw CLIError("cannot read schema \(schema)") }
@@ -182,6 +204,7 @@ struct EvalCommand: ParsableCommand {
             for (k, want) in expected { if Self.matches(e.value[k], want) { hits += 1 } }
             fields += expected.count; fieldHits += hits
             if hits == expected.count { exact += 1 }
+            results.append((hits == expected.count, expected.isEmpty ? 1 : Double(hits) / Double(expected.count)))
             calib.append((e.confidence, hits == expected.count))
             latencies.append(e.timings.totalSeconds * 1000)
             if e.timings.generatedTokens > 0 {

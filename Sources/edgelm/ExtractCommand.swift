@@ -8,11 +8,13 @@ struct ExtractCommand: ParsableCommand {
         abstract: "Extract a JSON object matching a JSON Schema from text (constrained decoding: always valid).")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var memoryOptions: MemoryOptions
     @OptionGroup var taskOptions: TaskCLIOptions
+    @OptionGroup var telemetryOptions: TelemetryOptions
     @Option(name: .long, help: "JSON Schema file (object, properties, required, string/number/integer/boolean/enum/arrays).")
     var schema: String
     @Option(name: .long, help: "The text to extract from.") var text: String
-    @Option(name: .long, help: "Cap on generated tokens (the JSON is closed when reached).") var maxTokens = 192
+    @Option(name: .long, help: "Cap on generated tokens (the JSON is closed when reached; at most the profile's max output tokens).") var maxTokens = 192
     @Flag(name: .long, help: "Print timings and routing to stderr.") var verbose = false
 
     func validate() throws {
@@ -24,14 +26,20 @@ struct ExtractCommand: ParsableCommand {
         guard let data = FileManager.default.contents(atPath: schema) else {
             throw CLIError("cannot read schema file \(schema)", hint: "pass a JSON Schema file with --schema")
         }
-        let parsed = try JSONSchema(json: String(decoding: data, as: UTF8.self))   // unsupported features fail here
-        let model = try modelOptions.loadModel()
-        var opts = TaskOptions(contextLength: taskOptions.ctx, threads: modelOptions.threadCount)
-        opts.maxExtractTokens = maxTokens
-        let runner = try TaskRunner(model: model, options: opts)
-        let result = try taskOptions.router(local: runner)
-            .run(taskOptions.request(.extract(text: text, schema: parsed), defaultCapability: .prefill))
-        guard case .extraction(let value) = result.output else { throw CLIError("unexpected output kind") }
+        let recorder = TelemetryRecorder(telemetryOptions, storeDirectory: modelOptions.store)
+        let (result, value) = try recorder.guarded(.extract) { () throws -> (RoutedResult, JSONValue) in
+            let parsed = try JSONSchema(json: String(decoding: data, as: UTF8.self))   // unsupported features fail here
+            var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
+            opts.maxExtractTokens = try memoryOptions.resolvedProfile().map { min(maxTokens, $0.maxOutputTokens) } ?? maxTokens
+            let local = TimedLocalHandler(try TaskRunner(model: model, options: opts))
+            let start = DispatchTime.now().uptimeNanoseconds
+            let result = try taskOptions.router(local: local)
+                .run(taskOptions.request(.extract(text: text, schema: parsed), defaultCapability: .prefill))
+            guard case .extraction(let value) = result.output else { throw CLIError("unexpected output kind") }
+            recorder.record(TelemetryEvent(task: .extract, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+                                           tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
+            return (result, value)
+        }
         writeStdout(value.description + "\n")
         if verbose {
             FileHandle.standardError.write(Data("[\(result.origin.rawValue), \(result.reason.rawValue)]\n".utf8))

@@ -9,6 +9,7 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var memoryOptions: MemoryOptions
+    @OptionGroup var telemetryOptions: TelemetryOptions
     @Option(name: .long, help: "The prompt. Special tokens in it are parsed.") var prompt: String
     @Option(name: .long, help: "Maximum tokens to generate.") var maxTokens = 128
     @Option(name: .long, help: "Sampling temperature; 0 is greedy.") var temperature: Float = 0.8
@@ -33,7 +34,14 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try modelOptions.loadModel()
+        let recorder = TelemetryRecorder(telemetryOptions, storeDirectory: modelOptions.store)
+        try recorder.guarded(.generate) { try run(recorder) }
+    }
+
+    private func run(_ recorder: TelemetryRecorder) throws {
+        let loaded = try modelOptions.load()
+        recorder.modelKey = loaded.key
+        let model = loaded.model
         let options = try memoryOptions.sessionOptions(model: model, ctx: ctx, threads: modelOptions.threads)
         let session = try Session(model: model, options: options)
         let maxTokens = try memoryOptions.resolvedProfile().map { min(self.maxTokens, $0.maxOutputTokens) } ?? self.maxTokens
@@ -41,7 +49,10 @@ struct GenerateCommand: ParsableCommand {
                                           repeatPenalty: repeatPenalty, seed: seed)
         let request = GenerationRequest(prompt: prompt, maxTokens: maxTokens, sampling: sampling,
                                         stopStrings: stop, chat: chat)
+        let start = DispatchTime.now().uptimeNanoseconds
         let result = try session.generate(request, onText: json ? nil : { chunk in writeStdout(chunk); return true })
+        recorder.record(TelemetryEvent(task: .generate, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+                                       tokens: result.promptTokens.count + result.tokens.count))
         if json {
             try printJSON([
                 "text": result.text,

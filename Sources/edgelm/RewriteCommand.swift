@@ -8,10 +8,12 @@ struct RewriteCommand: ParsableCommand {
         abstract: "Rewrite text as instructed (short, capped; refuses inputs that do not fit the context).")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var memoryOptions: MemoryOptions
     @OptionGroup var taskOptions: TaskCLIOptions
+    @OptionGroup var telemetryOptions: TelemetryOptions
     @Option(name: .long, help: "What to do, e.g. \"make it polite\".") var instruction: String
     @Option(name: .long, help: "The text to rewrite.") var text: String
-    @Option(name: .long, help: "Cap on generated tokens.") var maxTokens = 128
+    @Option(name: .long, help: "Cap on generated tokens (at most the profile's max output tokens).") var maxTokens = 128
     @Flag(name: .long, help: "Print one JSON object instead of streaming.") var json = false
 
     func validate() throws {
@@ -21,12 +23,23 @@ struct RewriteCommand: ParsableCommand {
     }
 
     func run() throws {
-        let runner = try taskOptions.runner(modelOptions)
+        let recorder = TelemetryRecorder(telemetryOptions, storeDirectory: modelOptions.store)
+        try recorder.guarded(.rewrite) { try run(recorder) }
+    }
+
+    private func run(_ recorder: TelemetryRecorder) throws {
+        let (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
+        let runner = try TaskRunner(model: model, options: opts)
+        let maxTokens = try memoryOptions.resolvedProfile().map { min(self.maxTokens, $0.maxOutputTokens) } ?? self.maxTokens
+        let start = DispatchTime.now().uptimeNanoseconds
         if json || taskOptions.remoteURL != nil || ProcessInfo.processInfo.environment["EDGELM_REMOTE_URL"] != nil {
-            let result = try taskOptions.router(local: runner)
+            let local = TimedLocalHandler(runner)
+            let result = try taskOptions.router(local: local)
                 .run(taskOptions.request(.rewrite(text: text, instruction: instruction, maxTokens: maxTokens),
                                          defaultCapability: .draft))
             guard case .rewrite(let s) = result.output else { throw CLIError("unexpected output kind") }
+            recorder.record(TelemetryEvent(task: .rewrite, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+                                           tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
             if json {
                 var obj: [String: Any] = ["text": s]
                 obj.merge(routingFields(result)) { a, _ in a }
@@ -40,6 +53,8 @@ struct RewriteCommand: ParsableCommand {
         let r = try runner.rewrite(text, instruction: instruction, maxTokens: maxTokens) { chunk in
             writeStdout(chunk); return true
         }
+        recorder.record(TelemetryEvent(task: .rewrite, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+                                       tokens: r.timings.promptTokens + r.timings.generatedTokens))
         writeStdout("\n")
         FileHandle.standardError.write(Data(String(
             format: "[%d prompt tokens, %d generated, %.0f ms, %@]\n", r.timings.promptTokens, r.timings.generatedTokens,
