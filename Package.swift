@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelsBLASTests", dependencies: ["KernelsBLAS", "Kernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF"], resources: [.copy("Golden")]),
-        .testTarget(name: "ModelLifecycleTests", dependencies: ["ModelLifecycle", "GGUF"]),
+        .testTarget(name: "ModelLifecycleTests", dependencies: ["ModelLifecycle", "GGUF", "Inference", "Tasks"]),
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "Inference", "GGUF", "Kernels"]),
         .testTarget(name: "MemoryBudgetTests", dependencies: ["DeviceProfiles", "Inference", "GGUF", "Kernels", "Tokenizers"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "Kernels", "Tokenizers"]),

@@ -69,10 +69,24 @@ struct ManifestCommand: ParsableCommand {
             let manifest = try ModelManifest.describe(
                 modelAt: model, id: id, version: try SemVer(parsing: version),
                 minEngineVersion: try minEngine.map(SemVer.init(parsing:)) ?? EngineVersion.current,
-                maxEngineVersion: try maxEngine.map(SemVer.init(parsing:)), capabilities: caps, url: url
+                maxEngineVersion: try maxEngine.map(SemVer.init(parsing:)), capabilities: caps, url: url,
+                measuredMemory: Self.sessionRequirements(modelAt: model)
             ).signed(with: key)
             try AtomicFile.write(try manifest.encodedForFile(), to: out)
             print("wrote \(out): \(manifest.key) sha256 \(manifest.sha256) \(manifest.byteSize) bytes")
+        }
+
+        /// The engine's exact requirement per built-in profile (Inference's `Session.memoryRequirement` with the
+        /// profile's context, batch, threads and weight residency), or empty when Inference cannot load the
+        /// file (the manifest then uses ModelLifecycle's formula alone).
+        static func sessionRequirements(modelAt path: String) -> [String: Int] {
+            guard let model = try? Model(path: path) else { return [:] }
+            var out: [String: Int] = [:]
+            for p in DeviceProfile.builtIns {
+                let options = MemoryOptions.sessionOptions(profile: p, model: model)
+                if let r = try? Session.memoryRequirement(model: model, options: options) { out[p.name] = r.total }
+            }
+            return out
         }
     }
 

@@ -36,7 +36,8 @@ struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
         abstract: "Install, list, switch and check model versions in the on-device store.",
-        subcommands: [Install.self, List.self, Activate.self, Rollback.self, Verify.self, GC.self])
+        subcommands: [Install.self, List.self, Activate.self, Rollback.self, Verify.self, GC.self,
+                      ChannelCommand.self, Update.self])
 
     struct Install: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -15,7 +15,7 @@ struct TelemetryCommand: ParsableCommand {
         var prometheus = false
         @Option(name: .long, help: "Add Laplace noise with this epsilon (differential privacy).")
         var epsilon: Double?
-        @Option(name: .long, help: ArgumentHelp("Model store directory holding telemetry.json (default: $EDGELM_STORE, else ~/.edgelm/models).", valueName: "DIR"))
+        @Option(name: .long, help: ArgumentHelp("Model store directory holding telemetry.json (default: $EDGELM_TELEMETRY if a path, else $EDGELM_STORE, else ~/.edgelm/models).", valueName: "DIR"))
         var store: String?
 
         func validate() throws {
@@ -23,12 +23,18 @@ struct TelemetryCommand: ParsableCommand {
         }
 
         func run() throws {
-            let s = try ModelStore(path: store ?? ModelStore.defaultPath)
-            let telemetry = Telemetry(contentsOf: s.telemetryPath)
-            if let active = s.active, let m = try? s.installed().first(where: { $0.key == active }) {
-                telemetry.setModel(id: m.manifest.id, version: m.manifest.version)
+            var location = TelemetryStore.resolve(storeDirectory: store)
+            if location == nil {
+                FileHandle.standardError.write(Data("edgelm: telemetry recording is off (EDGELM_TELEMETRY); showing what was recorded before\n".utf8))
+                location = TelemetryStore.resolve(environment: [:], storeDirectory: store ?? ModelStore.defaultPath)
             }
-            let id = try InstallID.current(at: s.installIDPath)
+            let files = location!
+            let telemetry = files.load()
+            // The active model of the store, when there is one (never creates the store).
+            let storeDir = store ?? ProcessInfo.processInfo.environment["EDGELM_STORE"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? ModelStore.defaultPath
+            if let s = try? ModelStore.existing(at: storeDir), let active = s.active { telemetry.setModel(key: active) }
+            let id = try InstallID.current(at: files.installIDPath)
             let noise = epsilon.map { LaplaceNoise(epsilon: $0) }
             if prometheus {
                 writeStdout(telemetry.exportPrometheus(installID: id, noise: noise))
