@@ -14,9 +14,92 @@ public enum WeightResidency: String, Codable, Sendable, CaseIterable {
     case streamed
 }
 
-/// Element type of the KV cache. Only f16 is implemented (bit-identical with llama.cpp's default).
+/// Element type of the KV cache.
 public enum KVCacheType: String, Codable, Sendable, CaseIterable {
+    /// 2 bytes per element; attention bit-identical with llama.cpp's default (f16 cache, no flash attention).
     case f16
+    /// ggml Q8_0 blocks (32 elements in 34 bytes, 1.0625 B/element: 47 % less than f16); a separate attention
+    /// path (dequantized K·q, f32 softmax, P·V accumulated per row). Needs a head size that is a multiple of 32.
+    case q8_0
+    /// ggml Q4_0 blocks (32 elements in 18 bytes, 0.5625 B/element). Measured fidelity in docs/memory.md.
+    case q4_0
+
+    /// Bytes one row of `count` elements takes (`count` a multiple of 32 for the block types).
+    public func rowBytes(_ count: Int) -> Int {
+        switch self {
+        case .f16: return count * 2
+        case .q8_0: return count / 32 * 34
+        case .q4_0: return count / 32 * 18
+        }
+    }
+}
+
+/// What a session does when the next token would not fit its context.
+///
+/// Written in profiles and on the command line as `refuse`, `sliding-window[:SINKS]` (default 4 sinks) or
+/// `context-shift[:KEEP]` (default keep 4).
+public enum KVCachePolicy: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Throw `InferenceError.contextOverflow` (nothing is evaluated).
+    case refuse
+    /// Keep the first `sinks` tokens ("attention sinks") and the most recent ones: drop exactly as many of the
+    /// oldest tokens after the sinks as the new input needs, re-rotating the kept keys (one shift per step
+    /// once the context is full).
+    case slidingWindow(sinks: Int)
+    /// llama.cpp's context shift: keep the first `keep` tokens, drop half of the rest (`n_discard =
+    /// (n_past − n_keep) / 2`, at least what the new input needs) and re-rotate the later keys by the shift.
+    case contextShift(keep: Int)
+
+    public static let defaultSinks = 4
+
+    /// Parses `refuse`, `sliding-window[:N]`, `context-shift[:N]` (also `_` for `-`).
+    /// - Throws: ``DeviceProfileError/invalidField(_:reason:source:)`` for field `kv_policy`.
+    public init(parsing text: String) throws {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased().replacingOccurrences(of: "_", with: "-")
+        let parts = t.split(separator: ":", maxSplits: 1).map(String.init)
+        let n: Int?
+        if parts.count == 2 {
+            guard let v = Int(parts[1]), v >= 0 else {
+                throw DeviceProfileError.invalidField("kv_policy", reason: "'\(text)': the count after ':' must be a non-negative integer", source: "<policy>")
+            }
+            n = v
+        } else { n = nil }
+        switch parts.first ?? "" {
+        case "refuse" where n == nil: self = .refuse
+        case "sliding-window": self = .slidingWindow(sinks: n ?? Self.defaultSinks)
+        case "context-shift": self = .contextShift(keep: n ?? Self.defaultSinks)
+        default:
+            throw DeviceProfileError.invalidField("kv_policy", reason: "'\(text)' is not a KV policy (use refuse, sliding-window[:SINKS] or context-shift[:KEEP])", source: "<policy>")
+        }
+    }
+
+    /// The tokens kept at the start of the context (sinks / keep), 0 for ``refuse``.
+    public var keptPrefix: Int {
+        switch self {
+        case .refuse: return 0
+        case .slidingWindow(let s): return s
+        case .contextShift(let k): return k
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .refuse: return "refuse"
+        case .slidingWindow(let s): return "sliding-window:\(s)"
+        case .contextShift(let k): return "context-shift:\(k)"
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let s = try decoder.singleValueContainer().decode(String.self)
+        do { self = try KVCachePolicy(parsing: s) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(error)"))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
 }
 
 /// A class of devices: everything a session on it is sized by.
@@ -37,9 +120,15 @@ public struct DeviceProfile: Sendable, Hashable, Codable {
     public var residency: WeightResidency
     /// Prefill batch the scratch buffers are sized for (scratch grows linearly with it).
     public var batch: Int
+    /// What a session does when its context is full.
+    public var kvPolicy: KVCachePolicy
+    /// Sessions expected to run at once in one process (they share the weights; each has its own KV cache,
+    /// scratch and threads). The memory cap covers all of them.
+    public var concurrentSessions: Int
 
     public init(name: String, memoryCap: Int, threads: Int, contextLength: Int, maxOutputTokens: Int,
-                kvType: KVCacheType = .f16, residency: WeightResidency = .resident, batch: Int = 64) {
+                kvType: KVCacheType = .f16, residency: WeightResidency = .resident, batch: Int = 64,
+                kvPolicy: KVCachePolicy = .refuse, concurrentSessions: Int = 1) {
         self.name = name
         self.memoryCap = memoryCap
         self.threads = threads
@@ -48,26 +137,31 @@ public struct DeviceProfile: Sendable, Hashable, Codable {
         self.kvType = kvType
         self.residency = residency
         self.batch = batch
+        self.kvPolicy = kvPolicy
+        self.concurrentSessions = concurrentSessions
     }
 
     enum CodingKeys: String, CodingKey {
         case name, memoryCap = "memory_cap", threads, contextLength = "context_length"
         case maxOutputTokens = "max_output_tokens", kvType = "kv_type", residency = "weight_residency", batch
+        case kvPolicy = "kv_policy", concurrentSessions = "concurrent_sessions"
     }
 
     public static let mib = 1 << 20
     public static let gib = 1 << 30
 
     public static let wearable = DeviceProfile(name: "wearable", memoryCap: 64 * mib, threads: 1, contextLength: 512,
-                                               maxOutputTokens: 128, residency: .streamed, batch: 8)
+                                               maxOutputTokens: 128, residency: .streamed, batch: 8,
+                                               kvPolicy: .slidingWindow(sinks: 4))
     public static let phoneLow = DeviceProfile(name: "phone-low", memoryCap: 256 * mib, threads: 2, contextLength: 1024,
-                                               maxOutputTokens: 256, batch: 32)
+                                               maxOutputTokens: 256, batch: 32, kvPolicy: .contextShift(keep: 4))
     public static let phone = DeviceProfile(name: "phone", memoryCap: 1 * gib, threads: 4, contextLength: 4096,
-                                            maxOutputTokens: 512, batch: 64)
+                                            maxOutputTokens: 512, batch: 64, kvPolicy: .contextShift(keep: 4))
     public static let laptop = DeviceProfile(name: "laptop", memoryCap: 4 * gib, threads: 8, contextLength: 8192,
-                                             maxOutputTokens: 1024, batch: 64)
+                                             maxOutputTokens: 1024, batch: 64, kvPolicy: .contextShift(keep: 4))
     public static let edgeServer = DeviceProfile(name: "edge-server", memoryCap: 16 * gib, threads: 16, contextLength: 8192,
-                                                 maxOutputTokens: 2048, batch: 64)
+                                                 maxOutputTokens: 2048, batch: 64, kvPolicy: .contextShift(keep: 4),
+                                                 concurrentSessions: 4)
 
     /// Every built-in profile, smallest first.
     public static let builtIns: [DeviceProfile] = [wearable, phoneLow, phone, laptop, edgeServer]
@@ -98,10 +192,13 @@ public struct DeviceProfile: Sendable, Hashable, Codable {
     /// Decodes and validates a profile:
     ///
     ///     {"name": "kiosk", "memory_cap": "96MiB", "threads": 2, "context_length": 1024,
-    ///      "max_output_tokens": 256, "kv_type": "f16", "weight_residency": "streamed", "batch": 16}
+    ///      "max_output_tokens": 256, "kv_type": "q8_0", "weight_residency": "streamed", "batch": 16,
+    ///      "kv_policy": "sliding-window:4", "concurrent_sessions": 1}
     ///
-    /// `memory_cap` is a byte count or a string with a unit (B, KiB, MiB, GiB); `kv_type` (default f16),
-    /// `weight_residency` (default resident) and `batch` (default 64) are optional.
+    /// `memory_cap` is a byte count or a string with a unit (B, KiB, MiB, GiB); `kv_type` (f16, q8_0, q4_0;
+    /// default f16), `weight_residency` (default resident), `batch` (default 64), `kv_policy` (refuse,
+    /// sliding-window[:SINKS], context-shift[:KEEP]; default refuse) and `concurrent_sessions` (default 1)
+    /// are optional.
     /// - Throws: ``DeviceProfileError`` naming the field and a fix.
     public static func decode(_ data: Data, source: String = "<json>") throws -> DeviceProfile {
         let raw: RawProfile
@@ -133,7 +230,8 @@ public struct DeviceProfile: Sendable, Hashable, Codable {
         }
         let p = DeviceProfile(name: raw.name, memoryCap: cap, threads: raw.threads, contextLength: raw.contextLength,
                               maxOutputTokens: raw.maxOutputTokens, kvType: raw.kvType ?? .f16,
-                              residency: raw.residency ?? .resident, batch: raw.batch ?? 64)
+                              residency: raw.residency ?? .resident, batch: raw.batch ?? 64,
+                              kvPolicy: raw.kvPolicy ?? .refuse, concurrentSessions: raw.concurrentSessions ?? 1)
         try p.validate(source: source)
         return p
     }
@@ -148,6 +246,10 @@ public struct DeviceProfile: Sendable, Hashable, Codable {
         guard contextLength > 0 else { throw bad("context_length", "must be positive, got \(contextLength)") }
         guard maxOutputTokens > 0 else { throw bad("max_output_tokens", "must be positive, got \(maxOutputTokens)") }
         guard batch > 0 else { throw bad("batch", "must be positive, got \(batch)") }
+        guard (1...1024).contains(concurrentSessions) else { throw bad("concurrent_sessions", "must be in 1…1024, got \(concurrentSessions)") }
+        guard kvPolicy.keptPrefix < contextLength else {
+            throw bad("kv_policy", "keeps \(kvPolicy.keptPrefix) tokens, which must be fewer than context_length \(contextLength)")
+        }
     }
 
     /// The JSON form of this profile (the format ``decode(_:source:)`` reads).
@@ -178,6 +280,8 @@ private struct RawProfile: Decodable {
     var kvType: KVCacheType?
     var residency: WeightResidency?
     var batch: Int?
+    var kvPolicy: KVCachePolicy?
+    var concurrentSessions: Int?
     typealias CodingKeys = DeviceProfile.CodingKeys
 }
 

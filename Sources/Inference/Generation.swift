@@ -10,7 +10,7 @@ public enum StopReason: String, Sendable, Codable {
     case maxTokens = "max_tokens"
     /// A user stop string appeared in the output (it is not included in the text).
     case stopString = "stop_string"
-    /// The session's context is full.
+    /// The session's context is full (``KVCachePolicy/refuse``; the other policies evict and go on).
     case contextFull = "context_full"
 }
 
@@ -117,7 +117,8 @@ extension Session {
                 }
             }
             if generated.count == request.maxTokens { break }
-            if position >= contextLength { reason = .contextFull; break }
+            // Under the refuse policy a full context ends the generation; the other policies make room.
+            if position >= contextLength && kvPolicy == .refuse { reason = .contextFull; break }
             logits = try decode(next)
         }
         if reason != .stopString { text += decoder.finish() }

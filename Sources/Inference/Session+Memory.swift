@@ -17,7 +17,8 @@ public struct MemoryBreakdown: Sendable, Equatable, CustomStringConvertible {
     /// Resident weight pages: all tensor bytes (resident), or the streaming window (largest layer or
     /// output-head chunk, plus fault-around slack) when streamed.
     public var weights: Int
-    /// K and V caches, f16, `2 · layers · ctxPad · kvDim · 2` bytes.
+    /// K and V caches, `2 · layers · ctxPad · rowBytes(kvDim)` bytes (f16: `kvDim · 2`, q8_0: `kvDim/32 · 34`,
+    /// q4_0: `kvDim/32 · 18`). The most the paged cache can keep resident; it grows to it with use.
     public var kvCache: Int
     /// Activations, quantized activations, attention scores, logits, RoPE cache.
     public var scratch: Int
@@ -28,18 +29,30 @@ public struct MemoryBreakdown: Sendable, Equatable, CustomStringConvertible {
     public var threadStacks: Int
     /// The process's own baseline (Swift runtime, Foundation, code pages), measured on Linux x86_64.
     public var runtime: Int
+    /// The session's share of a ``PrefixCache`` (``SessionOptions/prefixCacheBytes``), exact: the cache never
+    /// holds more.
+    public var prefixCache: Int
 
-    public init(weights: Int, kvCache: Int, scratch: Int, tokenizer: Int, threadStacks: Int, runtime: Int) {
+    public init(weights: Int, kvCache: Int, scratch: Int, tokenizer: Int, threadStacks: Int, runtime: Int,
+                prefixCache: Int = 0) {
         self.weights = weights; self.kvCache = kvCache; self.scratch = scratch
         self.tokenizer = tokenizer; self.threadStacks = threadStacks; self.runtime = runtime
+        self.prefixCache = prefixCache
     }
 
     /// The sum of every part.
-    public var total: Int { weights + kvCache + scratch + tokenizer + threadStacks + runtime }
+    public var total: Int { weights + kvCache + scratch + tokenizer + threadStacks + runtime + prefixCache }
+
+    /// The bytes each additional concurrent session adds (KV cache, scratch, its threads' stacks): sessions
+    /// share the weights, the tokenizer and the process.
+    public var perSession: Int { kvCache + scratch + threadStacks }
+
+    /// The total for `n` concurrent sessions of this shape (one prefix cache shared by all).
+    public func total(sessions n: Int) -> Int { total + max(0, n - 1) * perSession }
 
     public var description: String {
         let f = ByteCount.format
-        return "total \(f(total)) = weights \(f(weights)) + KV \(f(kvCache)) + scratch \(f(scratch)) + tokenizer \(f(tokenizer)) + threads \(f(threadStacks)) + runtime \(f(runtime))"
+        return "total \(f(total)) = weights \(f(weights)) + KV \(f(kvCache)) + scratch \(f(scratch)) + tokenizer \(f(tokenizer)) + threads \(f(threadStacks)) + runtime \(f(runtime))" + (prefixCache > 0 ? " + prefix cache \(f(prefixCache))" : "")
     }
 
     /// Tokenizer tables: ~96 B per vocabulary entry (string, id maps, score, type) and ~80 B per merge

@@ -18,14 +18,27 @@ public struct SessionOptions: Sendable {
     /// When set, ``Session/init(model:options:)`` throws ``MemoryBudgetError/exceeds(needed:cap:suggestion:)``
     /// unless ``Session/memoryRequirement(model:options:)`` fits the cap.
     public var memoryBudget: MemoryBudget?
+    /// Element type of the KV cache: ``KVCacheType/f16`` (default; llama.cpp's numerics to the bit) or a
+    /// quantized type with its own attention path (see docs/memory.md for the measured fidelity).
+    public var kvType: KVCacheType
+    /// What happens when an input does not fit the remaining context (default: refuse with
+    /// ``InferenceError/contextOverflow(needed:contextLength:)``).
+    public var kvPolicy: KVCachePolicy
+    /// Bytes of a ``PrefixCache`` this session is expected to fill (counted against ``memoryBudget``;
+    /// share the sum over the sessions of one cache).
+    public var prefixCacheBytes: Int
 
     public init(contextLength: Int? = nil, batchSize: Int = 64, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                residency: WeightResidency = .resident, memoryBudget: MemoryBudget? = nil) {
+                residency: WeightResidency = .resident, memoryBudget: MemoryBudget? = nil,
+                kvType: KVCacheType = .f16, kvPolicy: KVCachePolicy = .refuse, prefixCacheBytes: Int = 0) {
         self.contextLength = contextLength
         self.batchSize = batchSize
         self.threads = threads
         self.residency = residency
         self.memoryBudget = memoryBudget
+        self.kvType = kvType
+        self.kvPolicy = kvPolicy
+        self.prefixCacheBytes = prefixCacheBytes
     }
 }
 
@@ -34,8 +47,9 @@ public enum LogitsMode: Sendable { case none, last, all }
 
 /// The mutable state of one conversation with a ``Model``: the KV cache, scratch buffers, the position.
 ///
-/// Everything is allocated in `init`; ``prefill(_:)`` and ``decode(_:)`` allocate nothing.
-/// - Memory: KV cache `2 · layers · contextLength · kvDim · 2` bytes (f16) plus
+/// Everything is allocated (reserved) in `init`; ``prefill(_:)`` and ``decode(_:)`` allocate nothing.
+/// - Memory: KV cache `2 · layers · contextLength · kvDim · 2` bytes (f16; q8_0 ≈ 0.53×, q4_0 ≈ 0.28×),
+///   reserved up front and backed by the OS page by page as positions fill (``KVCache``), plus
 ///   `batchSize · (4·dim + 2·qDim + 2·kvDim + 2·ffn + vocab) · 4` bytes of scratch.
 /// - Not thread-safe: use one session per thread; sessions share the model.
 public final class Session {
@@ -43,39 +57,50 @@ public final class Session {
     public let contextLength: Int
     public let batchSize: Int
     public var threads: Int { pool.threadCount }
-    /// Tokens evaluated so far (the KV cache holds exactly these).
-    public private(set) var tokens: [Int32]
+    /// Element type of the KV cache.
+    public var kvType: KVCacheType { kv.type }
+    /// What happens when the context is full.
+    public let kvPolicy: KVCachePolicy
+    /// Tokens evaluated so far (the KV cache holds exactly these; after a context shift or sliding-window
+    /// eviction, the kept ones, at positions `0..<tokens.count`).
+    public internal(set) var tokens: [Int32]
+    /// Tokens dropped from the cache by ``kvPolicy`` (or ``discard(_:)``) since the last ``reset()``.
+    public internal(set) var discardedTokens = 0
+    /// Whether `logitsBuffer` row `lastLogitsRow` holds the logits after the last token (for snapshots).
+    var lastLogitsValid = false
+    var lastLogitsRow = 0
     public var position: Int { tokens.count }
     /// Not API: called with named intermediate activations of each forward pass (llama.cpp's tensor names,
     /// e.g. "attn_norm-0"), for layer-by-layer comparison with the reference implementation.
     public var _debugTap: ((String, UnsafeBufferPointer<Float>) -> Void)?
 
     let pool: ThreadPool
-    private let c: ModelConfig
-    private let w: TransformerWeights
+    let c: ModelConfig
+    let w: TransformerWeights
     private let embeddingRowBytes: Int
 
-    // KV cache, f16.
-    private let kCache: UnsafeMutablePointer<Float16>     // (layers, ctx, kvDim)
-    private let vCache: UnsafeMutablePointer<Float16>     // (layers, kvDim, ctxPad)  transposed, as llama.cpp
-    private let ctxPad: Int                               // ctx rounded up to 32 (attention reads whole chunks)
+    /// KV cache: paged, f16 `K (ctxPad, kvDim)` and transposed `V (kvDim, ctxPad)` per layer, or quantized rows.
+    let kv: KVCache
+    let ctxPad: Int                                       // ctx rounded up to 32 (attention reads whole chunks)
+    let kvTmp: UnsafeMutablePointer<Float>        // (attnTasks, 2·headDim) quantized-KV attention rows
+    let ropeTmp: UnsafeMutablePointer<Float>              // (ropeDim + kvDim) re-rotation scratch
     private let q16: UnsafeMutablePointer<Float16>        // (attnTasks, headDim) query in f16
     private let p16: UnsafeMutablePointer<Float16>        // (attnTasks, ctxPad) attention weights in f16
     // Activations for one batch.
-    private let x: UnsafeMutablePointer<Float>            // (batch, dim)   residual stream
-    private let xn: UnsafeMutablePointer<Float>           // (batch, dim)   normalised input of a sub-layer
-    private let q: UnsafeMutablePointer<Float>            // (batch, qDim)
+    let x: UnsafeMutablePointer<Float>            // (batch, dim)   residual stream
+    let xn: UnsafeMutablePointer<Float>           // (batch, dim)   normalised input of a sub-layer
+    let q: UnsafeMutablePointer<Float>            // (batch, qDim)
     private let k: UnsafeMutablePointer<Float>            // (batch, kvDim)
     private let v: UnsafeMutablePointer<Float>            // (batch, kvDim)
-    private let attn: UnsafeMutablePointer<Float>         // (batch, qDim)  attention output before wo
+    let attn: UnsafeMutablePointer<Float>         // (batch, qDim)  attention output before wo
     private let proj: UnsafeMutablePointer<Float>         // (batch, dim)   wo / down output
     private let gate: UnsafeMutablePointer<Float>         // (batch, ffn)
     private let up: UnsafeMutablePointer<Float>           // (batch, ffn)
     private let actQ: UnsafeMutableRawPointer             // (batch, max cols) activations in a vec-dot type
     private let actQBytes: Int
-    private let scores: UnsafeMutablePointer<Float>       // (attnTasks, ctx)
-    private let attnTasksPerHead: Int
-    private let logitsBuffer: UnsafeMutablePointer<Float> // (batch, vocab)
+    let scores: UnsafeMutablePointer<Float>       // (attnTasks, ctx)
+    let attnTasksPerHead: Int
+    let logitsBuffer: UnsafeMutablePointer<Float> // (batch, vocab)
     private let ropeCache: UnsafeMutablePointer<Float>    // (batch, ropeDim) cos/sin pairs per position
     /// Page releaser of ``WeightResidency/streamed`` sessions (nil when resident).
     private let streamer: WeightStreamer?
@@ -84,13 +109,11 @@ public final class Session {
     /// cannot drift from the real allocations).
     struct Layout {
         var ctx: Int, batch: Int, ctxPad: Int, attnTasksPerHead: Int
-        var kvHalfs: Int        // elements of each of kCache and vCache
-        var floats: [Int]       // x, xn, q, k, v, attn, proj, gate, up, scores, logits, rope
+        var kvBytes: Int        // bytes of the KV cache reservation (K and V, all layers)
+        var floats: [Int]       // x, xn, q, k, v, attn, proj, gate, up, scores, logits, rope, kvTmp, ropeTmp
         var actQBytes: Int
         var q16Halfs: Int, p16Halfs: Int
 
-        /// Bytes of the KV cache (K and V, f16).
-        var kvBytes: Int { 2 * kvHalfs * MemoryLayout<Float16>.stride }
         /// Bytes of every other buffer.
         var scratchBytes: Int {
             floats.reduce(0, +) * MemoryLayout<Float>.stride + actQBytes + (q16Halfs + p16Halfs) * MemoryLayout<Float16>.stride
@@ -108,7 +131,12 @@ public final class Session {
             let b = min(options.batchSize, ctx)
             batch = b
             ctxPad = (ctx + 31) / 32 * 32
-            kvHalfs = c.blockCount * ctxPad * c.kvDim
+            if options.kvType != .f16 {
+                guard c.headDim % 32 == 0 else {
+                    throw InferenceError.invalidParameter("KV type \(options.kvType.rawValue) needs a head size that is a multiple of 32 (this model's is \(c.headDim)); use --kv-type f16")
+                }
+            }
+            kvBytes = KVCache.bytes(type: options.kvType, layers: c.blockCount, kvDim: c.kvDim, ctxPad: ctxPad)
             var maxAct = MatMul.activationBytes(for: w.output, tokens: b)
             for l in w.layers {
                 for m in [l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down] {
@@ -120,7 +148,9 @@ public final class Session {
             let tasks = c.headCount * attnTasksPerHead
             floats = [b * c.embeddingLength, b * c.embeddingLength, b * c.qDim, b * c.kvDim, b * c.kvDim, b * c.qDim,
                       b * c.embeddingLength, b * c.feedForwardLength, b * c.feedForwardLength,
-                      tasks * ctxPad, b * c.vocabularySize, b * c.ropeDimensionCount]
+                      tasks * ctxPad, b * c.vocabularySize, b * c.ropeDimensionCount,
+                      options.kvType == .f16 ? 0 : tasks * 2 * c.headDim,
+                      c.ropeDimensionCount + c.kvDim]
             q16Halfs = tasks * c.headDim
             p16Halfs = tasks * ctxPad
         }
@@ -139,7 +169,8 @@ public final class Session {
         return MemoryBreakdown(weights: weights, kvCache: layout.kvBytes, scratch: layout.scratchBytes,
                                tokenizer: MemoryBreakdown.tokenizerEstimate(model: model),
                                threadStacks: MemoryBreakdown.threadStackEstimate(threads: options.threads),
-                               runtime: options.memoryBudget?.runtimeBytes ?? MemoryBudget.defaultRuntimeBytes)
+                               runtime: options.memoryBudget?.runtimeBytes ?? MemoryBudget.defaultRuntimeBytes,
+                               prefixCache: options.prefixCacheBytes)
     }
 
     /// Creates a session and allocates all of its memory.
@@ -156,6 +187,11 @@ public final class Session {
         self.w = model.weights
         self.contextLength = ctx
         self.batchSize = layout.batch
+        self.kvPolicy = options.kvPolicy
+        guard options.kvPolicy.keptPrefix < ctx else {
+            throw InferenceError.invalidParameter("KV policy \(options.kvPolicy) keeps \(options.kvPolicy.keptPrefix) tokens but the context holds only \(ctx)")
+        }
+        self.kv = try KVCache(type: options.kvType, layers: c.blockCount, kvDim: c.kvDim, ctxPad: layout.ctxPad)
         self.pool = ThreadPool(threads: options.threads)
         self.tokens = []
         self.tokens.reserveCapacity(ctx)
@@ -163,9 +199,6 @@ public final class Session {
         self.embeddingRowBytes = e.byteCount / c.vocabularySize
 
         ctxPad = layout.ctxPad
-        let kvCount = layout.kvHalfs
-        kCache = .allocate(capacity: kvCount); kCache.initialize(repeating: 0, count: kvCount)
-        vCache = .allocate(capacity: kvCount); vCache.initialize(repeating: 0, count: kvCount)
         func floats(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: n); p.initialize(repeating: 0, count: n); return p
         }
@@ -186,21 +219,29 @@ public final class Session {
         p16 = .allocate(capacity: layout.p16Halfs); p16.initialize(repeating: 0, count: layout.p16Halfs)
         logitsBuffer = floats(layout.floats[10])
         ropeCache = floats(layout.floats[11])
+        kvTmp = floats(max(1, layout.floats[12]))
+        ropeTmp = floats(max(1, layout.floats[13]))
         streamer = options.residency == .streamed ? WeightStreamer(model: model) : nil
     }
 
     deinit {
-        kCache.deallocate(); vCache.deallocate(); q16.deallocate(); p16.deallocate()
-        for p in [x, xn, q, k, v, attn, proj, gate, up, scores, logitsBuffer, ropeCache] { p.deallocate() }
+        q16.deallocate(); p16.deallocate()
+        for p in [x, xn, q, k, v, attn, proj, gate, up, scores, logitsBuffer, ropeCache, kvTmp, ropeTmp] { p.deallocate() }
         actQ.deallocate()
     }
 
-    /// Forgets every token (the KV cache is overwritten lazily).
-    public func reset() { tokens.removeAll(keepingCapacity: true) }
+    /// Forgets every token (the KV cache is overwritten lazily; its pages stay resident, see
+    /// ``releaseUnusedMemory()``).
+    public func reset() { tokens.removeAll(keepingCapacity: true); discardedTokens = 0; lastLogitsValid = false }
+
+    /// Returns the KV cache pages past the current position to the OS (resident memory shrinks to what the
+    /// evaluated tokens use). - Complexity: one `madvise`.
+    public func releaseUnusedMemory() { kv.releasePages(from: tokens.count) }
 
     /// Drops tokens after the first `count` (keeps their KV entries), e.g. to reuse a shared prompt prefix.
     public func truncate(to count: Int) {
         precondition(count >= 0 && count <= tokens.count, "truncate(to:) beyond the evaluated tokens")
+        if count < tokens.count { lastLogitsValid = false }
         tokens.removeSubrange(count...)
     }
 
@@ -217,6 +258,7 @@ public final class Session {
         while start < input.count {
             let n = min(batchSize, input.count - start)
             let last = start + n == input.count
+            try makeRoom(for: n)
             input.withUnsafeBufferPointer { buf in
                 forward(UnsafeBufferPointer(rebasing: buf[start..<start + n]), logits: last ? .last : .none)
             }
@@ -229,6 +271,7 @@ public final class Session {
     @discardableResult
     public func decode(_ token: Int32) throws -> UnsafeBufferPointer<Float> {
         try validate(CollectionOfOne(token))
+        try makeRoom(for: 1)
         withUnsafePointer(to: token) { p in forward(UnsafeBufferPointer(start: p, count: 1), logits: .last) }
         return UnsafeBufferPointer(start: logitsBuffer, count: c.vocabularySize)
     }
@@ -241,6 +284,7 @@ public final class Session {
         var start = 0
         while start < input.count {
             let n = min(batchSize, input.count - start)
+            try makeRoom(for: n)
             input.withUnsafeBufferPointer { buf in
                 forward(UnsafeBufferPointer(rebasing: buf[start..<start + n]), logits: .all)
             }
@@ -251,9 +295,13 @@ public final class Session {
         }
     }
 
+    /// Refuse policy: the whole input must fit up front (nothing is evaluated otherwise). Other policies make
+    /// room batch by batch (``makeRoom(for:)``).
     private func validate<C: Collection>(_ input: C) throws where C.Element == Int32 {
         let needed = tokens.count + input.count
-        guard needed <= contextLength else { throw InferenceError.contextOverflow(needed: needed, contextLength: contextLength) }
+        if kvPolicy == .refuse, needed > contextLength {
+            throw InferenceError.contextOverflow(needed: needed, contextLength: contextLength)
+        }
         for t in input where t < 0 || Int(t) >= c.vocabularySize {
             throw InferenceError.invalidToken(t, vocabularySize: c.vocabularySize)
         }
@@ -304,14 +352,13 @@ public final class Session {
             }
             _debugTap?("Qrope-\(l)", UnsafeBufferPointer(start: q, count: n * qDim))
             _debugTap?("Krope-\(l)", UnsafeBufferPointer(start: k, count: n * kvDim))
-            // Append K and V to the cache as f16.
-            let layerKV = l * ctxPad * kvDim
-            for t in 0..<n {
-                let dstK = kCache + layerKV + (start + t) * kvDim, dstV = vCache + layerKV + (start + t)
-                let srcK = k + t * kvDim, srcV = v + t * kvDim
-                for i in 0..<kvDim { dstK[i] = Float16(srcK[i]); dstV[i * ctxPad] = Float16(srcV[i]) }
+            // Append K and V to the cache in its type.
+            for t in 0..<n { kv.store(layer: l, pos: start + t, k: k + t * kvDim, v: v + t * kvDim) }
+            if kv.type == .f16 {
+                attention(layer: l, tokens: n, start: start, window: L.slidingWindow)
+            } else {
+                attentionQuantized(layer: l, tokens: n, start: start, window: L.slidingWindow)
             }
-            attention(layer: l, tokens: n, start: start, window: L.slidingWindow)
             _debugTap?("kqv_out-\(l)", UnsafeBufferPointer(start: attn, count: n * qDim))
             quantizedAs = nil
             project(L.wo, attn, n, proj, &quantizedAs)
@@ -345,6 +392,8 @@ public final class Session {
             streamer?.releaseLayer(l)
         }
         for t in 0..<n { tokens.append(ids[t]) }
+        lastLogitsValid = mode != .none
+        lastLogitsRow = mode == .all ? n - 1 : 0
 
         // --- output head ---
         switch mode {
@@ -383,11 +432,17 @@ public final class Session {
     /// Q·K and P·V accumulate in 8 float lanes with FMAs — summed like tinyBLAS when the batch has ≥ 2 tokens,
     /// like `ggml_vec_dot_f16` for a single token; the softmax uses ggml's vectorised `expf` and a double sum.
     private func attention(layer l: Int, tokens n: Int, start: Int, window: Int?) {
-        let hd = c.headDim, qDim = c.qDim, kvDim = c.kvDim, ctxPad = self.ctxPad
+        let hd = c.headDim, qDim = c.qDim, ctxPad = self.ctxPad
         let group = c.headCount / c.headCountKV
         let stripes = min(n, attnTasksPerHead)
         let scale = 1 / Float(hd).squareRoot()
-        let kBase = kCache + l * ctxPad * kvDim, vBase = vCache + l * ctxPad * kvDim
+        let kv = self.kv
+        // Page-blocked addressing: K row of position j at kBase + (j >> shift)·pageStride + (j & mask)·kvDim;
+        // V row of dimension i over the positions of page p at vBase + p·pageStride + i·pageLen.
+        let kBase = kv.kRow(l, 0).assumingMemoryBound(to: Float16.self)
+        let vBase = UnsafePointer(kv.vBlock(l, page: 0).assumingMemoryBound(to: Float16.self))
+        let pageStride = kv.pageBytes / 2, pageLen = kv.pageLen, shift = kv.pageShift, mask = kv.pageMask
+        let kvDim = c.kvDim
         let q = self.q, attn = self.attn, scores = self.scores, q16 = self.q16, p16 = self.p16
         let batched = n >= 2
         pool.parallelFor(c.headCount * stripes) { task in
@@ -405,7 +460,7 @@ public final class Session {
                 // Scores; masked positions (before `first`) stay out of the softmax.
                 var maxScore = -Float.infinity
                 for j in first...pos {
-                    let k = kBase + j * kvDim + kvh * hd
+                    let k = kBase + (j >> shift) * pageStride + (j & mask) * kvDim + kvh * hd
                     let d = (batched ? AttentionMath.dotTiled(k, qh, hd) : AttentionMath.dotVec(k, qh, hd)) * scale
                     s[j] = d
                     maxScore = max(maxScore, d)
@@ -426,8 +481,9 @@ public final class Session {
                 for j in 0..<padded { p[j] = (j >= first && j <= pos) ? Float16(s[j] * inv) : 0 }
                 let out = attn + t * qDim + h * hd
                 for i in 0..<hd {
-                    let vRow = vBase + (kvh * hd + i) * ctxPad
-                    out[i] = batched ? AttentionMath.dotTiled(vRow, p, padded) : AttentionMath.dotVec(vRow, p, padded)
+                    let vRow = vBase + (kvh * hd + i) * pageLen
+                    out[i] = batched ? AttentionMath.dotTiledPaged(vRow, pageStride: pageStride, pageLen: pageLen, p, padded)
+                                     : AttentionMath.dotVecPaged(vRow, pageStride: pageStride, pageLen: pageLen, p, padded)
                 }
                 t += stripes
             }
@@ -492,4 +548,42 @@ enum AttentionMath {
         return Float(sum)
     }
 
+    /// ``dotTiled(_:_:_:)`` over a row stored in pages of `pageLen` halfs `pageStride` apart (pageLen % 8 == 0):
+    /// the same FMAs into the same accumulator, in the same order, so the result is bit-identical to the dot
+    /// over the row laid out contiguously.
+    @inline(__always)
+    static func dotTiledPaged(_ a: UnsafePointer<Float16>, pageStride: Int, pageLen: Int, _ b: UnsafePointer<Float16>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        var i = 0, page = a
+        while i < n {
+            let m = min(pageLen, n - i)
+            var k = 0
+            while k < m { acc.addProduct(load8(page + k), load8(b + i + k)); k += 8 }
+            i += m; page += pageStride
+        }
+        return hsum8(acc)
+    }
+
+    /// ``dotVec(_:_:_:)`` over a paged row (pageLen % 32 == 0, n % 32 == 0), bit-identical to the contiguous one.
+    @inline(__always)
+    static func dotVecPaged(_ a: UnsafePointer<Float16>, pageStride: Int, pageLen: Int, _ b: UnsafePointer<Float16>, _ n: Int) -> Float {
+        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+        var i = 0, page = a
+        while i < n {
+            let m = min(pageLen, n - i)
+            var k = 0
+            while k < m {
+                s0.addProduct(load8(page + k), load8(b + i + k))
+                s1.addProduct(load8(page + k + 8), load8(b + i + k + 8))
+                s2.addProduct(load8(page + k + 16), load8(b + i + k + 16))
+                s3.addProduct(load8(page + k + 24), load8(b + i + k + 24))
+                k += 32
+            }
+            i += m; page += pageStride
+        }
+        s0 = s0 + s2; s1 = s1 + s3
+        s0 = s0 + s1
+        let t = s0.lowHalf + s0.highHalf
+        return Float(Double((t[0] + t[1]) + (t[2] + t[3])))
+    }
 }
