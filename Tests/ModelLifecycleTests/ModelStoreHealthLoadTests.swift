@@ -2,6 +2,7 @@
 // through load markers of dead processes, eval scores, and the automatic rollback each triggers.
 
 import Foundation
+import GGUF
 import Inference
 import Testing
 @testable import ModelLifecycle
@@ -159,5 +160,48 @@ struct HealthFixture {
         let scores = [Double](repeating: 1, count: ones) + [Double](repeating: 0, count: 10 - ones)
         #expect(try f.store.recordEvalScores(scores, thresholds: t) == .healthy)
         #expect(f.store.active == HealthFixture.v2)
+    }
+}
+
+/// The manifest's memory figure follows each profile's weight residency.
+@Suite struct ResidencyAwareMemoryTests {
+    /// Streamed profiles count the streaming window, not all weights; the window mirrors Inference's
+    /// `Session.memoryRequirement` exactly (checked on a model whose window is smaller than its weights).
+    @Test func streamedWindowMatchesInference() throws {
+        let dir = temporaryDirectory("residency")
+        defer { cleanup(dir) }
+        let path = dir + "/m.gguf"
+        try RunnableTinyModel.write(to: path, dim: 256, ffn: 512)
+        let shape = try ModelShape(file: try GGUFFile(path: path))
+        let model = try Model(path: path)
+        for batch in [1, 8, 64] {
+            let window = shape.streamedWeightBytes(batch: batch)
+            #expect(window < shape.weightBytes)
+            let engine = try Session.memoryRequirement(model: model, options: SessionOptions(
+                contextLength: 512, batchSize: batch, threads: 1, residency: .streamed)).weights
+            #expect(window == engine, "batch \(batch)")
+        }
+        let streamed = DeviceMemoryProfile(name: "s", memoryCap: 1 << 30, contextLength: 512, batch: 8, residency: .streamed)
+        let resident = DeviceMemoryProfile(name: "r", memoryCap: 1 << 30, contextLength: 512, batch: 8, residency: .resident)
+        #expect(shape.minimumMemory(on: resident) - shape.minimumMemory(on: streamed)
+                == shape.weightBytes - shape.streamedWeightBytes(batch: 8))
+    }
+
+    /// By hand on a file without layers: window = head chunk (4 rows of 68 B) + batch × (68 + 4096) + 256 KiB,
+    /// and `describe` records it for the streamed built-in profile (wearable) when smaller than the weights.
+    @Test func streamedWindowByHand() throws {
+        let dir = temporaryDirectory("residency")
+        defer { cleanup(dir) }
+        let path = dir + "/m.gguf"
+        try writeTinyModel(to: path, padFloats: 1 << 20)   // 4 MiB of weights, no blk.* tensors
+        let shape = try ModelShape(file: try GGUFFile(path: path))
+        #expect(shape.outputRowBytes == 68 && shape.outputRows == 5 && shape.largestLayerBytes == 0)
+        #expect(shape.streamedWeightBytes(batch: 8) == 4 * 68 + 8 * (68 + 4096) + 4 * 65536)
+        let wearable = DeviceMemoryProfile.wearable
+        #expect(wearable.residency == .streamed)
+        let m = try ModelManifest.describe(modelAt: path, id: "tiny", version: try SemVer(parsing: "1.0.0"))
+        #expect(m.minimumMemory["wearable"] == shape.minimumMemory(on: wearable))
+        #expect(m.minimumMemory["wearable"]! < shape.weightBytes)
+        #expect(m.minimumMemory["laptop"]! > shape.weightBytes)
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 import GGUF
 
 enum RunnableTinyModel {
-    static let dim = 32, heads = 4, kvHeads = 2, ffn = 48, layers = 2
+    static let heads = 4, kvHeads = 2, layers = 2
     static let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
     /// GPT-2's byte → printable-unicode mapping: the token text of each single-byte token.
@@ -18,7 +18,7 @@ enum RunnableTinyModel {
     }
 
     /// Writes the model to `path`. Different seeds give different weights (and SHA-256) with the same tokenizer.
-    static func write(to path: String, seed: UInt64 = 7, context: Int = 512) throws {
+    static func write(to path: String, seed: UInt64 = 7, context: Int = 512, dim: Int = 32, ffn: Int = 48) throws {
         var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         func next() -> Float {
             state = state &* 6364136223846793005 &+ 1442695040888963407
