@@ -2,7 +2,8 @@ import ArgumentParser
 import EdgeLM
 import Foundation
 
-/// `--profile NAME|FILE`, `--memory-cap BYTES|MiB|GiB` and `--residency`, shared by commands that create sessions.
+/// `--profile NAME|FILE`, `--memory-cap BYTES|MiB|GiB`, `--residency`, `--kv-type` and `--kv-policy`, shared by
+/// commands that create sessions.
 struct MemoryOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "Device profile: \(DeviceProfile.builtIns.map(\.name).joined(separator: ", ")), or a JSON profile file.",
@@ -17,6 +18,18 @@ struct MemoryOptions: ParsableArguments {
 
     @Option(name: .long, help: "Weight residency: resident or streamed (overrides the profile's).")
     var residency: WeightResidency?
+
+    @Option(name: .customLong("kv-type"), help: "KV cache type: f16 (default, exact), q8_0 or q4_0 (overrides the profile's).")
+    var kvType: KVCacheType?
+
+    @Option(name: .customLong("kv-policy"), help: ArgumentHelp(
+        "When the context is full: refuse, sliding-window[:SINKS] or context-shift[:KEEP] (overrides the profile's).",
+        valueName: "policy"), transform: MemoryOptions.parsePolicy)
+    var kvPolicy: KVCachePolicy?
+
+    static func parsePolicy(_ text: String) throws -> KVCachePolicy {
+        do { return try KVCachePolicy(parsing: text) } catch { throw ValidationError("--kv-policy: \(error)") }
+    }
 
     static func parseCap(_ text: String) throws -> Int {
         do { return try ByteCount.parse(text) } catch { throw ValidationError("--memory-cap: \(error)") }
@@ -40,14 +53,18 @@ struct MemoryOptions: ParsableArguments {
         }
         if let memoryCap { o.memoryBudget = MemoryBudget(cap: memoryCap) }
         if let residency { o.residency = residency }
+        if let kvType { o.kvType = kvType }
+        if let kvPolicy { o.kvPolicy = kvPolicy }
         return o
     }
 
     /// The session options a profile implies for `model` (context capped by the model's).
     static func sessionOptions(profile p: DeviceProfile, model: Model) -> SessionOptions {
         SessionOptions(contextLength: min(p.contextLength, model.config.contextLength), batchSize: p.batch,
-                       threads: p.threads, residency: p.residency, memoryBudget: MemoryBudget(cap: p.memoryCap))
+                       threads: p.threads, residency: p.residency, memoryBudget: MemoryBudget(cap: p.memoryCap),
+                       kvType: p.kvType, kvPolicy: p.kvPolicy)
     }
 }
 
 extension WeightResidency: ExpressibleByArgument {}
+extension KVCacheType: ExpressibleByArgument {}
