@@ -118,21 +118,20 @@ extension MemoryOptions {
     /// the profile (explicit `--ctx` / `--threads` win; without a profile the context defaults to
     /// `defaultContext`), and the memory budget checked up front.
     ///
-    /// `TaskRunner` sessions keep the weights resident (Tasks has no residency option), so the budget is
-    /// checked for resident weights whatever the profile says, and a note goes to stderr when it asks for
-    /// streamed weights.
+    /// `TaskRunner` allocates its session with `SessionOptions(contextLength:batchSize:threads:)`: resident
+    /// weights and the default KV cache, whatever the profile says (Tasks has no such options). The budget is
+    /// checked for exactly that session, and a note goes to stderr when streamed weights were asked for.
     /// - Throws: `MemoryBudgetError` when the task session would not fit the cap.
     func taskOptions(model: Model, ctx: Int?, threads: Int?, defaultContext: Int) throws -> TaskOptions {
-        var so = try sessionOptions(model: model, ctx: ctx ?? (profile == nil ? defaultContext : nil), threads: threads)
-        let ctxTokens = min(so.contextLength ?? defaultContext, model.config.contextLength)
-        so.contextLength = ctxTokens
-        if so.residency == .streamed {
+        let requested = try sessionOptions(model: model, ctx: ctx ?? (profile == nil ? defaultContext : nil), threads: threads)
+        let ctxTokens = min(requested.contextLength ?? defaultContext, model.config.contextLength)
+        let batch = profile == nil ? TaskOptions().batchSize : requested.batchSize
+        let actual = SessionOptions(contextLength: ctxTokens, batchSize: batch, threads: requested.threads)
+        if requested.residency != actual.residency {
             FileHandle.standardError.write(Data(
                 "edgelm: note: task sessions keep weights resident (TaskRunner has no residency option); the memory budget is checked for resident weights\n".utf8))
-            so.residency = .resident
         }
-        if let budget = so.memoryBudget { try budget.check(model: model, options: so) }
-        return TaskOptions(contextLength: ctxTokens, batchSize: profile == nil ? TaskOptions().batchSize : so.batchSize,
-                           threads: so.threads)
+        if let budget = requested.memoryBudget { try budget.check(model: model, options: actual) }
+        return TaskOptions(contextLength: ctxTokens, batchSize: batch, threads: requested.threads)
     }
 }
