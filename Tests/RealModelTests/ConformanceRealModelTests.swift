@@ -41,7 +41,14 @@ struct ConformanceRealModelTests {
         return r
     }
 
-    @Test(arguments: ["phone-low", "wearable"])
+    /// Profiles whose conformance run is quick here (contexts ≤ 1024). The large ones (phone: ctx 4096, 4 threads;
+    /// laptop and edge-server: ctx 8192, 8/16 threads, edge-server with 4 concurrent sessions) fill their whole
+    /// context on a 2-core machine with oversubscribed spinning thread pools, which takes many minutes each:
+    /// they run when EDGELM_CONFORMANCE_ALL=1 (results in docs/memory.md).
+    static let quickProfiles = ["phone-low", "wearable"]
+    static let largeProfiles = ProcessInfo.processInfo.environment["EDGELM_CONFORMANCE_ALL"] == "1" ? ["phone", "laptop", "edge-server"] : []
+
+    @Test(arguments: quickProfiles + largeProfiles)
     func profilePasses(profile: String) throws {
         let (status, json, stderr) = try runConformance(["conformance", "--profile", profile, "--model", smol!, "--json"])
         let j = try #require(json, "no JSON; stderr: \(stderr)")
@@ -49,19 +56,31 @@ struct ConformanceRealModelTests {
         let cap = try #require(j["cap_bytes"] as? Int), peak = try #require(j["peak_rss_bytes"] as? Int)
         #expect(peak > 0)
         let c = checks(j)
-        for name in ["fits", "context_full", "latency", "greedy_matches_unconstrained", "deterministic_seed"] {
-            #expect(c[name] == true, "check \(name): \(j)")
-        }
-        // Known issue (issue 5 stays open): the edgelm binary of a test build (-enable-testing) has a larger
-        // resident baseline than a plain release build; under it, wearable's streamed run peaks at ≈ 64.3 MiB
-        // against the 64 MiB cap (51.5 MiB with the plain release binary). The budget's runtime baseline
-        // (28 MiB) is measured on the plain binary and does not cover this.
-        try withKnownIssue("wearable peaks just over its 64 MiB cap with a test-build binary", isIntermittent: true) {
-            #expect(status == 0, "\(j)")
-            #expect(j["passed"] as? Bool == true)
-            #expect(peak <= cap)
-            #expect(c["peak_rss"] == true, "check peak_rss: \(j)")
-        } when: { profile == "wearable" }
+        var required = ["fits", "peak_rss", "context_full", "latency", "greedy_matches_unconstrained", "deterministic_seed"]
+        if DeviceProfile.builtIn(named: profile)!.concurrentSessions > 1 { required.append("concurrent_sessions") }
+        for name in required { #expect(c[name] == true, "check \(name): \(j)") }
+        #expect(status == 0, "\(j)")
+        #expect(j["passed"] as? Bool == true)
+        #expect(peak <= cap)
+        // The context_full check went past the context under the profile's KV policy (not refuse).
+        let detail = (j["checks"] as? [[String: Any]])?.first { $0["name"] as? String == "context_full" }?["detail"] as? String ?? ""
+        #expect(detail.contains("under KV policy"), "\(detail)")
+    }
+
+    /// A user profile with a q8_0 KV cache passes with the logit-tolerance check instead of exact greedy output;
+    /// q4_0 does not hold that tolerance and fails it.
+    @Test(arguments: [("q8_0", true), ("q4_0", false)])
+    func quantizedKVProfile(kvType: String, passes: Bool) throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("kv-profile-\(UUID()).json")
+        try Data(#"{"name": "kiosk-\#(kvType)", "memory_cap": "96MiB", "threads": 2, "context_length": 384, "max_output_tokens": 64, "kv_type": "\#(kvType)", "weight_residency": "streamed", "batch": 16, "kv_policy": "context-shift:4"}"#.utf8).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let (status, json, stderr) = try runConformance(["conformance", "--profile", url.path, "--model", smol!, "--json"])
+        let j = try #require(json, "no JSON; stderr: \(stderr)")
+        let c = checks(j)
+        #expect(c["logits_within_tolerance"] == passes, "\(j)")
+        #expect(c["greedy_matches_unconstrained"] == nil)
+        #expect(c["peak_rss"] == true && c["context_full"] == true, "\(j)")
+        #expect((status == 0) == passes)
     }
 
     @Test func sixteenMiBIsRefusedWithTheTypedError() throws {
