@@ -93,8 +93,9 @@ public struct MemoryBudget: Sendable, Equatable {
         throw MemoryBudgetError.exceeds(needed: needed, cap: cap, suggestion: suggestion(model: model, options: o))
     }
 
-    /// The cheapest change that makes `options` fit, trying in order: fewer threads, a smaller context (the
-    /// largest that fits), streamed weights, streamed weights with a smaller context; else the cap to ask for.
+    /// The cheapest change that makes `options` fit, trying in order: fewer threads, a q8_0 KV cache (keeps the
+    /// context; logits within the stated tolerance, docs/memory.md), a smaller context (the largest that
+    /// fits), streamed weights, streamed weights with a smaller context; else the cap to ask for.
     public func suggestion(model: Model, options: SessionOptions) -> MemoryBudgetSuggestion {
         func total(_ o: SessionOptions) -> Int { (try? Session.memoryRequirement(model: model, options: o).total) ?? .max }
         var o = options
@@ -102,6 +103,10 @@ public struct MemoryBudget: Sendable, Equatable {
         if o.threads > 1 {
             var t = o; t.threads = 1
             if total(t) <= cap { return .fewerThreads(maxThreads: maxFitting(1, o.threads - 1) { var x = o; x.threads = $0; return total(x) }) }
+        }
+        if o.kvType == .f16 {
+            var q = o; q.kvType = .q8_0
+            if total(q) <= cap { return .quantizedKV(.q8_0) }
         }
         let ctx = o.contextLength ?? min(model.config.contextLength, 4096)
         func maxContext(_ base: SessionOptions) -> Int? {
@@ -135,6 +140,8 @@ public struct MemoryBudget: Sendable, Equatable {
 public enum MemoryBudgetSuggestion: Sendable, Equatable, CustomStringConvertible {
     /// Use at most this many threads.
     case fewerThreads(maxThreads: Int)
+    /// Use a quantized KV cache of this type (`--kv-type`, profile `kv_type`).
+    case quantizedKV(KVCacheType)
     /// Use a context of at most this many tokens (the exact maximum that fits).
     case smallerContext(maxContext: Int)
     /// Stream the weights (`--residency streamed` / a profile with `weight_residency: streamed`).
@@ -147,6 +154,7 @@ public enum MemoryBudgetSuggestion: Sendable, Equatable, CustomStringConvertible
     public var description: String {
         switch self {
         case .fewerThreads(let t): return "use at most \(t) thread\(t == 1 ? "" : "s")"
+        case .quantizedKV(let t): return "use a \(t.rawValue) KV cache (--kv-type \(t.rawValue))"
         case .smallerContext(let c): return "use a context of at most \(c) tokens (--ctx \(c))"
         case .streamedWeights: return "stream the weights (weight_residency: streamed)"
         case .streamedWeightsAndContext(let c): return "stream the weights and use a context of at most \(c) tokens"

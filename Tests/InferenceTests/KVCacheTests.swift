@@ -308,3 +308,23 @@ struct KVCacheTests {
         #expect(small.count == 0)
     }
 }
+
+@Suite("Memory budget with quantized KV")
+struct KVBudgetTests {
+    @Test("a refusal suggests a q8_0 KV cache when that alone fits (head size 32)")
+    func suggestsQuantizedKV() throws {
+        let (path, _) = try tiny32(layers: 2, context: 4096).write()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let m = try Model(path: path)
+        var o = SessionOptions(contextLength: 4096, batchSize: 8, threads: 1)
+        var q = o; q.kvType = .q8_0
+        let withQ8 = try Session.memoryRequirement(model: m, options: q).total
+        o.memoryBudget = MemoryBudget(cap: withQ8)
+        #expect(throws: MemoryBudgetError.exceeds(needed: try Session.memoryRequirement(model: m, options: o).total,
+                                                  cap: withQ8, suggestion: .quantizedKV(.q8_0))) {
+            try Session(model: m, options: o)
+        }
+        q.memoryBudget = MemoryBudget(cap: withQ8)
+        _ = try Session(model: m, options: q)
+    }
+}
