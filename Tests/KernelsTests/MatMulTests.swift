@@ -117,28 +117,22 @@ struct MatMulTests {
                                                            as: m[0].vecDotType, into: qp.baseAddress!, pool: pool)
                             }
                         }
-                        var separate = m.map { [Float](repeating: .nan, count: tokens * $0.rows) }
-                        var fused3 = separate, fused2 = separate
+                        // (matrix, rows · tokens) outputs of the separate, 3-way fused and 2-way fused calls.
+                        let outs = (0..<9).map { i in
+                            UnsafeMutableBufferPointer<Float>.allocate(capacity: tokens * m[i % 3].rows)
+                        }
+                        defer { outs.forEach { $0.deallocate() } }
+                        outs.forEach { $0.initialize(repeating: .nan) }
+                        let separate = Array(outs[0..<3]), fused3 = Array(outs[3..<6]), fused2 = Array(outs[6..<9])
                         xq.withUnsafeBytes { qp in
                             for i in 0..<3 {
-                                separate[i].withUnsafeMutableBufferPointer {
-                                    MatMul.mulQuantized(m[i], qp.baseAddress!, tokens: tokens, $0.baseAddress!, pool: pool)
-                                }
+                                MatMul.mulQuantized(m[i], qp.baseAddress!, tokens: tokens, separate[i].baseAddress!, pool: pool)
                             }
-                            fused3[0].withUnsafeMutableBufferPointer { y0 in
-                                fused3[1].withUnsafeMutableBufferPointer { y1 in
-                                    fused3[2].withUnsafeMutableBufferPointer { y2 in
-                                        MatMul.mulQuantized(m[0], y0.baseAddress!, m[1], y1.baseAddress!, m[2], y2.baseAddress!,
-                                                            activations: qp.baseAddress!, tokens: tokens, pool: pool)
-                                    }
-                                }
-                            }
-                            fused2[0].withUnsafeMutableBufferPointer { y0 in
-                                fused2[1].withUnsafeMutableBufferPointer { y1 in
-                                    MatMul.mulQuantized(m[0], y0.baseAddress!, m[1], y1.baseAddress!,
-                                                        activations: qp.baseAddress!, tokens: tokens, pool: pool)
-                                }
-                            }
+                            MatMul.mulQuantized(m[0], fused3[0].baseAddress!, m[1], fused3[1].baseAddress!,
+                                                m[2], fused3[2].baseAddress!, activations: qp.baseAddress!,
+                                                tokens: tokens, pool: pool)
+                            MatMul.mulQuantized(m[0], fused2[0].baseAddress!, m[1], fused2[1].baseAddress!,
+                                                activations: qp.baseAddress!, tokens: tokens, pool: pool)
                         }
                         for i in 0..<3 {
                             #expect(fused3[i].map(\.bitPattern) == separate[i].map(\.bitPattern), "\(type.name) matrix \(i) tokens \(tokens)")
@@ -146,7 +140,8 @@ struct MatMulTests {
                         for i in 0..<2 {
                             #expect(fused2[i].map(\.bitPattern) == separate[i].map(\.bitPattern), "\(type.name) matrix \(i) tokens \(tokens)")
                         }
-                        #expect(fused2[2].allSatisfy(\.isNaN), "the third output is untouched by a 2-matrix call")
+                        let untouched = fused2[2].allSatisfy { $0.isNaN }
+                        #expect(untouched, "the third output is untouched by a 2-matrix call")
                     }
                 }
             }
