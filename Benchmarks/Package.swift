@@ -15,7 +15,8 @@ let package = Package(
     name: "EdgeLMBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: ".."),
+        // Named, so `package: "EdgeLM"` below does not depend on the folder the repository was cloned into.
+        .package(name: "EdgeLM", path: ".."),
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.29.0", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -23,7 +24,7 @@ let package = Package(
             name: "KernelBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),
-                .product(name: "EdgeLM", package: "main"),
+                .product(name: "EdgeLM", package: "EdgeLM"),
             ],
             path: "KernelBenchmarks",
             swiftSettings: kernelFlags,
@@ -31,7 +32,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "kernel-bench",
-            dependencies: [.product(name: "EdgeLM", package: "main")],
+            dependencies: [.product(name: "EdgeLM", package: "EdgeLM")],
             path: "Sources/kernel-bench",
             swiftSettings: kernelFlags
         ),

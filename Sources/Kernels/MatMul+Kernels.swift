@@ -9,7 +9,13 @@ extension MatMul {
                         rows: Range<Int>) {
         switch w.type {
         case .q4_0: mulRows(Q4_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
-        case .q4_1: mulRows(Q4_1Dot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .q4_1:
+            if tokens == 1 {
+                matvecQ4_1(w.data, rowBytes: w.rowBytes, xq, cols: w.cols, y, rows: rows)
+            } else {
+                matmulQ4_1(w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq, xBytes: w.vecDotType.rowBytes(w.cols)!,
+                           cols: w.cols, tokens: tokens, y, rows: rows)
+            }
         case .q5_0: mulRows(Q5_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q5_1: mulRows(Q5_1Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q8_0: mulRows(Q8_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
@@ -42,21 +48,8 @@ extension MatMul {
         let blocks = cols / K.elements, rest = cols - blocks * K.elements
         let tailW = blocks * K.weightBytes, tailX = blocks * K.activationBytes
         var r = rows.lowerBound
-        var touched = 0
         while !K.streamsRows && r + 4 <= rows.upperBound {
             let w0 = w + r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
-            // Reading 4 rows at once is 4 short interleaved streams, which the hardware prefetchers follow
-            // poorly when the weights come from DRAM (measured 3-4× slower than one sequential stream on a
-            // 49152×576 Q8_0 head). Touching one byte per cache line of the next 4-row group starts those
-            // misses a group early; cost ≈ 1 load per 64 bytes.
-            if r + 8 <= rows.upperBound {
-                let next = w0 + 4 * rowBytes
-                var o = 0
-                while o < 4 * rowBytes {
-                    touched &+= Int(next.load(fromByteOffset: o, as: UInt8.self))
-                    o += 64
-                }
-            }
             var a0 = DotAccumulator(), a1 = DotAccumulator(), a2 = DotAccumulator(), a3 = DotAccumulator()
             for b in 0..<blocks {
                 let xb = x + b * K.activationBytes, o = b * K.weightBytes
@@ -81,7 +74,6 @@ extension MatMul {
             y[r] = K.dot(w + r * rowBytes, x, count: cols)
             r += 1
         }
-        if touched == Int.min { y[rows.lowerBound] = .nan }  // unreachable; keeps the touching loads alive
     }
 
     /// y[t, r] for all tokens and r in `rows`: 2-row × 4-token register tiles, then 2×1, then 1×1 edges.

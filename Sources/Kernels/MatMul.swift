@@ -109,6 +109,37 @@ public enum MatMul {
         }
     }
 
+    /// Up to three matrices that read the same activations (Q/K/V, or gate/up) in one parallel dispatch:
+    /// `ya = xq · aᵀ`, `yb = xq · bᵀ`, `yc = xq · cᵀ`. One barrier instead of three; each output element is
+    /// computed exactly as by `mulQuantized` (bit-identical). All matrices must share `cols` and `vecDotType`.
+    /// - Complexity: O(tokens · Σ rows · cols); no allocation.
+    public static func mulQuantized(_ a: WeightMatrix, _ ya: UnsafeMutablePointer<Float>,
+                                    _ b: WeightMatrix, _ yb: UnsafeMutablePointer<Float>,
+                                    _ c: WeightMatrix? = nil, _ yc: UnsafeMutablePointer<Float>? = nil,
+                                    activations xq: UnsafeRawPointer, tokens: Int, pool: ThreadPool) {
+        precondition(tokens >= 0, "MatMul.mulQuantized: negative token count")
+        precondition(a.cols == b.cols && a.vecDotType == b.vecDotType
+                     && (c.map { $0.cols == a.cols && $0.vecDotType == a.vecDotType } ?? true)
+                     && (c == nil) == (yc == nil), "MatMul.mulQuantized: matrices must share cols and activation type")
+        if tokens == 0 { return }
+        let rowsC = c?.rows ?? 0
+        let chunk = rowChunk(rows: a.rows + b.rows + rowsC, tokens: tokens, threads: pool.threadCount)
+        let tasksA = (a.rows + chunk - 1) / chunk, tasksB = (b.rows + chunk - 1) / chunk
+        let tasksC = (rowsC + chunk - 1) / chunk
+        pool.parallelFor(tasksA + tasksB + tasksC) { task in
+            if task < tasksA {
+                let lower = task * chunk
+                mulRows(a, xq, tokens: tokens, ya, rows: lower..<min(a.rows, lower + chunk))
+            } else if task < tasksA + tasksB {
+                let lower = (task - tasksA) * chunk
+                mulRows(b, xq, tokens: tokens, yb, rows: lower..<min(b.rows, lower + chunk))
+            } else if let c, let yc {
+                let lower = (task - tasksA - tasksB) * chunk
+                mulRows(c, xq, tokens: tokens, yc, rows: lower..<min(c.rows, lower + chunk))
+            }
+        }
+    }
+
     /// Convenience: quantize `x (tokens, w.cols)` into `scratch` (at least `activationBytes(for:tokens:)`
     /// bytes) then multiply. F32/BF16 weights read `x` directly and leave `scratch` untouched.
     public static func mul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>,

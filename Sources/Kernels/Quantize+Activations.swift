@@ -56,8 +56,8 @@ extension Quantize {
         for b in 0..<count / 256 {
             let xb = x + 256 * b, yb = y + 292 * b
             var m8 = SIMD8<Float>()
-            for k in 0..<32 { m8 = pointwiseMax(m8, abs8(load8(xb + 8 * k))) }
-            let amax = m8.max()
+            for k in 0..<32 { m8 = max8(m8, abs8(load8(xb + 8 * k))) }
+            let amax = hmax(m8)
             if amax == 0 {
                 yb.storeBytes(of: Float(0), as: Float.self)
                 (yb + 4).initializeMemory(as: UInt8.self, repeating: 0, count: 288)
@@ -146,6 +146,20 @@ extension Quantize {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
     }
 
+    /// Lane-wise maximum (vmaxps); the stdlib's `pointwiseMax` is an unspecialised call here.
+    @inline(__always)
+    static func max8(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        a.replacing(with: b, where: b .> a)
+    }
+
+    /// Largest lane (the stdlib's `max()` is an unspecialised call here).
+    @inline(__always)
+    static func hmax(_ v: SIMD8<Float>) -> Float {
+        let q = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
+        let p = q.lowHalf.replacing(with: q.highHalf, where: q.highHalf .> q.lowHalf)
+        return p[1] > p[0] ? p[1] : p[0]
+    }
+
     @inline(__always)
     static func abs8(_ v: SIMD8<Float>) -> SIMD8<Float> {
         unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & SIMD8<UInt32>(repeating: 0x7FFF_FFFF),
@@ -174,9 +188,8 @@ extension Quantize {
     /// (d, id) of a 32-element block the AVX2 way: amax over |x|, d = amax/127, id = 127/amax (0 if amax = 0).
     @inline(__always)
     static func blockScale(_ x: UnsafePointer<Float>) -> (d: Float, id: Float) {
-        let m = pointwiseMax(pointwiseMax(abs8(load8(x)), abs8(load8(x + 8))),
-                             pointwiseMax(abs8(load8(x + 16)), abs8(load8(x + 24))))
-        let amax = m.max()
+        let m = max8(max8(abs8(load8(x)), abs8(load8(x + 8))), max8(abs8(load8(x + 16)), abs8(load8(x + 24))))
+        let amax = hmax(m)
         return (amax / 127, amax != 0 ? 127 / amax : 0)
     }
 

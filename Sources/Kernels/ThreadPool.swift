@@ -79,10 +79,13 @@ public final class ThreadPool: @unchecked Sendable {
 /// The state shared by the pool and its workers (workers retain this, not the `ThreadPool`, so the pool's
 /// deinit can run and stop them).
 ///
-/// Protocol: `next` packs (job generation << 32 | next task index). The dispatcher writes the job fields, then
-/// publishes a new generation with index 0. Every thread claims tasks with a compare-exchange that also checks
-/// the generation, so a worker that wakes late (after its job finished) can never run a task of a later job
-/// with stale fields. The dispatcher returns when `done` reaches the task count — it never waits for workers
+/// Protocol: `next` packs (job generation << 32 | next task index). Open generations are even. The dispatcher
+/// first closes the previous job (an odd generation with no claimable index), then writes the job fields, then
+/// publishes the next even generation with index 0. Every thread claims tasks with a compare-exchange that also
+/// checks the generation, so a worker that wakes late can never claim a task of the old job after the fields
+/// changed (its compare-exchange fails once the job is closed) nor of a job whose fields are still being written
+/// (closed generations are never claimed). The fields and the closing store are sequentially consistent, so a
+/// worker that reads new fields is guaranteed to see the close in its compare-exchange. The dispatcher returns when `done` reaches the task count — it never waits for workers
 /// that did not take part (important on an oversubscribed CPU, where a worker may not run for milliseconds).
 final class PoolShared: @unchecked Sendable {
     let workers: Int
@@ -128,10 +131,11 @@ final class PoolShared: @unchecked Sendable {
 
     /// Publishes a job, works on it from the calling thread and waits until every task has finished.
     func run(_ body: UnsafeRawPointer, tasks: Int) {
-        generation = (generation + 1) & 0x7FFF_FFFF
-        jobBody.store(Int(bitPattern: body), ordering: .relaxed)
-        jobTasks.store(tasks, ordering: .relaxed)
-        done.store(0, ordering: .relaxed)
+        next.store(((generation + 1) & 0x7FFF_FFFF) << 32 | 0xFFFF_FFFF, ordering: .sequentiallyConsistent)
+        generation = (generation + 2) & 0x7FFF_FFFE
+        jobBody.store(Int(bitPattern: body), ordering: .sequentiallyConsistent)
+        jobTasks.store(tasks, ordering: .sequentiallyConsistent)
+        done.store(0, ordering: .sequentiallyConsistent)
         next.store(generation << 32, ordering: .sequentiallyConsistent)
         wakeSleepers()
         work(generation)
@@ -145,7 +149,7 @@ final class PoolShared: @unchecked Sendable {
 
     func shutdown() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        next.store(((generation + 1) & 0x7FFF_FFFF) << 32, ordering: .sequentiallyConsistent)
+        next.store(((generation + 2) & 0x7FFF_FFFE) << 32, ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
@@ -161,10 +165,10 @@ final class PoolShared: @unchecked Sendable {
 
     /// Claims and runs tasks of job `generation` until none are left (or a newer job replaced it).
     private func work(_ generation: Int) {
-        var current = next.load(ordering: .acquiring)
-        guard current >> 32 == generation else { return }
-        let tasks = jobTasks.load(ordering: .relaxed)
-        let address = jobBody.load(ordering: .relaxed)
+        var current = next.load(ordering: .sequentiallyConsistent)
+        guard current >> 32 == generation, generation & 1 == 0 else { return }
+        let tasks = jobTasks.load(ordering: .sequentiallyConsistent)
+        let address = jobBody.load(ordering: .sequentiallyConsistent)
         while true {
             let index = current & 0xFFFF_FFFF
             if current >> 32 != generation || index >= tasks { return }
@@ -191,7 +195,7 @@ final class PoolShared: @unchecked Sendable {
     func workerLoop() {
         var seen = 0
         while true {
-            var current = next.load(ordering: .acquiring) >> 32
+            var current = openGeneration(seen)
             if current == seen {
                 var start = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &start)
@@ -202,15 +206,15 @@ final class PoolShared: @unchecked Sendable {
                         if elapsedNanoseconds(since: start) > Self.spinNanoseconds { break }
                         sched_yield()  // polite on a shared machine; ~0.3 µs when nothing else is runnable
                     }
-                    current = next.load(ordering: .acquiring) >> 32
+                    current = openGeneration(seen)
                 }
                 if current == seen {
                     pthread_mutex_lock(mutex)
                     sleepers.add(1, ordering: .sequentiallyConsistent)
-                    current = next.load(ordering: .sequentiallyConsistent) >> 32
+                    current = openGeneration(seen)
                     while current == seen {
                         pthread_cond_wait(condition, mutex)
-                        current = next.load(ordering: .sequentiallyConsistent) >> 32
+                        current = openGeneration(seen)
                     }
                     sleepers.subtract(1, ordering: .sequentiallyConsistent)
                     pthread_mutex_unlock(mutex)
@@ -220,6 +224,12 @@ final class PoolShared: @unchecked Sendable {
             if stopping.load(ordering: .acquiring) { return }
             work(current)
         }
+    }
+
+    /// The published generation, or `seen` while a job is being set up (odd, closed generations).
+    private func openGeneration(_ seen: Int) -> Int {
+        let g = next.load(ordering: .sequentiallyConsistent) >> 32
+        return g & 1 == 0 ? g : seen
     }
 
     private func elapsedNanoseconds(since start: timespec) -> UInt64 {

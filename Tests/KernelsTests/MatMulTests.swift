@@ -95,6 +95,59 @@ struct MatMulTests {
         }
     }
 
+    @Test("Fused mulQuantized of 2 or 3 matrices equals separate products bit for bit",
+          arguments: [GGMLType.q4_1, .q8_0, .q4_K, .f16])
+    func fusedEqualsSeparate(type: GGMLType) throws {
+        let blocks = type.blockSize == 256 ? 1 : 3
+        for tokens in [1, 2, 6] {
+            let ps = [Problem(type, rows: 37, blocks: blocks, tokens: tokens, seed: 11),
+                      Problem(type, rows: 12, blocks: blocks, tokens: tokens, seed: 12),
+                      Problem(type, rows: 5, blocks: blocks, tokens: tokens, seed: 13)]
+            let pool = ThreadPool(threads: 2)
+            try ps[0].weights.withUnsafeBytes { w0 in
+                try ps[1].weights.withUnsafeBytes { w1 in
+                    try ps[2].weights.withUnsafeBytes { w2 in
+                        let m = try [w0, w1, w2].enumerated().map { i, wp in
+                            try WeightMatrix(type: type, rows: ps[i].rows, cols: ps[i].cols, data: wp.baseAddress!)
+                        }
+                        var xq = [UInt8](repeating: 0, count: MatMul.activationBytes(for: m[0], tokens: tokens))
+                        ps[0].x.withUnsafeBufferPointer { xp in
+                            xq.withUnsafeMutableBytes { qp in
+                                MatMul.quantizeActivations(xp.baseAddress!, tokens: tokens, cols: m[0].cols,
+                                                           as: m[0].vecDotType, into: qp.baseAddress!, pool: pool)
+                            }
+                        }
+                        // (matrix, rows · tokens) outputs of the separate, 3-way fused and 2-way fused calls.
+                        let outs = (0..<9).map { i in
+                            UnsafeMutableBufferPointer<Float>.allocate(capacity: tokens * m[i % 3].rows)
+                        }
+                        defer { outs.forEach { $0.deallocate() } }
+                        outs.forEach { $0.initialize(repeating: .nan) }
+                        let separate = Array(outs[0..<3]), fused3 = Array(outs[3..<6]), fused2 = Array(outs[6..<9])
+                        xq.withUnsafeBytes { qp in
+                            for i in 0..<3 {
+                                MatMul.mulQuantized(m[i], qp.baseAddress!, tokens: tokens, separate[i].baseAddress!, pool: pool)
+                            }
+                            MatMul.mulQuantized(m[0], fused3[0].baseAddress!, m[1], fused3[1].baseAddress!,
+                                                m[2], fused3[2].baseAddress!, activations: qp.baseAddress!,
+                                                tokens: tokens, pool: pool)
+                            MatMul.mulQuantized(m[0], fused2[0].baseAddress!, m[1], fused2[1].baseAddress!,
+                                                activations: qp.baseAddress!, tokens: tokens, pool: pool)
+                        }
+                        for i in 0..<3 {
+                            #expect(fused3[i].map(\.bitPattern) == separate[i].map(\.bitPattern), "\(type.name) matrix \(i) tokens \(tokens)")
+                        }
+                        for i in 0..<2 {
+                            #expect(fused2[i].map(\.bitPattern) == separate[i].map(\.bitPattern), "\(type.name) matrix \(i) tokens \(tokens)")
+                        }
+                        let untouched = fused2[2].allSatisfy { $0.isNaN }
+                        #expect(untouched, "the third output is untouched by a 2-matrix call")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("F32 mul matches a Float64 matrix product")
     func f32AgainstDouble() throws {
         let p = Problem(.f32, rows: 17, blocks: 4, tokens: 3, seed: 5)

@@ -80,7 +80,7 @@ enum KSIMD {
     }
 
     /// Adds adjacent Int16 lanes pairwise into Int32 lanes (exact): lane i = p[2i] + p[2i+1].
-    /// `(v + v << 16) >> 16` on the Int32 view, three instructions (AVX2 has no pmaddwd idiom reachable here).
+    /// `(v + v << 16) >> 16` on the Int32 view, three instructions (for products already in Int16; `madd` is one).
     @inline(__always)
     static func pairSum(_ p: SIMD16<Int16>) -> SIMD8<Int32> {
         let v = unsafeBitCast(p, to: SIMD8<Int32>.self)
@@ -88,12 +88,49 @@ enum KSIMD {
         return (v &+ (v &<< s16)) &>> s16
     }
 
-    /// Products of elements 0…15 (`p0`) and 16…31 (`p1`) summed four at a time: lane k = elements 4k…4k+3,
-    /// the lane layout of ggml's `mul_sum_us8_pairs_float` (maddubs + madd) on AVX2.
+    /// 16 Int16 lanes → 16 Int32 lanes (two vpmovsxwd).
     @inline(__always)
-    static func quadLanes(_ p0: SIMD16<Int16>, _ p1: SIMD16<Int16>) -> SIMD8<Int32> {
-        let a = pairSum(p0), b = pairSum(p1)
-        return SIMD8<Int32>(lowHalf: a.evenHalf &+ a.oddHalf, highHalf: b.evenHalf &+ b.oddHalf)
+    static func widen32(_ v: SIMD16<Int16>) -> SIMD16<Int32> {
+        var r = SIMD16<Int32>()
+        for i in 0..<16 { r[i] = Int32(v[i]) }
+        return r
+    }
+
+    /// `vpmaddwd`: lane i = a[2i]·b[2i] + a[2i+1]·b[2i+1], exact in Int32. LLVM only forms the instruction from
+    /// this shape (products of the full widened vectors, then even + odd lanes) and only when `a` and `b` are not
+    /// themselves sign/zero-extended bytes — otherwise it moves the even/odd shuffles down to byte gathers. Hence
+    /// `signedPairs`/`nibblePairs`, which split bytes with shifts on a plain 16-bit load.
+    @inline(__always)
+    static func madd(_ a: SIMD16<Int16>, _ b: SIMD16<Int16>) -> SIMD8<Int32> {
+        let p = widen32(a) &* widen32(b)
+        return p.evenHalf &+ p.oddHalf
+    }
+
+    /// 32 signed bytes at `p` as Int16 lanes: `even[i] = p[2i]`, `odd[i] = p[2i+1]` (one load, three shifts).
+    @inline(__always)
+    static func signedPairs(_ p: UnsafeRawPointer) -> (even: SIMD16<Int16>, odd: SIMD16<Int16>) {
+        let v = p.loadUnaligned(as: SIMD16<Int16>.self)  // little-endian: lane i = p[2i] | p[2i+1] << 8
+        let s8 = SIMD16<Int16>(repeating: 8)
+        return ((v &<< s8) &>> s8, v &>> s8)
+    }
+
+    /// 16 bytes of packed nibbles at `p` (low nibbles = elements 0…15, high nibbles = elements 16…31) as Int16
+    /// lanes: `even[i]` = element 2i, `odd[i]` = element 2i+1, values 0…15.
+    @inline(__always)
+    static func nibblePairs(_ p: UnsafeRawPointer) -> (even: SIMD16<Int16>, odd: SIMD16<Int16>) {
+        let q = p.loadUnaligned(as: SIMD8<Int16>.self)
+        let v = SIMD16<Int16>(lowHalf: q, highHalf: q &>> SIMD8<Int16>(repeating: 4))
+        let m = SIMD16<Int16>(repeating: 0x0F)
+        return (v & m, (v &>> SIMD16<Int16>(repeating: 8)) & m)
+    }
+
+    /// Σ over a 32-element block of w·x with w, x given as (even, odd) element lanes: lane k = elements
+    /// 4k…4k+3 — ggml's AVX2 lane order (`maddubs` pairs, then `madd` with ones), so the float accumulation
+    /// that follows is ggml's bit for bit.
+    @inline(__always)
+    static func quadDot(_ w: (even: SIMD16<Int16>, odd: SIMD16<Int16>),
+                        _ x: (even: SIMD16<Int16>, odd: SIMD16<Int16>)) -> SIMD8<Int32> {
+        madd(w.even, x.even) &+ madd(w.odd, x.odd)
     }
 
     /// Int32 lanes → Float lanes (vcvtdq2ps); exact below 2^24.
