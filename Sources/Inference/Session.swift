@@ -217,7 +217,9 @@ public final class Session {
         scores = floats(layout.floats[9])
         q16 = .allocate(capacity: layout.q16Halfs); q16.initialize(repeating: 0, count: layout.q16Halfs)
         p16 = .allocate(capacity: layout.p16Halfs); p16.initialize(repeating: 0, count: layout.p16Halfs)
-        logitsBuffer = floats(layout.floats[10])
+        // Not pre-touched: (batch, vocab) is 12–25 MB for SmolLM2, but only row 0 is written unless a caller asks
+        // for every position's logits, and untouched pages of this large allocation never become resident.
+        logitsBuffer = .allocate(capacity: layout.floats[10])
         ropeCache = floats(layout.floats[11])
         kvTmp = floats(max(1, layout.floats[12]))
         ropeTmp = floats(max(1, layout.floats[13]))
