@@ -267,18 +267,24 @@ final class WeightStreamer {
     /// logits (vocab) = head · x (dim) for one token, chunk by chunk, each chunk released after use. Every
     /// output element is the same `Dot.row` as the whole-matrix product (MatMul's contract), so the logits
     /// are bit-identical to the resident path.
-    func outputHead(_ x: UnsafePointer<Float>, _ logits: UnsafeMutablePointer<Float>,
+    func outputHead(_ x: UnsafePointer<Float>, _ logits: UnsafeMutablePointer<Float>, tokens n: Int = 1,
                     scratch: UnsafeMutableRawPointer, pool: ThreadPool) {
         guard let first = head.first?.matrix else { return }
-        let act: UnsafeRawPointer
+        let cols = first.cols, vocab = head.reduce(0) { $0 + $1.matrix.rows }
+        let act: UnsafeRawPointer, actRowBytes: Int
         if first.vecDotType == .f32 {
             act = UnsafeRawPointer(x)
+            actRowBytes = cols * MemoryLayout<Float>.stride
         } else {
-            MatMul.quantizeActivations(x, tokens: 1, cols: first.cols, as: first.vecDotType, into: scratch, pool: pool)
+            MatMul.quantizeActivations(x, tokens: n, cols: cols, as: first.vecDotType, into: scratch, pool: pool)
             act = UnsafeRawPointer(scratch)
+            actRowBytes = first.vecDotType.rowBytes(cols)!
         }
+        // Chunk outer, token inner: each chunk is resident once for every token, then released.
         for chunk in head {
-            MatMul.mulQuantized(chunk.matrix, act, tokens: 1, logits + chunk.row, pool: pool)
+            for t in 0..<n {
+                MatMul.mulQuantized(chunk.matrix, act + t * actRowBytes, tokens: 1, logits + t * vocab + chunk.row, pool: pool)
+            }
             release(chunk.matrix.data, chunk.matrix.rows * chunk.matrix.rowBytes)
         }
         for t in tail { release(t.0, t.1) }

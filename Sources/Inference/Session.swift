@@ -407,8 +407,12 @@ public final class Session {
             }
         case .all:
             for t in 0..<n { Ops.rmsNorm(x + t * dim, weight: w.outputNorm, xn + t * dim, count: dim, eps: eps) }
-            MatMul.mul(w.output, xn, tokens: n, logitsBuffer, scratch: actQ, pool: pool)
-            streamer?.releaseOutput()
+            if let streamer {
+                // Chunked like `.last`: the whole head resident at once would break a streamed budget.
+                streamer.outputHead(xn, logitsBuffer, tokens: n, scratch: actQ, pool: pool)
+            } else {
+                MatMul.mul(w.output, xn, tokens: n, logitsBuffer, scratch: actQ, pool: pool)
+            }
         }
     }
 

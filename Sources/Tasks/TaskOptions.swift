@@ -1,6 +1,7 @@
 // Tasks: options, results and timings shared by the three tasks.
 
 import Foundation
+import Inference
 
 /// How classification scores are corrected for the model's label bias.
 public enum CalibrationMode: String, Sendable, Codable, CaseIterable {
@@ -13,9 +14,8 @@ public enum CalibrationMode: String, Sendable, Codable, CaseIterable {
 
 /// Options of a ``TaskRunner``.
 ///
-/// Hook for device profiles (issue 5, not built yet): a profile supplies `contextLength` and `batchSize`
-/// (and caps `maxExtractTokens` / rewrite tokens); until then they are set here directly, e.g. from
-/// `DeviceMemoryProfile.contextLength`.
+/// A device profile supplies `contextLength`, `batchSize`, `threads`, `residency`, the KV type/policy and the
+/// memory budget (the `edgelm` task commands map `--profile` onto these).
 public struct TaskOptions: Sendable {
     /// Tokens of context the task session holds; inputs that do not fit are refused (never truncated).
     public var contextLength: Int = 2048
@@ -33,6 +33,22 @@ public struct TaskOptions: Sendable {
     public var maxExtractTokens: Int = 192
     /// Limits that bound strings/arrays/numbers where the schema sets none.
     public var jsonLimits = JSONConstraintLimits()
+    /// Weight residency of the task session (a device profile's `streamed` lets a model larger than the cap run).
+    public var residency: WeightResidency = .resident
+    /// KV cache element type and context-full policy of the task session.
+    public var kvType: KVCacheType = .f16
+    public var kvPolicy: KVCachePolicy = .refuse
+    /// When set, creating the runner throws `MemoryBudgetError` unless its session fits the cap.
+    public var memoryBudget: MemoryBudget?
+
+    /// The session options a runner with these task options allocates for `model`.
+    public func sessionOptions(for model: Model) -> SessionOptions {
+        var o = SessionOptions(contextLength: min(contextLength, model.config.contextLength), batchSize: batchSize,
+                               threads: threads, residency: residency, memoryBudget: memoryBudget)
+        o.kvType = kvType
+        o.kvPolicy = kvPolicy
+        return o
+    }
 
     public init(contextLength: Int = 2048, batchSize: Int = 64,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount,

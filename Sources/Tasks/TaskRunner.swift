@@ -30,9 +30,7 @@ public final class TaskRunner {
             throw TasksError.unsupportedModel("\(error)")
         }
         tokenizer = model.tokenizer
-        let ctx = min(options.contextLength, model.config.contextLength)
-        session = try Session(model: model, options: SessionOptions(contextLength: ctx, batchSize: options.batchSize,
-                                                                     threads: options.threads))
+        session = try Session(model: model, options: options.sessionOptions(for: model))
         var eot = tokenizer.eotID
         if eot == nil {
             for text in ["<|im_end|>", "<end_of_turn>"] {

@@ -126,12 +126,13 @@ extension MemoryOptions {
         let requested = try sessionOptions(model: model, ctx: ctx ?? (profile == nil ? defaultContext : nil), threads: threads)
         let ctxTokens = min(requested.contextLength ?? defaultContext, model.config.contextLength)
         let batch = profile == nil ? TaskOptions().batchSize : requested.batchSize
-        let actual = SessionOptions(contextLength: ctxTokens, batchSize: batch, threads: requested.threads)
-        if requested.residency != actual.residency {
-            FileHandle.standardError.write(Data(
-                "edgelm: note: task sessions keep weights resident (TaskRunner has no residency option); the memory budget is checked for resident weights\n".utf8))
-        }
-        if let budget = requested.memoryBudget { try budget.check(model: model, options: actual) }
-        return TaskOptions(contextLength: ctxTokens, batchSize: batch, threads: requested.threads)
+        var options = TaskOptions(contextLength: ctxTokens, batchSize: batch, threads: requested.threads)
+        options.residency = requested.residency
+        options.kvType = requested.kvType
+        options.kvPolicy = requested.kvPolicy
+        // Checked here (not only in Session.init) so the refusal is reported before any task work starts.
+        if let budget = requested.memoryBudget { try budget.check(model: model, options: options.sessionOptions(for: model)) }
+        options.memoryBudget = requested.memoryBudget
+        return options
     }
 }
