@@ -8,6 +8,7 @@ struct LogitsCommand: ParsableCommand {
         abstract: "Print the highest raw logits at the last prompt position.")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var memoryOptions: MemoryOptions
     @Option(name: .long, help: "The prompt. Special tokens in it are parsed; BOS added when the model asks.") var prompt: String
     @Option(name: .long, help: "How many logits to print.") var top = 20
     @Flag(name: .long, help: "Print one JSON object.") var json = false
@@ -20,7 +21,7 @@ struct LogitsCommand: ParsableCommand {
 
     func run() throws {
         let model = try modelOptions.loadModel()
-        let session = try Session(model: model, options: SessionOptions(threads: modelOptions.threadCount))
+        let session = try Session(model: model, options: memoryOptions.sessionOptions(model: model, ctx: nil, threads: modelOptions.threads))
         if let dumpDir {
             session._debugTap = { name, values in
                 FileManager.default.createFile(atPath: "\(dumpDir)/\(name).f32", contents: Data(buffer: values))

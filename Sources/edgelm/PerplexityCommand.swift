@@ -8,6 +8,7 @@ struct PerplexityCommand: ParsableCommand {
         abstract: "Perplexity of a text file, computed as llama.cpp's perplexity tool does.")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var memoryOptions: MemoryOptions
     @Option(name: .long, help: "The text file.") var file: String
     @Option(name: .long, help: "Window size in tokens.") var ctx = 512
     @Option(name: .long, help: "Use at most this many tokens of the file.") var maxTokens: Int?
@@ -24,7 +25,7 @@ struct PerplexityCommand: ParsableCommand {
         }
         let text = String(decoding: data, as: UTF8.self)
         let model = try modelOptions.loadModel()
-        let session = try Session(model: model, options: SessionOptions(contextLength: ctx, threads: modelOptions.threadCount))
+        let session = try Session(model: model, options: memoryOptions.sessionOptions(model: model, ctx: ctx, threads: modelOptions.threads))
         let r = try session.perplexity(text: text, ctx: ctx, maxTokens: maxTokens)
         if json {
             try printJSON(["ppl": r.perplexity, "scored_tokens": r.scoredTokens, "windows": r.windows])
