@@ -95,6 +95,14 @@ struct MatMulTests {
         }
     }
 
+    @Test("Q8_0 decode kernel equals Dot.row at and beyond its width limit", arguments: [1, 18, 48, 49])
+    func q8_0DecodeWidths(blocks: Int) throws {
+        let p = Problem(.q8_0, rows: 11, blocks: blocks, tokens: 1, seed: UInt64(blocks))
+        let got: [UInt32] = try p.mul(threads: 2).map { $0.bitPattern }
+        let want: [UInt32] = try p.reference().map { $0.bitPattern }
+        #expect(got == want)
+    }
+
     @Test("Fused mulQuantized of 2 or 3 matrices equals separate products bit for bit",
           arguments: [GGMLType.q4_1, .q8_0, .q4_K, .f16])
     func fusedEqualsSeparate(type: GGMLType) throws {
