@@ -18,12 +18,7 @@ extension MatMul {
             }
         case .q5_0: mulRows(Q5_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q5_1: mulRows(Q5_1Dot.self, w, xq, tokens: tokens, y, rows: rows)
-        case .q8_0:
-            if tokens == 1 && w.cols / 32 <= matvecQ8_0MaxBlocks {
-                matvecQ8_0(w.data, rowBytes: w.rowBytes, xq, cols: w.cols, y, rows: rows)
-            } else {
-                mulRows(Q8_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
-            }
+        case .q8_0: mulRows(Q8_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q4_K: mulRows(Q4_KDot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q5_K: mulRows(Q5_KDot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q6_K: mulRows(Q6_KDot.self, w, xq, tokens: tokens, y, rows: rows)

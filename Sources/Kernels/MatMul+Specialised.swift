@@ -1,7 +1,4 @@
-// Kernels specialised for SmolLM2-135M Q4_1: Q4_1 weights × Q8_1 activations (every matrix but the output head)
-// and the Q8_0 output head in decode.
-//
-// Q4_1:
+// Kernels specialised for SmolLM2-135M Q4_1: Q4_1 weights × Q8_1 activations (every matrix but the output head).
 //
 // Same float operations per (row, token) as `Q4_1Dot.accumulate` — d_w·d_x rounded once and fused into 8
 // lanes per block, m_w·s_x fused into a scalar chain, the same horizontal sum — so results are bit-identical to
@@ -111,40 +108,4 @@ extension MatMul {
             r += 1
         }
     }
-}
-
-
-extension MatMul {
-    /// Q8_0 weights × Q8_0 activations, decode (SmolLM2's output head, 49152 × 576): one row per pass — the
-    /// head comes from DRAM and several interleaved row streams measured 2× slower — with the activation
-    /// block's even/odd split and scale done once per matvec into a stack buffer instead of once per row.
-    /// Bit-identical to `Q8_0Dot.dot`.
-    static func matvecQ8_0(_ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafeRawPointer, cols: Int,
-                           _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
-        let blocks = cols / 32
-        precondition(blocks <= matvecQ8_0MaxBlocks, "matvecQ8_0: at most \(matvecQ8_0MaxBlocks * 32) columns")
-        // Fixed-size stack storage (no heap, no stack-size probe): even/odd lanes and scale of each block.
-        var xe = InlineArray<48, SIMD16<Int16>>(repeating: .zero), xo = xe
-        var xd = InlineArray<48, Float>(repeating: 0)
-        for b in 0..<blocks {
-            let pairs = KSIMD.signedPairs(x + b * 34 + 2)
-            xe[b] = pairs.even
-            xo[b] = pairs.odd
-            xd[b] = KSIMD.half(x + b * 34)
-        }
-        for r in rows {
-            let wr = w + r * rowBytes
-            var acc = SIMD8<Float>()
-            for b in 0..<blocks {
-                let wb = wr + b * 34
-                let wp = KSIMD.signedPairs(wb + 2)
-                let lanes = KSIMD.madd(wp.even, xe[b]) &+ KSIMD.madd(wp.odd, xo[b])
-                acc.addProduct(KSIMD.float(lanes), SIMD8(repeating: KSIMD.half(wb) * xd[b]))
-            }
-            y[r] = KSIMD.hsum(acc)
-        }
-    }
-
-    /// Widest row (in 32-element blocks) `matvecQ8_0` takes; wider matrices use the generic kernel.
-    static let matvecQ8_0MaxBlocks = 48
 }

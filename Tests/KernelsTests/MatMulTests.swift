@@ -95,7 +95,7 @@ struct MatMulTests {
         }
     }
 
-    @Test("Q8_0 decode kernel equals Dot.row at and beyond its width limit", arguments: [1, 18, 48, 49])
+    @Test("Q8_0 decode equals Dot.row on narrow and wide rows", arguments: [1, 18, 48, 49])
     func q8_0DecodeWidths(blocks: Int) throws {
         let p = Problem(.q8_0, rows: 11, blocks: blocks, tokens: 1, seed: UInt64(blocks))
         let got: [UInt32] = try p.mul(threads: 2).map { $0.bitPattern }

@@ -88,6 +88,14 @@ enum KSIMD {
         return (v &+ (v &<< s16)) &>> s16
     }
 
+    /// Products of elements 0…15 (`p0`) and 16…31 (`p1`) summed four at a time: lane k = elements 4k…4k+3,
+    /// the lane layout of ggml's `mul_sum_us8_pairs_float` (maddubs + madd) on AVX2.
+    @inline(__always)
+    static func quadLanes(_ p0: SIMD16<Int16>, _ p1: SIMD16<Int16>) -> SIMD8<Int32> {
+        let a = pairSum(p0), b = pairSum(p1)
+        return SIMD8<Int32>(lowHalf: a.evenHalf &+ a.oddHalf, highHalf: b.evenHalf &+ b.oddHalf)
+    }
+
     /// 16 Int16 lanes → 16 Int32 lanes (two vpmovsxwd).
     @inline(__always)
     static func widen32(_ v: SIMD16<Int16>) -> SIMD16<Int32> {

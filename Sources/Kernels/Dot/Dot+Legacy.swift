@@ -2,8 +2,11 @@
 // (ggml/src/ggml-cpu/arch/x86/quants.c): exact integer block dot, then one fma with d_w·d_x per block; the
 // `_1` formats add m_w·s_x per block in a scalar. Layouts: Formats/BlockLayouts.swift.
 //
-// Every block dot is `KSIMD.quadDot`: both operands split into even/odd element lanes of Int16, two `vpmaddwd`
-// and one add give lane k = Σ elements 4k…4k+3 — ggml's lane order — exactly in Int32 (|products| ≤ 31·128).
+// Q4_1 (SmolLM2's format) uses `KSIMD.quadDot` (`vpmaddwd` on even/odd element lanes, ggml's lane order); the
+// others keep 16-bit products and shift-based pair sums, which measured faster for them (docs/performance.md).
+// Overflow bounds of the Int16 products (|q8| ≤ 127, the activation quantizers never emit −128):
+//   Q4_0 |(-8)·127|·2 = 2032, Q4_1 15·127·2 = 3810, Q5_0 16·127·2 = 4064, Q5_1 31·127·2 = 7874 per lane;
+//   pair sums at most twice that. Q8_0·Q8_0 products (≤ 16 384) are pair-summed before any addition.
 
 /// Q4_0 · Q8_0: `d | qs[16]` × `d | qs[32]`.
 enum Q4_0Dot: BlockDot {
@@ -14,9 +17,12 @@ enum Q4_0Dot: BlockDot {
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let h = KSIMD.halves2(w, x)
-        let q = KSIMD.nibblePairs(w + 2), eight = KSIMD.splat16(8)
-        let lanes = KSIMD.quadDot((q.even &- eight, q.odd &- eight), KSIMD.signedPairs(x + 2))
-        acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[1]))
+        let q = KSIMD.zext16(w + 2)
+        let eight = KSIMD.splat16(8)
+        let lo = (q & KSIMD.splat16(0x0F)) &- eight
+        let hi = (q &>> KSIMD.splat16(4)) &- eight
+        let p = lo &* KSIMD.sext16(x + 2) &+ hi &* KSIMD.sext16(x + 18)
+        acc.v.addProduct(KSIMD.float(KSIMD.pairSum(p)), SIMD8(repeating: h[0] * h[1]))
     }
 }
 
@@ -37,17 +43,13 @@ enum Q4_1Dot: BlockDot {
     }
 }
 
-/// The fifth bit of Q5_0/Q5_1 quants in even/odd element lanes: `even[i]` = 16 if bit 2i of `qh` is set,
-/// `odd[i]` = 16 if bit 2i+1 is, else 0.
+/// Bit i of the 16-bit word → 16 in lane i, else 0 (the fifth bit of Q5_0/Q5_1 quants).
 @inline(__always)
-func q5HighPairs(_ qh: UInt32) -> (even: SIMD16<Int16>, odd: SIMD16<Int16>) {
-    let v = SIMD16<Int16>(lowHalf: SIMD8(repeating: Int16(truncatingIfNeeded: qh)),
-                          highHalf: SIMD8(repeating: Int16(truncatingIfNeeded: qh >> 16)))
-    let evenBits = SIMD16<Int16>(1, 4, 16, 64, 256, 1024, 4096, 16384, 1, 4, 16, 64, 256, 1024, 4096, 16384)
-    let oddBits = SIMD16<Int16>(2, 8, 32, 128, 512, 2048, 8192, Int16.min, 2, 8, 32, 128, 512, 2048, 8192, Int16.min)
-    let zero = SIMD16<Int16>(), sixteen = KSIMD.splat16(16)
-    return (zero.replacing(with: sixteen, where: (v & evenBits) .!= zero),
-            zero.replacing(with: sixteen, where: (v & oddBits) .!= zero))
+func q5HighBits(_ bits16: UInt32) -> SIMD16<Int16> {
+    let lanes = SIMD16<Int16>(
+        1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, Int16.min)
+    let t = SIMD16<Int16>(repeating: Int16(truncatingIfNeeded: bits16)) & lanes
+    return SIMD16<Int16>(repeating: 0).replacing(with: KSIMD.splat16(16), where: t .!= SIMD16<Int16>(repeating: 0))
 }
 
 /// Q5_0 · Q8_0: `d | qh(u32) | qs[16]`; element j = (nibble | bit j of qh << 4) − 16.
@@ -59,10 +61,13 @@ enum Q5_0Dot: BlockDot {
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let h = KSIMD.halves2(w, x)
-        let hb = q5HighPairs(w.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
-        let q = KSIMD.nibblePairs(w + 6), sixteen = KSIMD.splat16(16)
-        let lanes = KSIMD.quadDot(((q.even | hb.even) &- sixteen, (q.odd | hb.odd) &- sixteen), KSIMD.signedPairs(x + 2))
-        acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[1]))
+        let qh = w.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
+        let q = KSIMD.zext16(w + 6)
+        let sixteen = KSIMD.splat16(16)
+        let lo = ((q & KSIMD.splat16(0x0F)) | q5HighBits(qh & 0xFFFF)) &- sixteen
+        let hi = ((q &>> KSIMD.splat16(4)) | q5HighBits(qh >> 16)) &- sixteen
+        let p = lo &* KSIMD.sext16(x + 2) &+ hi &* KSIMD.sext16(x + 18)
+        acc.v.addProduct(KSIMD.float(KSIMD.pairSum(p)), SIMD8(repeating: h[0] * h[1]))
     }
 }
 
@@ -75,10 +80,12 @@ enum Q5_1Dot: BlockDot {
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let dm = KSIMD.scaleAndOffset(w, x)  // (d_w·d_x, m_w·s_x)
-        let hb = q5HighPairs(w.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-        let q = KSIMD.nibblePairs(w + 8)
-        let lanes = KSIMD.quadDot((q.even | hb.even, q.odd | hb.odd), KSIMD.signedPairs(x + 4))
-        acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: dm[0]))
+        let qh = w.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        let q = KSIMD.zext16(w + 8)
+        let lo = (q & KSIMD.splat16(0x0F)) | q5HighBits(qh & 0xFFFF)
+        let hi = (q &>> KSIMD.splat16(4)) | q5HighBits(qh >> 16)
+        let p = lo &* KSIMD.sext16(x + 4) &+ hi &* KSIMD.sext16(x + 20)
+        acc.v.addProduct(KSIMD.float(KSIMD.pairSum(p)), SIMD8(repeating: dm[0]))
         acc.s += dm[1]
     }
 }
@@ -95,7 +102,7 @@ enum Q8_0Dot: BlockDot {
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let h = KSIMD.halves2(w, x)
         // ggml's AVX2 order: lane k sums elements 4k…4k+3.
-        let lanes = KSIMD.quadDot(KSIMD.signedPairs(w + 2), KSIMD.signedPairs(x + 2))
+        let lanes = KSIMD.quadLanes(KSIMD.sext16(w + 2) &* KSIMD.sext16(x + 2), KSIMD.sext16(w + 18) &* KSIMD.sext16(x + 18))
         acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[1]))
     }
 }
