@@ -129,8 +129,13 @@ public struct ModelShape: Sendable, Equatable {
         let perToken = 3 * embedding + heads * keyLength + kvHeads * (keyLength + valueLength) + 2 * feedForward
         let scratch = mul([4, add([mul([profile.batch, perToken]), mul([heads, ctx]), vocabulary])])
         let weights = profile.residency == .streamed ? streamedWeightBytes(batch: profile.batch) : weightBytes
-        return add([weights, kv, scratch])
+        return add([weights, kv, scratch, Self.processBaselineBytes])
     }
+
+    /// The process's own resident baseline (Swift runtime, Foundation, code pages), counted like
+    /// `MemoryBudget.defaultRuntimeBytes` in Inference (this module does not depend on Inference), so a manifest
+    /// written through this API states the same minimum as `edgelm manifest create`.
+    public static let processBaselineBytes = 28 << 20
 
     private func mul(_ xs: [Int]) -> Int {
         xs.reduce(1) { a, b in let (r, o) = a.multipliedReportingOverflow(by: b); return o ? Int.max : r }
