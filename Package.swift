@@ -63,8 +63,11 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF"], resources: [.copy("Golden")]),
         .testTarget(name: "ModelLifecycleTests", dependencies: ["ModelLifecycle", "GGUF", "Inference", "Tasks"]),
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "Inference", "GGUF", "Kernels"]),
-        .testTarget(name: "MemoryBudgetTests", dependencies: ["DeviceProfiles", "Inference", "GGUF", "Kernels", "Tokenizers"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "Kernels", "Tokenizers"]),
+        // Tiny random GGUF models shared by the tests below (not a product; `package` access).
+        .target(name: "InferenceTestSupport", dependencies: ["GGUF", "Kernels"], path: "Tests/InferenceTestSupport"),
+        .testTarget(name: "MemoryBudgetTests", dependencies: ["DeviceProfiles", "Inference", "GGUF", "Kernels", "Tokenizers",
+                                                           "InferenceTestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "Kernels", "Tokenizers", "InferenceTestSupport"]),
         // Needs weights/ (weights/fetch.sh); skipped with a message when the files are absent.
         .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "edgelm"], resources: [.copy("Reference")]),
     ]

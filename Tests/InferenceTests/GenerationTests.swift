@@ -1,3 +1,4 @@
+import InferenceTestSupport
 import Foundation
 import Inference
 import Testing

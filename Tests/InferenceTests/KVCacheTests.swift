@@ -1,3 +1,4 @@
+import InferenceTestSupport
 import Foundation
 import GGUF
 @testable import Inference

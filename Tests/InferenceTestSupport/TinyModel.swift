@@ -2,29 +2,40 @@ import Foundation
 import GGUF
 import Kernels
 
-/// Builds tiny random Llama-architecture GGUF files for tests (no real weights needed).
-struct TinyModel {
-    var dim = 64
-    var heads = 4
-    var kvHeads = 2
-    var ffn = 96
-    var layers = 2
-    var context = 64
-    var ropeBase: Float = 10_000
-    var matrixType: GGMLType = .q4_1
-    var embeddingType: GGMLType = .q8_0
-    var architecture = "llama"
-    var omitTensor: String? = nil
-    var seed: UInt64 = 42
+/// Builds tiny random Llama-architecture GGUF files for tests (no real weights needed). Shared by InferenceTests and
+/// MemoryBudgetTests through the `InferenceTestSupport` target (`package` access: visible to this package only).
+package struct TinyModel {
+    /// Every field can be set here, like the memberwise initialiser (which would be internal to this module).
+    package init(dim: Int = 64, heads: Int = 4, kvHeads: Int = 2, ffn: Int = 96, layers: Int = 2, context: Int = 64,
+                 ropeBase: Float = 10_000, matrixType: GGMLType = .q4_1, embeddingType: GGMLType = .q8_0,
+                 architecture: String = "llama", omitTensor: String? = nil, seed: UInt64 = 42) {
+        self.dim = dim; self.heads = heads; self.kvHeads = kvHeads; self.ffn = ffn; self.layers = layers
+        self.context = context; self.ropeBase = ropeBase; self.matrixType = matrixType
+        self.embeddingType = embeddingType; self.architecture = architecture; self.omitTensor = omitTensor
+        self.seed = seed
+    }
 
-    static let merged = ["he", "\u{120}t"]          // merges "h e" and "Ġ t"
-    static let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    static var vocabularySize: Int { 256 + merged.count + specials.count }
+    package var dim = 64
+    package var heads = 4
+    package var kvHeads = 2
+    package var ffn = 96
+    package var layers = 2
+    package var context = 64
+    package var ropeBase: Float = 10_000
+    package var matrixType: GGMLType = .q4_1
+    package var embeddingType: GGMLType = .q8_0
+    package var architecture = "llama"
+    package var omitTensor: String? = nil
+    package var seed: UInt64 = 42
 
-    var headDim: Int { dim / heads }
+    package static let merged = ["he", "\u{120}t"]          // merges "h e" and "Ġ t"
+    package static let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    package static var vocabularySize: Int { 256 + merged.count + specials.count }
+
+    package var headDim: Int { dim / heads }
 
     /// GPT-2's byte → printable-unicode mapping (token text of each single-byte token).
-    static func byteToken(_ b: Int) -> String {
+    package static func byteToken(_ b: Int) -> String {
         var bs = Array(33...126) + Array(161...172) + Array(174...255)
         var cs = bs
         var n = 0
@@ -34,9 +45,10 @@ struct TinyModel {
     }
 
     /// Deterministic pseudo-random floats in [-scale, scale].
-    struct RNG {
-        var state: UInt64
-        mutating func next() -> Float {
+    package struct RNG {
+        package var state: UInt64
+        package init(state: UInt64) { self.state = state }
+        package mutating func next() -> Float {
             state = state &* 6364136223846793005 &+ 1442695040888963407
             return Float(Int64(bitPattern: state >> 11) % 2_000_001 - 1_000_000) / 1_000_000
         }
@@ -44,7 +56,7 @@ struct TinyModel {
 
     /// Writes the model to a temporary file and returns its path, plus the f32 values of every tensor
     /// (after quantization round trip, i.e. what the engine sees) for reference computations.
-    func write() throws -> (path: String, weights: [String: [Float]]) {
+    package func write() throws -> (path: String, weights: [String: [Float]]) {
         var rng = RNG(state: seed)
         var w = try GGUFWriter()
         let arch = architecture
@@ -120,7 +132,7 @@ struct TinyModel {
 
     /// A straightforward double-precision forward pass over `ids` (f32 activations, f32 attention) returning
     /// the logits of the last token. The reference the engine's Session is compared against.
-    func referenceLogits(_ ids: [Int32], weights W: [String: [Float]]) -> [Double] {
+    package func referenceLogits(_ ids: [Int32], weights W: [String: [Float]]) -> [Double] {
         let hd = headDim, kvDim = kvHeads * hd, group = heads / kvHeads
         func rms(_ x: [Double], _ w: [Float]) -> [Double] {
             let ms = x.reduce(0) { $0 + $1 * $1 } / Double(x.count)
