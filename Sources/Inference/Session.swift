@@ -420,11 +420,17 @@ public final class Session {
     /// previous projection of the same input used the same activation format.
     private func project(_ m: WeightMatrix, _ input: UnsafeMutablePointer<Float>, _ n: Int,
                          _ y: UnsafeMutablePointer<Float>, _ quantizedAs: inout GGMLType?) {
+        quantizeInput(for: m, input, n, &quantizedAs)
+        MatMul.mulQuantized(m, UnsafeRawPointer(actQ), tokens: n, y, pool: pool)
+    }
+
+    /// Quantizes `input (n, m.cols)` into `actQ` as `m.vecDotType`, unless it already holds exactly that.
+    private func quantizeInput(for m: WeightMatrix, _ input: UnsafeMutablePointer<Float>, _ n: Int,
+                               _ quantizedAs: inout GGMLType?) {
         if quantizedAs != m.vecDotType {
             MatMul.quantizeActivations(input, tokens: n, cols: m.cols, as: m.vecDotType, into: actQ, pool: pool)
             quantizedAs = m.vecDotType
         }
-        MatMul.mulQuantized(m, UnsafeRawPointer(actQ), tokens: n, y, pool: pool)
     }
 
     /// Two or three projections of the same input (Q/K/V, gate/up) in one parallel dispatch when they share
@@ -439,10 +445,7 @@ public final class Session {
             if let c, let yc { project(c, input, n, yc, &quantizedAs) }
             return
         }
-        if quantizedAs != a.vecDotType {
-            MatMul.quantizeActivations(input, tokens: n, cols: a.cols, as: a.vecDotType, into: actQ, pool: pool)
-            quantizedAs = a.vecDotType
-        }
+        quantizeInput(for: a, input, n, &quantizedAs)
         MatMul.mulQuantized(a, ya, b, yb, c, yc, activations: UnsafeRawPointer(actQ), tokens: n, pool: pool)
     }
 
