@@ -2,17 +2,20 @@ import Foundation
 import GGUF
 import Kernels
 
-/// Builds tiny random Llama-architecture GGUF files for tests (no real weights needed). Shared by InferenceTests and
+/// Builds tiny random Llama-architecture GGUF files for tests (no real weights needed): 256 byte tokens, the merges,
+/// ChatML specials, so the real byte-level BPE tokenizer and chat template work. Shared by InferenceTests, TasksTests and
 /// MemoryBudgetTests through the `InferenceTestSupport` target (`package` access: visible to this package only).
 package struct TinyModel {
     /// Every field can be set here, like the memberwise initialiser (which would be internal to this module).
     package init(dim: Int = 64, heads: Int = 4, kvHeads: Int = 2, ffn: Int = 96, layers: Int = 2, context: Int = 64,
                  ropeBase: Float = 10_000, matrixType: GGMLType = .q4_1, embeddingType: GGMLType = .q8_0,
-                 architecture: String = "llama", omitTensor: String? = nil, seed: UInt64 = 42) {
+                 architecture: String = "llama", omitTensor: String? = nil, seed: UInt64 = 42,
+                 merges: [String] = ["h e", "\u{120} t"]) {
         self.dim = dim; self.heads = heads; self.kvHeads = kvHeads; self.ffn = ffn; self.layers = layers
         self.context = context; self.ropeBase = ropeBase; self.matrixType = matrixType
         self.embeddingType = embeddingType; self.architecture = architecture; self.omitTensor = omitTensor
         self.seed = seed
+        self.merges = merges
     }
 
     package var dim = 64
@@ -28,9 +31,12 @@ package struct TinyModel {
     package var omitTensor: String? = nil
     package var seed: UInt64 = 42
 
-    package static let merged = ["he", "\u{120}t"]          // merges "h e" and "Ġ t"
+    /// BPE merges ("left right"); each adds the joined token after the 256 byte tokens. The default gives
+    /// "he" and "Ġt"; TasksTests uses `["a b"]` (ChatML specials follow either way).
+    package var merges: [String]
+    package var merged: [String] { merges.map { $0.replacingOccurrences(of: " ", with: "") } }
     package static let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    package static var vocabularySize: Int { 256 + merged.count + specials.count }
+    package var vocabularySize: Int { 256 + merged.count + Self.specials.count }
 
     package var headDim: Int { dim / heads }
 
@@ -72,12 +78,12 @@ package struct TinyModel {
         try w.add("\(arch).rope.dimension_count", .uint32(UInt32(headDim)))
         try w.add("tokenizer.ggml.model", .string("gpt2"))
         try w.add("tokenizer.ggml.pre", .string("smollm"))
-        let tokens = (0..<256).map(Self.byteToken) + Self.merged + Self.specials
+        let tokens = (0..<256).map(Self.byteToken) + merged + Self.specials
         try w.add("tokenizer.ggml.tokens", .array(GGUFArray(strings: tokens)))
-        try w.add("tokenizer.ggml.token_type", .array(GGUFArray(int32s: Array(repeating: 1, count: 258) + [3, 3, 3])))
-        try w.add("tokenizer.ggml.merges", .array(GGUFArray(strings: ["h e", "\u{120} t"])))
-        try w.add("tokenizer.ggml.bos_token_id", .uint32(258))
-        try w.add("tokenizer.ggml.eos_token_id", .uint32(260))
+        try w.add("tokenizer.ggml.token_type", .array(GGUFArray(int32s: Array(repeating: 1, count: 256 + merged.count) + [3, 3, 3])))
+        try w.add("tokenizer.ggml.merges", .array(GGUFArray(strings: merges)))
+        try w.add("tokenizer.ggml.bos_token_id", .uint32(UInt32(256 + merged.count)))       // <|endoftext|>
+        try w.add("tokenizer.ggml.eos_token_id", .uint32(UInt32(256 + merged.count + 2)))   // <|im_end|>
         try w.add("tokenizer.ggml.add_bos_token", .bool(false))
         try w.add("tokenizer.chat_template", .string("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"))
 
@@ -109,7 +115,7 @@ package struct TinyModel {
             try w.addTensor(name: name, type: type, shape: rows == 1 ? [cols] : [cols, rows], bytes: bytes)
         }
         let kvDim = kvHeads * headDim
-        try tensor("token_embd.weight", rows: Self.vocabularySize, cols: dim, type: embeddingType, scale: 1)
+        try tensor("token_embd.weight", rows: vocabularySize, cols: dim, type: embeddingType, scale: 1)
         for l in 0..<layers {
             let p = "blk.\(l)."
             try tensor(p + "attn_norm.weight", rows: 1, cols: dim, type: .f32, scale: 1)
@@ -188,6 +194,6 @@ package struct TinyModel {
             }
         }
         let h = rms(xs[xs.count - 1], W["output_norm.weight"]!)
-        return (0..<Self.vocabularySize).map { r in (0..<dim).reduce(0.0) { $0 + Double(emb[r * dim + $1]) * h[$1] } }
+        return (0..<vocabularySize).map { r in (0..<dim).reduce(0.0) { $0 + Double(emb[r * dim + $1]) * h[$1] } }
     }
 }

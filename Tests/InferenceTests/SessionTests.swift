@@ -89,7 +89,7 @@ struct SessionTests {
         #expect(throws: InferenceError.contextOverflow(needed: 9, contextLength: 8)) {
             try session.prefill([Int32](repeating: 65, count: 9))
         }
-        #expect(throws: InferenceError.invalidToken(999, vocabularySize: TinyModel.vocabularySize)) {
+        #expect(throws: InferenceError.invalidToken(999, vocabularySize: TinyModel().vocabularySize)) {
             try session.prefill([65, 999])
         }
         #expect(throws: InferenceError.emptyPrompt) { try session.prefill([]) }

@@ -1,12 +1,14 @@
 import Foundation
 import Testing
 import Inference
+import InferenceTestSupport
 @testable import Tasks
 
 /// Tasks on tiny random models: the outputs are nonsense, but the machinery must hold.
 @Suite(.serialized) struct TaskRunnerTests {
     static func runner(seed: UInt64 = 42, options: TaskOptions = TaskOptions(contextLength: 512, threads: 1)) throws -> TaskRunner {
-        var tiny = TinyModel()
+        // ChatML specials plus one merge ("a b") at a 512-token context: the real BPE tokenizer and chat template work.
+        var tiny = TinyModel(context: 512, merges: ["a b"])
         tiny.seed = seed
         let (path, _) = try tiny.write()
         defer { try? FileManager.default.removeItem(atPath: path) }
