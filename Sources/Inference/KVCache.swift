@@ -65,10 +65,28 @@ final class KVCache {
         guard let p, p != MAP_FAILED else {
             throw InferenceError.invalidParameter("cannot reserve \(totalBytes) bytes for the KV cache; use a smaller context or a quantized KV type (--kv-type q8_0)")
         }
+        #if canImport(Glibc)
+        // Paged growth is only as fine as the pages the OS hands out: with transparent huge pages set to
+        // "always", the first write to a layer's block would make 2 MiB resident instead of one page.
+        _ = madvise(p, totalBytes, Int32(MADV_NOHUGEPAGE))
+        #endif
         base = p
     }
 
     deinit { munmap(base, totalBytes) }
+
+    /// Bytes of the reservation the OS holds resident now (`mincore` over the reservation), whatever else
+    /// the process is doing. - Complexity: O(reserved pages); allocates one byte per OS page.
+    var residentBytes: Int {
+        let n = (totalBytes + osPage - 1) / osPage
+        var vec = [UInt8](repeating: 0, count: n)
+        #if canImport(Glibc)
+        guard mincore(base, totalBytes, &vec) == 0 else { return totalBytes }
+        #else
+        guard vec.withUnsafeMutableBufferPointer({ mincore(base, totalBytes, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self)) }) == 0 else { return totalBytes }
+        #endif
+        return vec.reduce(0) { $0 + Int($1 & 1) } * osPage
+    }
 
     /// K row of `layer` at `pos` (kRowBytes bytes).
     @inline(__always)

@@ -61,6 +61,11 @@ public final class Session {
     public var kvType: KVCacheType { kv.type }
     /// What happens when the context is full.
     public let kvPolicy: KVCachePolicy
+    /// Bytes of the KV cache's reservation the OS holds resident now: grows a page (`pageLen` positions of
+    /// every layer) at a time as positions fill, shrinks with ``releaseUnusedMemory()``. Measured with
+    /// `mincore`, so it is this session's alone, whatever else the process runs.
+    /// - Complexity: O(reserved OS pages); allocates a byte per OS page (not for the hot loop).
+    public var kvResidentBytes: Int { kv.residentBytes }
     /// Tokens evaluated so far (the KV cache holds exactly these; after a context shift or sliding-window
     /// eviction, the kept ones, at positions `0..<tokens.count`).
     public internal(set) var tokens: [Int32]
@@ -165,7 +170,7 @@ public final class Session {
         let layout = try Layout(model: model, options: options)
         let weights = options.residency == .resident
             ? model.weightBytes
-            : WeightStreamer.window(model: model, batch: layout.batch)
+            : WeightStreamer.window(model: model)
         return MemoryBreakdown(weights: weights, kvCache: layout.kvBytes, scratch: layout.scratchBytes,
                                tokenizer: MemoryBreakdown.tokenizerEstimate(model: model),
                                threadStacks: MemoryBreakdown.threadStackEstimate(threads: options.threads),
@@ -322,10 +327,11 @@ public final class Session {
         // Token embeddings → x (n, dim).
         let e = w.tokenEmbedding
         for t in 0..<n {
-            Dequantize.row(e.type, e.data + Int(ids[t]) * embeddingRowBytes, x + t * dim, count: dim)
+            let row = e.data + Int(ids[t]) * embeddingRowBytes
+            Dequantize.row(e.type, row, x + t * dim, count: dim)
             if w.embeddingScale != 1 { scale(x + t * dim, dim, w.embeddingScale) }
+            streamer?.releaseEmbeddingRow(row, embeddingRowBytes)
         }
-        streamer?.releaseEmbedding()
 
         for (l, L) in w.layers.enumerated() {
             // --- attention ---

@@ -100,10 +100,11 @@ public struct ModelShape: Sendable, Equatable {
     /// Weight bytes resident at the peak of a streamed forward pass. Mirrors Inference's `WeightStreamer.window`
     /// (ModelLifecycle does not depend on Inference, and manifests are also made for files it cannot load):
     ///
-    ///     max(largest layer, output-head chunk) + batch × (embedding row + 4096) + 4 × 64 KiB
+    ///     min(all weights, max(largest layer, output-head chunk) + 2 × 2 MiB)
     ///
-    /// with head chunks of `max(4, min(2 MiB / row bytes, ⌈rows / 16⌉ · 4))` rows, multiples of 4.
-    public func streamedWeightBytes(batch: Int) -> Int {
+    /// with head chunks of `max(4, min(2 MiB / row bytes, ⌈rows / 16⌉ · 4))` rows, multiples of 4. The 2 × 2 MiB
+    /// are the page-cache folios a read fault can map whole past either end of a range (Linux ≥ 6.18).
+    public var streamedWeightBytes: Int {
         var chunkRows = 0
         if outputRowBytes > 0 {
             let byBytes = (2 << 20) / outputRowBytes / 4 * 4
@@ -111,13 +112,15 @@ public struct ModelShape: Sendable, Equatable {
             chunkRows = max(4, min(byBytes, byCount))
         }
         let largest = max(largestLayerBytes, mul([chunkRows, outputRowBytes]))
-        let window = add([largest, mul([batch, embeddingRowBytes + 4096]), 4 * (64 << 10)])
-        return min(weightBytes, window)
+        return min(weightBytes, add([largest, 2 * ModelShape.streamingFolioBytes]))
     }
+
+    /// The largest block a read fault maps at once on a file mapping: a 2 MiB page-cache folio.
+    public static let streamingFolioBytes = 2 << 20
 
     /// Minimum bytes to run this model on `profile`:
     ///
-    ///     weights      all tensor bytes (resident), or ``streamedWeightBytes(batch:)`` (streamed profiles)
+    ///     weights      all tensor bytes (resident), or ``streamedWeightBytes`` (streamed profiles)
     ///     + KV cache   n_layer × ctx × n_kv × (k_dim + v_dim) × 2          (f16 K and V)
     ///     + scratch    4 × (B × (3·n_embd + n_head·k_dim + n_kv·(k_dim+v_dim) + 2·n_ff) + n_head·ctx + n_vocab)
     ///
@@ -128,7 +131,7 @@ public struct ModelShape: Sendable, Equatable {
         let kv = mul([layers, ctx, kvHeads, keyLength + valueLength, 2])
         let perToken = 3 * embedding + heads * keyLength + kvHeads * (keyLength + valueLength) + 2 * feedForward
         let scratch = mul([4, add([mul([profile.batch, perToken]), mul([heads, ctx]), vocabulary])])
-        let weights = profile.residency == .streamed ? streamedWeightBytes(batch: profile.batch) : weightBytes
+        let weights = profile.residency == .streamed ? streamedWeightBytes : weightBytes
         return add([weights, kv, scratch, Self.processBaselineBytes])
     }
 

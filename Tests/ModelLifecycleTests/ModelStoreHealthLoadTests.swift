@@ -171,12 +171,13 @@ struct HealthFixture {
         let dir = temporaryDirectory("residency")
         defer { cleanup(dir) }
         let path = dir + "/m.gguf"
-        try RunnableTinyModel.write(to: path, dim: 256, ffn: 512)
+        try RunnableTinyModel.write(to: path, dim: 512, ffn: 1024)   // 2 layers of 9.4 MB (f32)
         let shape = try ModelShape(file: try GGUFFile(path: path))
         let model = try Model(path: path)
+        let window = shape.streamedWeightBytes
+        #expect(window < shape.weightBytes)
+        #expect(window == shape.largestLayerBytes + 2 * ModelShape.streamingFolioBytes)
         for batch in [1, 8, 64] {
-            let window = shape.streamedWeightBytes(batch: batch)
-            #expect(window < shape.weightBytes)
             let engine = try Session.memoryRequirement(model: model, options: SessionOptions(
                 contextLength: 512, batchSize: batch, threads: 1, residency: .streamed)).weights
             #expect(window == engine, "batch \(batch)")
@@ -184,19 +185,19 @@ struct HealthFixture {
         let streamed = DeviceMemoryProfile(name: "s", memoryCap: 1 << 30, contextLength: 512, batch: 8, residency: .streamed)
         let resident = DeviceMemoryProfile(name: "r", memoryCap: 1 << 30, contextLength: 512, batch: 8, residency: .resident)
         #expect(shape.minimumMemory(on: resident) - shape.minimumMemory(on: streamed)
-                == shape.weightBytes - shape.streamedWeightBytes(batch: 8))
+                == shape.weightBytes - shape.streamedWeightBytes)
     }
 
-    /// By hand on a file without layers: window = head chunk (4 rows of 68 B) + batch × (68 + 4096) + 256 KiB,
+    /// By hand on a file without layers: window = head chunk (4 rows of 68 B) + 2 folios of 2 MiB,
     /// and `describe` records it for the streamed built-in profile (wearable) when smaller than the weights.
     @Test func streamedWindowByHand() throws {
         let dir = temporaryDirectory("residency")
         defer { cleanup(dir) }
         let path = dir + "/m.gguf"
-        try writeTinyModel(to: path, padFloats: 1 << 20)   // 4 MiB of weights, no blk.* tensors
+        try writeTinyModel(to: path, padFloats: 1 << 21)   // 8 MiB of weights, no blk.* tensors
         let shape = try ModelShape(file: try GGUFFile(path: path))
         #expect(shape.outputRowBytes == 68 && shape.outputRows == 5 && shape.largestLayerBytes == 0)
-        #expect(shape.streamedWeightBytes(batch: 8) == 4 * 68 + 8 * (68 + 4096) + 4 * 65536)
+        #expect(shape.streamedWeightBytes == 4 * 68 + 2 * (2 << 20))
         let wearable = DeviceMemoryProfile.wearable
         #expect(wearable.residency == .streamed)
         let m = try ModelManifest.describe(modelAt: path, id: "tiny", version: try SemVer(parsing: "1.0.0"))
