@@ -1,3 +1,4 @@
+import Foundation
 import GGUF
 import Testing
 
@@ -81,6 +82,41 @@ struct MatMulTests {
             let got: [UInt32] = y.map { $0.bitPattern }, want: [UInt32] = ref.map { $0.bitPattern }
             #expect(got == want, "\(type.name) rows \(shape.0) tokens \(shape.1)")
         }
+    }
+
+    @Test("Q4_1 prefill tiles equal Dot.row for token groups, odd rows and widths that grow the tile scratch")
+    func q4_1PackedTiles() throws {
+        // 60 blocks need 19 200 B of packed operands per thread: more than the 16 KiB first allocation, so
+        // the per-thread scratch grows between calls; 1 and 3 blocks then reuse the grown buffer.
+        var seed: UInt64 = 500
+        for blocks in [3, 60, 1, 48] {
+            for (rows, tokens) in [(2, 4), (5, 8), (9, 13), (4, 7)] {
+                seed += 1
+                let p = Problem(.q4_1, rows: rows, blocks: blocks, tokens: tokens, seed: seed)
+                let got: [UInt32] = try p.mul(threads: 2).map { $0.bitPattern }
+                let want: [UInt32] = try p.reference().map { $0.bitPattern }
+                #expect(got == want, "blocks \(blocks) rows \(rows) tokens \(tokens)")
+            }
+        }
+    }
+
+    @Test("Tile scratch is per thread, 64-byte aligned, reused when big enough and grown otherwise")
+    func tileScratch() throws {
+        let a = TileScratch.buffer(bytes: 1000)
+        #expect(Int(bitPattern: a) % 64 == 0)
+        a.storeBytes(of: 0x5A, toByteOffset: 999, as: UInt8.self)
+        #expect(TileScratch.buffer(bytes: 500) == a)             // reused
+        let big = TileScratch.buffer(bytes: 100_000)             // grown: writable over the whole range
+        big.storeBytes(of: 1, toByteOffset: 99_999, as: UInt8.self)
+        #expect(Int(bitPattern: big) % 64 == 0)
+        #expect(TileScratch.buffer(bytes: 100_000) == big)
+        // Another thread gets its own buffer.
+        final class Box: @unchecked Sendable { var p: UnsafeMutableRawPointer? }
+        let other = Box()
+        let done = DispatchSemaphore(value: 0)
+        Thread { other.p = TileScratch.buffer(bytes: 1000); done.signal() }.start()
+        done.wait()
+        #expect(other.p != nil && other.p != big)
     }
 
     @Test("Results do not depend on the thread count", arguments: [GGMLType.q4_1, .q8_0, .q4_K, .q6_K, .f32])
