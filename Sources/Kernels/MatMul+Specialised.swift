@@ -58,89 +58,45 @@ extension MatMul {
         }
     }
 
-    /// Bytes of one block of a packed 4-token group (see ``packQ8_1x4(_:xBytes:blocks:into:)``).
-    static let packedBlockBytes = 320
+    /// Tokens per packed group: one weight row against 8 tokens per pass (8 accumulators, the unpacked
+    /// weight block and the scales fit the 16 ymm registers without spills; 2 rows × 4 tokens spilled).
+    static let tileTokens = 8
+    /// Bytes of one block of a packed 8-token group (see ``packQ8_1x8(_:xBytes:tokens:blocks:into:)``).
+    static let packedBlockBytes = 64 + tileTokens * 64
 
-    /// Packs tokens `0..<4` of Q8_1 rows at `x` (`xBytes` apart) for the 2×4 tile. Per block, 320 bytes:
+    /// Packs `n` (1…8) tokens of Q8_1 rows at `x` (`xBytes` apart) for the 1×8 tile; lanes past `n` repeat
+    /// the last token (valid data whose results are never stored). Per block, 576 bytes:
     ///
-    ///     [d_x0 d_x1 d_x2 d_x3 d_x0 d_x1 d_x2 d_x3]  8 × f32   (fp16 scales widened, exact)
-    ///     [s_x0 s_x1 s_x2 s_x3 s_x0 s_x1 s_x2 s_x3]  8 × f32
-    ///     token j = 0…3: even Int16 lanes (elements 0, 2, …, 30), odd Int16 lanes (1, 3, …, 31)  4 × 64 B
+    ///     [d_x0 … d_x7]  8 × f32   (fp16 scales widened, exact)
+    ///     [s_x0 … s_x7]  8 × f32
+    ///     token j = 0…7: even Int16 lanes (elements 0, 2, …, 30), odd Int16 lanes (1, 3, …, 31)   8 × 64 B
     ///
-    /// The split into even/odd 16-bit lanes (`KSIMD.signedPairs`) is what every row of the tile needs before
-    /// `vpmaddwd`; done here once per token group instead of once per row pair, and the tile's multiplies then
-    /// take it straight from memory. Values are copied, never rounded: results stay bit-identical.
+    /// The split into even/odd 16-bit lanes (`KSIMD.signedPairs`) is what every row needs before `vpmaddwd`;
+    /// done here once per token group instead of once per row, and the tile's multiplies then take it
+    /// straight from memory. Values are copied, never rounded: results stay bit-identical to `Dot.row`.
     @inline(__always)
-    static func packQ8_1x4(_ x: UnsafeRawPointer, xBytes: Int, blocks: Int, into pk: UnsafeMutableRawPointer) {
-        let x0 = x, x1 = x0 + xBytes, x2 = x1 + xBytes, x3 = x2 + xBytes
+    static func packQ8_1x8(_ x: UnsafeRawPointer, xBytes: Int, tokens n: Int, blocks: Int,
+                           into pk: UnsafeMutableRawPointer) {
+        @inline(__always) func row(_ j: Int) -> UnsafeRawPointer { x + min(j, n - 1) * xBytes }
+        let x0 = x, x1 = row(1), x2 = row(2), x3 = row(3), x4 = row(4), x5 = row(5), x6 = row(6), x7 = row(7)
         for b in 0..<blocks {
             let p = b * 36, o = pk + b * packedBlockBytes
-            let xs = halfPairs4(x0 + p, x1 + p, x2 + p, x3 + p)   // d_x0, s_x0, d_x1, s_x1, …
-            o.storeBytes(of: SIMD8<Float>(xs[0], xs[2], xs[4], xs[6], xs[0], xs[2], xs[4], xs[6]), as: SIMD8<Float>.self)
-            (o + 32).storeBytes(of: SIMD8<Float>(xs[1], xs[3], xs[5], xs[7], xs[1], xs[3], xs[5], xs[7]), as: SIMD8<Float>.self)
-            let s0 = KSIMD.signedPairs(x0 + p + 4), s1 = KSIMD.signedPairs(x1 + p + 4)
-            let s2 = KSIMD.signedPairs(x2 + p + 4), s3 = KSIMD.signedPairs(x3 + p + 4)
-            (o + 64).storeBytes(of: s0.even, as: SIMD16<Int16>.self); (o + 96).storeBytes(of: s0.odd, as: SIMD16<Int16>.self)
-            (o + 128).storeBytes(of: s1.even, as: SIMD16<Int16>.self); (o + 160).storeBytes(of: s1.odd, as: SIMD16<Int16>.self)
-            (o + 192).storeBytes(of: s2.even, as: SIMD16<Int16>.self); (o + 224).storeBytes(of: s2.odd, as: SIMD16<Int16>.self)
-            (o + 256).storeBytes(of: s3.even, as: SIMD16<Int16>.self); (o + 288).storeBytes(of: s3.odd, as: SIMD16<Int16>.self)
+            let lo = halfPairs4(x0 + p, x1 + p, x2 + p, x3 + p)   // d_x0, s_x0, d_x1, s_x1, …
+            let hi = halfPairs4(x4 + p, x5 + p, x6 + p, x7 + p)
+            o.storeBytes(of: SIMD8<Float>(lo[0], lo[2], lo[4], lo[6], hi[0], hi[2], hi[4], hi[6]), as: SIMD8<Float>.self)
+            (o + 32).storeBytes(of: SIMD8<Float>(lo[1], lo[3], lo[5], lo[7], hi[1], hi[3], hi[5], hi[7]), as: SIMD8<Float>.self)
+            storePairs(x0 + p + 4, o + 64); storePairs(x1 + p + 4, o + 128)
+            storePairs(x2 + p + 4, o + 192); storePairs(x3 + p + 4, o + 256)
+            storePairs(x4 + p + 4, o + 320); storePairs(x5 + p + 4, o + 384)
+            storePairs(x6 + p + 4, o + 448); storePairs(x7 + p + 4, o + 512)
         }
     }
 
-    /// y[t, r] for all tokens and r in `rows` (prefill): for each group of 4 tokens, pack their activations
-    /// once (``packQ8_1x4(_:xBytes:blocks:into:)``, into this thread's ``TileScratch``), then 2-row × 4-token
-    /// tiles over the rows; generic dots for an odd last row and the last `tokens % 4` tokens.
-    static func matmulQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer, xBytes: Int,
-                           cols: Int, tokens: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
-        let blocks = cols / 32
-        let pk = tokens >= 4 ? TileScratch.buffer(bytes: blocks * packedBlockBytes) : nil
-        var t = 0
-        while t + 4 <= tokens, let pk {
-            packQ8_1x4(x + t * xBytes, xBytes: xBytes, blocks: blocks, into: pk)
-            var r = rows.lowerBound
-            while r + 2 <= rows.upperBound {
-                let w0 = w + r * rowBytes, w1 = w0 + rowBytes
-                var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()
-                var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
-                var ms = SIMD8<Float>()  // lane 4i + j: the m_w·s_x chain of (row i, token j)
-                for b in 0..<blocks {
-                    let o = b * 20, q = UnsafeRawPointer(pk + b * packedBlockBytes)
-                    let dx = q.load(as: SIMD8<Float>.self), sx = q.load(fromByteOffset: 32, as: SIMD8<Float>.self)
-                    let ws = halfPairs4(w0 + o, w0 + o, w1 + o, w1 + o)  // d_0, m_0, d_0, m_0, d_1, m_1, d_1, m_1
-                    let dw = SIMD8<Float>(ws[0], ws[0], ws[0], ws[0], ws[4], ws[4], ws[4], ws[4])
-                    let mw = SIMD8<Float>(ws[1], ws[1], ws[1], ws[1], ws[5], ws[5], ws[5], ws[5])
-                    let d = dw * dx
-                    ms.addProduct(mw, sx)
-                    let q0 = KSIMD.nibblePairs(w0 + o + 4), q1 = KSIMD.nibblePairs(w1 + o + 4)
-                    let p0 = Self.pairs(q, 64), p1 = Self.pairs(q, 128), p2 = Self.pairs(q, 192), p3 = Self.pairs(q, 256)
-                    a00.addProduct(KSIMD.float(KSIMD.quadDot(q0, p0)), SIMD8(repeating: d[0]))
-                    a01.addProduct(KSIMD.float(KSIMD.quadDot(q0, p1)), SIMD8(repeating: d[1]))
-                    a02.addProduct(KSIMD.float(KSIMD.quadDot(q0, p2)), SIMD8(repeating: d[2]))
-                    a03.addProduct(KSIMD.float(KSIMD.quadDot(q0, p3)), SIMD8(repeating: d[3]))
-                    a10.addProduct(KSIMD.float(KSIMD.quadDot(q1, p0)), SIMD8(repeating: d[4]))
-                    a11.addProduct(KSIMD.float(KSIMD.quadDot(q1, p1)), SIMD8(repeating: d[5]))
-                    a12.addProduct(KSIMD.float(KSIMD.quadDot(q1, p2)), SIMD8(repeating: d[6]))
-                    a13.addProduct(KSIMD.float(KSIMD.quadDot(q1, p3)), SIMD8(repeating: d[7]))
-                }
-                y[t * rowCount + r] = KSIMD.hsum(a00) + ms[0]
-                y[(t + 1) * rowCount + r] = KSIMD.hsum(a01) + ms[1]
-                y[(t + 2) * rowCount + r] = KSIMD.hsum(a02) + ms[2]
-                y[(t + 3) * rowCount + r] = KSIMD.hsum(a03) + ms[3]
-                y[t * rowCount + r + 1] = KSIMD.hsum(a10) + ms[4]
-                y[(t + 1) * rowCount + r + 1] = KSIMD.hsum(a11) + ms[5]
-                y[(t + 2) * rowCount + r + 1] = KSIMD.hsum(a12) + ms[6]
-                y[(t + 3) * rowCount + r + 1] = KSIMD.hsum(a13) + ms[7]
-                r += 2
-            }
-            if r < rows.upperBound {
-                for j in t..<t + 4 { y[j * rowCount + r] = Q4_1Dot.dot(w + r * rowBytes, x + j * xBytes, count: cols) }
-            }
-            t += 4
-        }
-        while t < tokens {
-            for r in rows { y[t * rowCount + r] = Q4_1Dot.dot(w + r * rowBytes, x + t * xBytes, count: cols) }
-            t += 1
-        }
+    @inline(__always)
+    private static func storePairs(_ qs: UnsafeRawPointer, _ o: UnsafeMutableRawPointer) {
+        let s = KSIMD.signedPairs(qs)
+        o.storeBytes(of: s.even, as: SIMD16<Int16>.self)
+        (o + 32).storeBytes(of: s.odd, as: SIMD16<Int16>.self)
     }
 
     /// The packed (even, odd) lanes of one token at byte `offset` of a packed block.
@@ -148,12 +104,59 @@ extension MatMul {
     private static func pairs(_ q: UnsafeRawPointer, _ offset: Int) -> (even: SIMD16<Int16>, odd: SIMD16<Int16>) {
         (q.load(fromByteOffset: offset, as: SIMD16<Int16>.self), q.load(fromByteOffset: offset + 32, as: SIMD16<Int16>.self))
     }
+
+    /// y[t, r] for all tokens and r in `rows` (prefill, `tokens ≥ 2`): for each group of up to 8 tokens,
+    /// pack their activations once (``packQ8_1x8(_:xBytes:tokens:blocks:into:)``, into this thread's
+    /// ``TileScratch``), then one weight row × 8 tokens per pass over the rows. A short last group is padded,
+    /// so there are no edge kernels.
+    static func matmulQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer, xBytes: Int,
+                           cols: Int, tokens: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        let blocks = cols / 32
+        let pk = UnsafeRawPointer(TileScratch.buffer(bytes: blocks * packedBlockBytes))
+        var t = 0
+        while t < tokens {
+            let n = min(tileTokens, tokens - t)
+            packQ8_1x8(x + t * xBytes, xBytes: xBytes, tokens: n, blocks: blocks, into: UnsafeMutableRawPointer(mutating: pk))
+            for r in rows {
+                let w0 = w + r * rowBytes
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+                var ms = SIMD8<Float>()  // lane j: the m_w·s_x chain of token j
+                for b in 0..<blocks {
+                    let o = b * 20, q = pk + b * packedBlockBytes
+                    let dx = q.load(as: SIMD8<Float>.self), sx = q.load(fromByteOffset: 32, as: SIMD8<Float>.self)
+                    let ws = halfPairs4(w0 + o, w0 + o, w0 + o, w0 + o)   // d_w, m_w, …
+                    let d = SIMD8<Float>(repeating: ws[0]) * dx           // lane j: d_w·d_xj
+                    ms.addProduct(SIMD8<Float>(repeating: ws[1]), sx)
+                    let q0 = KSIMD.nibblePairs(w0 + o + 4)
+                    a0.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 64))), SIMD8(repeating: d[0]))
+                    a1.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 128))), SIMD8(repeating: d[1]))
+                    a2.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 192))), SIMD8(repeating: d[2]))
+                    a3.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 256))), SIMD8(repeating: d[3]))
+                    a4.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 320))), SIMD8(repeating: d[4]))
+                    a5.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 384))), SIMD8(repeating: d[5]))
+                    a6.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 448))), SIMD8(repeating: d[6]))
+                    a7.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 512))), SIMD8(repeating: d[7]))
+                }
+                let out = y + t * rowCount + r
+                out[0] = KSIMD.hsum(a0) + ms[0]
+                if n > 1 { out[rowCount] = KSIMD.hsum(a1) + ms[1] }
+                if n > 2 { out[2 * rowCount] = KSIMD.hsum(a2) + ms[2] }
+                if n > 3 { out[3 * rowCount] = KSIMD.hsum(a3) + ms[3] }
+                if n > 4 { out[4 * rowCount] = KSIMD.hsum(a4) + ms[4] }
+                if n > 5 { out[5 * rowCount] = KSIMD.hsum(a5) + ms[5] }
+                if n > 6 { out[6 * rowCount] = KSIMD.hsum(a6) + ms[6] }
+                if n > 7 { out[7 * rowCount] = KSIMD.hsum(a7) + ms[7] }
+            }
+            t += n
+        }
+    }
 }
 
-/// Per-thread scratch for packed tile operands (``MatMul/packQ8_1x4(_:xBytes:blocks:into:)``): a 64-byte
+/// Per-thread scratch for packed tile operands (``MatMul/packQ8_1x8(_:xBytes:tokens:blocks:into:)``): a 64-byte
 /// aligned heap block owned by the calling thread (a `pthread` key; freed when the thread exits), grown on
 /// first use to the widest row seen and then reused, so a steady-state matmul allocates nothing. SmolLM2's
-/// widest Q4_1 row (1536 columns) needs 15 KiB per thread.
+/// widest Q4_1 row (1536 columns) needs 27 KiB per thread.
 enum TileScratch {
     private static let key: pthread_key_t = {
         var k = pthread_key_t()

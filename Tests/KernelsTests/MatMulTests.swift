@@ -84,13 +84,14 @@ struct MatMulTests {
         }
     }
 
-    @Test("Q4_1 prefill tiles equal Dot.row for token groups, odd rows and widths that grow the tile scratch")
+    @Test("Q4_1 prefill tiles equal Dot.row for full and padded token groups and widths that grow the tile scratch")
     func q4_1PackedTiles() throws {
-        // 60 blocks need 19 200 B of packed operands per thread: more than the 16 KiB first allocation, so
-        // the per-thread scratch grows between calls; 1 and 3 blocks then reuse the grown buffer.
+        // 60 blocks need 34 560 B of packed operands per thread: more than the 16 KiB first allocation, so
+        // the per-thread scratch grows between calls; 1 and 3 blocks then reuse the grown buffer. Token
+        // counts cover full groups of 8, short (padded) last groups and a single short group.
         var seed: UInt64 = 500
         for blocks in [3, 60, 1, 48] {
-            for (rows, tokens) in [(2, 4), (5, 8), (9, 13), (4, 7)] {
+            for (rows, tokens) in [(2, 2), (5, 8), (9, 13), (4, 7), (3, 16), (1, 17)] {
                 seed += 1
                 let p = Problem(.q4_1, rows: rows, blocks: blocks, tokens: tokens, seed: seed)
                 let got: [UInt32] = try p.mul(threads: 2).map { $0.bitPattern }
