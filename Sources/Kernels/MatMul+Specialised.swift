@@ -25,22 +25,39 @@ extension MatMul {
         return KSIMD.widen(unsafeBitCast(v, to: SIMD8<Float16>.self))
     }
 
-    /// y[r] for r in `rows` (decode): 4 rows per pass sharing the unpacked activation block.
+    /// Bytes of one block of a packed decode activation (see ``packQ8_1x1(_:blocks:into:)``).
+    static let packedVectorBlockBytes = 96
+
+    /// Packs one Q8_1 activation row for the 4-row matvec. Per block, 96 bytes: `[d_x s_x d_x s_x d_x s_x d_x s_x]`
+    /// (f32, widened exactly), then the even and the odd Int16 lanes of the 32 quants.
+    @inline(__always)
+    static func packQ8_1x1(_ x: UnsafeRawPointer, blocks: Int, into pk: UnsafeMutableRawPointer) {
+        for b in 0..<blocks {
+            let xb = x + b * 36, o = pk + b * packedVectorBlockBytes
+            o.storeBytes(of: halfPairs4(xb, xb, xb, xb), as: SIMD8<Float>.self)
+            storePairs(xb + 4, o + 32)
+        }
+    }
+
+    /// y[r] for r in `rows` (decode): the activation packed once (``packQ8_1x1(_:blocks:into:)``), then 4 rows
+    /// per pass reading it from memory.
     static func matvecQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafeRawPointer, cols: Int,
                            _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let blocks = cols / 32
+        let pk = UnsafeRawPointer(TileScratch.buffer(bytes: blocks * packedVectorBlockBytes))
+        packQ8_1x1(x, blocks: blocks, into: UnsafeMutableRawPointer(mutating: pk))
         var r = rows.lowerBound
         while r + 4 <= rows.upperBound {
             let w0 = w + r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
             var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
             var ms = SIMD8<Float>()  // odd lanes: the m_w·s_x chains of rows 0…3
             for b in 0..<blocks {
-                let o = b * 20, xb = x + b * 36
-                let xs = halfPairs4(xb, xb, xb, xb)               // d_x, s_x, d_x, s_x, …
+                let o = b * 20, q = pk + b * packedVectorBlockBytes
+                let xs = q.load(as: SIMD8<Float>.self)              // d_x, s_x, d_x, s_x, …
                 let ws = halfPairs4(w0 + o, w1 + o, w2 + o, w3 + o) // d_0, m_0, d_1, m_1, …
                 let d = ws * xs                                    // even lanes: d_w·d_x
                 ms.addProduct(ws, xs)                              // odd lanes: += m_w·s_x (fused)
-                let xp = KSIMD.signedPairs(xb + 4)
+                let xp = pairs(q, 32)
                 a0.addProduct(KSIMD.float(KSIMD.quadDot(KSIMD.nibblePairs(w0 + o + 4), xp)), SIMD8(repeating: d[0]))
                 a1.addProduct(KSIMD.float(KSIMD.quadDot(KSIMD.nibblePairs(w1 + o + 4), xp)), SIMD8(repeating: d[2]))
                 a2.addProduct(KSIMD.float(KSIMD.quadDot(KSIMD.nibblePairs(w2 + o + 4), xp)), SIMD8(repeating: d[4]))
