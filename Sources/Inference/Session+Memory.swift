@@ -62,8 +62,15 @@ public struct MemoryBreakdown: Sendable, Equatable, CustomStringConvertible {
         return model.config.vocabularySize * 96 + merges * 80 + model.file.dataOffset
     }
 
-    /// Worker stacks: the pool starts `threads - 1` pthreads; ~128 KiB of each stack gets touched.
-    static func threadStackEstimate(threads: Int) -> Int { max(0, threads - 1) * 128 * 1024 }
+    /// Worker stacks: the pool starts `threads - 1` pthreads; ~128 KiB of each stack gets touched. Plus the
+    /// per-thread tile scratch every participating thread (the caller too) keeps for packed operands
+    /// (`MatMul.threadScratchBytes`, for the widest matrix at the prefill batch).
+    static func threadEstimate(model: Model, threads: Int, batch: Int) -> Int {
+        let tile = model.file.tensors.reduce(0) {
+            max($0, MatMul.threadScratchBytes(type: $1.type, cols: $1.cols, tokens: max(batch, 2)))
+        }
+        return max(0, threads - 1) * 128 * 1024 + max(1, threads) * tile
+    }
 }
 
 /// A cap on the bytes a session may keep resident.

@@ -173,7 +173,7 @@ public final class Session {
             : WeightStreamer.window(model: model)
         return MemoryBreakdown(weights: weights, kvCache: layout.kvBytes, scratch: layout.scratchBytes,
                                tokenizer: MemoryBreakdown.tokenizerEstimate(model: model),
-                               threadStacks: MemoryBreakdown.threadStackEstimate(threads: options.threads),
+                               threadStacks: MemoryBreakdown.threadEstimate(model: model, threads: options.threads, batch: layout.batch),
                                runtime: options.memoryBudget?.runtimeBytes ?? MemoryBudget.defaultRuntimeBytes,
                                prefixCache: options.prefixCacheBytes)
     }

@@ -170,6 +170,18 @@ extension MatMul {
     }
 }
 
+extension MatMul {
+    /// Bytes of per-thread scratch (``TileScratch``) a product of a `type` matrix with `cols` columns and
+    /// `tokens` activation rows makes each participating thread hold: packed Q4_1 operands, 96 B per block
+    /// for decode and 576 B per block for prefill (at least the 16 KiB first allocation); 0 for other types.
+    /// The buffer stays with the thread for its lifetime. - Complexity: O(1).
+    public static func threadScratchBytes(type: GGMLType, cols: Int, tokens: Int) -> Int {
+        guard type == .q4_1, tokens > 0 else { return 0 }
+        let need = cols / 32 * (tokens == 1 ? packedVectorBlockBytes : packedBlockBytes)
+        return TileScratch.allocationBytes(for: need)
+    }
+}
+
 /// Per-thread scratch for packed tile operands (``MatMul/packQ8_1x8(_:xBytes:tokens:blocks:into:)``): a 64-byte
 /// aligned heap block owned by the calling thread (a `pthread` key; freed when the thread exits), grown on
 /// first use to the widest row seen and then reused, so a steady-state matmul allocates nothing. SmolLM2's
@@ -185,6 +197,12 @@ enum TileScratch {
         return k
     }()
 
+    /// The first allocation's usable bytes.
+    static let minimumCapacity = 16 << 10
+
+    /// Heap bytes a thread holds after asking for `bytes` (header included).
+    static func allocationBytes(for bytes: Int) -> Int { max(bytes, minimumCapacity) + 64 }
+
     /// At least `bytes` bytes of this thread's scratch. Contents are undefined; valid until the next call on
     /// this thread. - Complexity: O(1); allocates only when `bytes` exceeds every earlier request here.
     static func buffer(bytes: Int) -> UnsafeMutableRawPointer {
@@ -194,7 +212,7 @@ enum TileScratch {
             if base.load(as: Int.self) >= bytes { return base + 64 }
             base.deallocate()
         }
-        let capacity = max(bytes, 16 << 10)
+        let capacity = max(bytes, minimumCapacity)
         let base = UnsafeMutableRawPointer.allocate(byteCount: capacity + 64, alignment: 64)
         base.storeBytes(of: capacity, as: Int.self)
         pthread_setspecific(key, base)

@@ -120,6 +120,19 @@ struct MatMulTests {
         #expect(other.p != nil && other.p != big)
     }
 
+    @Test("threadScratchBytes: packed Q4_1 operands per thread, other types none")
+    func threadScratchBytes() {
+        // SmolLM2's ffn down: 1536 columns = 48 blocks; prefill packs 576 B per block, decode 96 B.
+        #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 1536, tokens: 8) == 48 * 576 + 64)
+        #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 1536, tokens: 1) == 16 * 1024 + 64)
+        #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 64, tokens: 128) == 16 * 1024 + 64)
+        #expect(MatMul.threadScratchBytes(type: .q8_0, cols: 1536, tokens: 8) == 0)
+        #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 1536, tokens: 0) == 0)
+        // What the kernels actually request fits: packing 1536 columns for 8 tokens leaves the buffer as is.
+        let p = TileScratch.buffer(bytes: 48 * 576)
+        #expect(TileScratch.buffer(bytes: 48 * 96) == p)
+    }
+
     @Test("Results do not depend on the thread count", arguments: [GGMLType.q4_1, .q8_0, .q4_K, .q6_K, .f32])
     func threadCountInvariant(type: GGMLType) throws {
         for tokens in [1, 7] {
