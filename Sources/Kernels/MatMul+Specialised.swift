@@ -1,3 +1,5 @@
+import GGUF
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
