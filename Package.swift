@@ -61,7 +61,8 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelsBLASTests", dependencies: ["KernelsBLAS", "Kernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF"], resources: [.copy("Golden")]),
-        .testTarget(name: "ModelLifecycleTests", dependencies: ["ModelLifecycle", "GGUF", "Inference", "Tasks"]),
+        .testTarget(name: "ModelLifecycleTests", dependencies: ["ModelLifecycle", "GGUF", "Inference", "Tasks",
+                                                               "InferenceTestSupport"]),
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "Inference", "GGUF", "Kernels", "InferenceTestSupport"]),
         // Tiny random GGUF models shared by the tests below (not a product; `package` access).
         .target(name: "InferenceTestSupport", dependencies: ["GGUF", "Kernels"], path: "Tests/InferenceTestSupport"),

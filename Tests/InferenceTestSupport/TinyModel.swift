@@ -63,6 +63,14 @@ package struct TinyModel {
     /// Writes the model to a temporary file and returns its path, plus the f32 values of every tensor
     /// (after quantization round trip, i.e. what the engine sees) for reference computations.
     package func write() throws -> (path: String, weights: [String: [Float]]) {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("edgelm-tiny-\(UUID().uuidString).gguf").path
+        return (path, try write(to: path))
+    }
+
+    /// Writes the model to `path`; returns the f32 values of every tensor as the engine sees them.
+    @discardableResult
+    package func write(to path: String) throws -> [String: [Float]] {
         var rng = RNG(state: seed)
         var w = try GGUFWriter()
         let arch = architecture
@@ -129,11 +137,8 @@ package struct TinyModel {
             try tensor(p + "ffn_down.weight", rows: dim, cols: ffn, type: matrixType, scale: 0.3)
         }
         try tensor("output_norm.weight", rows: 1, cols: dim, type: .f32, scale: 1)
-
-        let path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("edgelm-tiny-\(UUID().uuidString).gguf").path
         try w.write(to: path)
-        return (path, values)
+        return values
     }
 
     /// A straightforward double-precision forward pass over `ids` (f32 activations, f32 attention) returning
