@@ -490,11 +490,25 @@ public final class Session {
                 for i in 0..<hd { qh[i] = Float16(qv[i]) }
                 // Scores; masked positions (before `first`) stay out of the softmax.
                 var maxScore = -Float.infinity
-                for j in first...pos {
-                    let k = kBase + (j >> shift) * pageStride + (j & mask) * kvDim + kvh * hd
-                    let d = (batched ? AttentionMath.dotTiled(k, qh, hd) : AttentionMath.dotVec(k, qh, hd)) * scale
+                @inline(__always) func kRow(_ j: Int) -> UnsafePointer<Float16> {
+                    UnsafePointer(kBase + (j >> shift) * pageStride + (j & mask) * kvDim + kvh * hd)
+                }
+                var j = first
+                if batched {
+                    // Four positions at a time: four independent accumulator chains, each the same FMAs as
+                    // `dotTiled` (bit-identical); the running max sees the scores in position order.
+                    while j + 3 <= pos {
+                        let d = AttentionMath.dotTiled4(kRow(j), kRow(j + 1), kRow(j + 2), kRow(j + 3), qh, hd) * scale
+                        s[j] = d[0]; s[j + 1] = d[1]; s[j + 2] = d[2]; s[j + 3] = d[3]
+                        maxScore = max(max(max(max(maxScore, d[0]), d[1]), d[2]), d[3])
+                        j += 4
+                    }
+                }
+                while j <= pos {
+                    let d = (batched ? AttentionMath.dotTiled(kRow(j), qh, hd) : AttentionMath.dotVec(kRow(j), qh, hd)) * scale
                     s[j] = d
                     maxScore = max(maxScore, d)
+                    j += 1
                 }
                 // exp in 8-wide chunks aligned to position 0, summed per chunk then in double.
                 var sum = 0.0
@@ -511,10 +525,21 @@ public final class Session {
                 let padded = batched ? (pos + 8) / 8 * 8 : (pos + 32) / 32 * 32
                 for j in 0..<padded { p[j] = (j >= first && j <= pos) ? Float16(s[j] * inv) : 0 }
                 let out = attn + t * qDim + h * hd
-                for i in 0..<hd {
+                var i = 0
+                if batched {
+                    // Four output dimensions at a time, sharing the loads of P (bit-identical per dimension).
+                    while i + 4 <= hd {
+                        let o = AttentionMath.dotTiledPaged4(vBase + (kvh * hd + i) * pageLen, rowStride: pageLen,
+                                                             pageStride: pageStride, pageLen: pageLen, p, padded)
+                        out[i] = o[0]; out[i + 1] = o[1]; out[i + 2] = o[2]; out[i + 3] = o[3]
+                        i += 4
+                    }
+                }
+                while i < hd {
                     let vRow = vBase + (kvh * hd + i) * pageLen
                     out[i] = batched ? AttentionMath.dotTiledPaged(vRow, pageStride: pageStride, pageLen: pageLen, p, padded)
                                      : AttentionMath.dotVecPaged(vRow, pageStride: pageStride, pageLen: pageLen, p, padded)
+                    i += 1
                 }
                 t += stripes
             }
@@ -555,6 +580,43 @@ enum AttentionMath {
         var i = 0
         while i < n { acc.addProduct(load8(a + i), load8(b + i)); i += 8 }
         return hsum8(acc)
+    }
+
+    /// Four ``dotTiled(_:_:_:)`` against the same `b`, interleaved: four independent accumulator chains (the
+    /// single chain is latency-bound), each the same FMAs in the same order, so each result is bit-identical.
+    @inline(__always)
+    static func dotTiled4(_ a0: UnsafePointer<Float16>, _ a1: UnsafePointer<Float16>, _ a2: UnsafePointer<Float16>,
+                          _ a3: UnsafePointer<Float16>, _ b: UnsafePointer<Float16>, _ n: Int) -> SIMD4<Float> {
+        var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+        var i = 0
+        while i < n {
+            let x = load8(b + i)
+            c0.addProduct(load8(a0 + i), x); c1.addProduct(load8(a1 + i), x)
+            c2.addProduct(load8(a2 + i), x); c3.addProduct(load8(a3 + i), x)
+            i += 8
+        }
+        return SIMD4(hsum8(c0), hsum8(c1), hsum8(c2), hsum8(c3))
+    }
+
+    /// Four ``dotTiledPaged(_:pageStride:pageLen:_:_:)`` of the rows `a`, `a + rowStride`, … against the same
+    /// `b`, interleaved (bit-identical per row).
+    @inline(__always)
+    static func dotTiledPaged4(_ a: UnsafePointer<Float16>, rowStride: Int, pageStride: Int, pageLen: Int,
+                               _ b: UnsafePointer<Float16>, _ n: Int) -> SIMD4<Float> {
+        var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+        var i = 0, page = a
+        while i < n {
+            let m = min(pageLen, n - i)
+            var k = 0
+            while k < m {
+                let x = load8(b + i + k)
+                c0.addProduct(load8(page + k), x); c1.addProduct(load8(page + rowStride + k), x)
+                c2.addProduct(load8(page + 2 * rowStride + k), x); c3.addProduct(load8(page + 3 * rowStride + k), x)
+                k += 8
+            }
+            i += m; page += pageStride
+        }
+        return SIMD4(hsum8(c0), hsum8(c1), hsum8(c2), hsum8(c3))
     }
 
     /// `ggml_vec_dot_f16` order on AVX2 (single-token steps): 4 accumulators over 32-element steps, reduced

@@ -48,6 +48,29 @@ struct KVCacheTests {
         }
     }
 
+    @Test("4-way interleaved attention dots equal four single dots bit for bit", arguments: [32, 64, 256])
+    func interleavedDots(pageLen: Int) {
+        var rng = TinyModel.RNG(state: UInt64(pageLen) + 7)
+        for n in [8, 64, 96, 320] {
+            let rows = (0..<4).map { _ in (0..<n).map { _ in Float16(rng.next()) } }
+            let b = (0..<n).map { _ in Float16(rng.next()) }
+            // The four rows stored paged, `rowStride` apart inside each page block (as V is: dimension-major).
+            let pages = (n + pageLen - 1) / pageLen, rowStride = pageLen, stride = 4 * pageLen + 24
+            var paged = [Float16](repeating: .nan, count: pages * stride)
+            for r in 0..<4 { for j in 0..<n { paged[(j / pageLen) * stride + r * rowStride + j % pageLen] = rows[r][j] } }
+            let flat = rows.flatMap { $0 }
+            flat.withUnsafeBufferPointer { f in b.withUnsafeBufferPointer { pb in paged.withUnsafeBufferPointer { pg in
+                let a = f.baseAddress!, x = pb.baseAddress!
+                let singles = (0..<4).map { AttentionMath.dotTiled(a + $0 * n, x, n).bitPattern }
+                let four = AttentionMath.dotTiled4(a, a + n, a + 2 * n, a + 3 * n, x, n)
+                #expect((0..<4).map { four[$0].bitPattern } == singles, "n \(n)")
+                let pagedFour = AttentionMath.dotTiledPaged4(pg.baseAddress!, rowStride: rowStride, pageStride: stride,
+                                                             pageLen: pageLen, x, n)
+                #expect((0..<4).map { pagedFour[$0].bitPattern } == singles, "paged n \(n)")
+            } } }
+        }
+    }
+
     @Test("logits do not depend on the page length (pages of 64 vs 256 positions, prefill and decode)")
     func pageLengthInvariance() throws {
         let (path, _) = try TinyModel(context: 512).write()
