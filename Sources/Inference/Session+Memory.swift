@@ -212,12 +212,7 @@ final class WeightStreamer {
         let file = model.file, w = model.weights
         fileSize = file.fileSize
         fileBase = file.tensors.first.map { Int(bitPattern: $0.data) - $0.fileOffset } ?? 0
-        var layers: [(UnsafeRawPointer, Int)] = []
-        for l in 0..<w.layers.count {
-            let ts = file.tensors.filter { $0.name.hasPrefix("blk.\(l).") }
-            layers.append(Self.span(ts))
-        }
-        layerRanges = layers
+        layerRanges = Self.layerTensors(model).map(Self.span)
         tail = [Self.span(file.tensors.filter { !$0.name.hasPrefix("blk.") })]
         let out = w.output
         let rowsPerChunk = Self.headRowsPerChunk(out)
@@ -231,7 +226,8 @@ final class WeightStreamer {
             r += n
         }
         head = chunks
-        // Metadata was copied out by the parser and the tokenizer; its pages are not read again.
+        // The tokenizer built its tables from the metadata at load; a session reads it no more (a later
+        // reader, e.g. a manifest fingerprint, simply re-faults the pages).
         release(UnsafeRawPointer(bitPattern: fileBase), file.dataOffset)
     }
 
@@ -239,12 +235,8 @@ final class WeightStreamer {
     /// folio mapped past each of its ends (embedding rows are looked up and released one at a time, in a
     /// phase of their own).
     static func window(model: Model) -> Int {
-        let file = model.file, w = model.weights
-        var largest = 0
-        for l in 0..<w.layers.count {
-            largest = max(largest, file.tensors.filter { $0.name.hasPrefix("blk.\(l).") }.reduce(0) { $0 + $1.byteCount })
-        }
-        let out = w.output
+        var largest = layerTensors(model).map { $0.reduce(0) { $0 + $1.byteCount } }.max() ?? 0
+        let out = model.weights.output
         let rowsPerChunk = headRowsPerChunk(out)
         largest = max(largest, rowsPerChunk * out.rowBytes)
         return min(model.weightBytes, largest + 2 * folioBytes)
@@ -255,6 +247,11 @@ final class WeightStreamer {
         let byBytes = headChunkBytes / out.rowBytes / 4 * 4
         let byCount = (out.rows + 15) / 16 * 4
         return max(4, min(byBytes, byCount))
+    }
+
+    /// The tensors of each layer (`blk.N.*`), in layer order.
+    private static func layerTensors(_ model: Model) -> [[GGUFTensor]] {
+        (0..<model.weights.layers.count).map { l in model.file.tensors.filter { $0.name.hasPrefix("blk.\(l).") } }
     }
 
     private static func span(_ ts: [GGUFTensor]) -> (UnsafeRawPointer, Int) {

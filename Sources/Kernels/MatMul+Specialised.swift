@@ -46,15 +46,15 @@ extension MatMul {
     static func matvecQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafeRawPointer, cols: Int,
                            _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let blocks = cols / 32
-        let pk = UnsafeRawPointer(TileScratch.buffer(bytes: blocks * packedVectorBlockBytes))
-        packQ8_1x1(x, blocks: blocks, into: UnsafeMutableRawPointer(mutating: pk))
+        let pk = TileScratch.buffer(bytes: blocks * packedVectorBlockBytes)
+        packQ8_1x1(x, blocks: blocks, into: pk)
         var r = rows.lowerBound
         while r + 4 <= rows.upperBound {
             let w0 = w + r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
             var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
             var ms = SIMD8<Float>()  // odd lanes: the m_w·s_x chains of rows 0…3
             for b in 0..<blocks {
-                let o = b * 20, q = pk + b * packedVectorBlockBytes
+                let o = b * 20, q = UnsafeRawPointer(pk + b * packedVectorBlockBytes)
                 let xs = q.load(as: SIMD8<Float>.self)              // d_x, s_x, d_x, s_x, …
                 let ws = halfPairs4(w0 + o, w1 + o, w2 + o, w3 + o) // d_0, m_0, d_1, m_1, …
                 let d = ws * xs                                    // even lanes: d_w·d_x
@@ -131,18 +131,18 @@ extension MatMul {
     static func matmulQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer, xBytes: Int,
                            cols: Int, tokens: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let blocks = cols / 32
-        let pk = UnsafeRawPointer(TileScratch.buffer(bytes: blocks * packedBlockBytes))
+        let pk = TileScratch.buffer(bytes: blocks * packedBlockBytes)
         var t = 0
         while t < tokens {
             let n = min(tileTokens, tokens - t)
-            packQ8_1x8(x + t * xBytes, xBytes: xBytes, tokens: n, blocks: blocks, into: UnsafeMutableRawPointer(mutating: pk))
+            packQ8_1x8(x + t * xBytes, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
             for r in rows {
                 let w0 = w + r * rowBytes
                 var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
                 var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
                 var ms = SIMD8<Float>()  // lane j: the m_w·s_x chain of token j
                 for b in 0..<blocks {
-                    let o = b * 20, q = pk + b * packedBlockBytes
+                    let o = b * 20, q = UnsafeRawPointer(pk + b * packedBlockBytes)
                     let dx = q.load(as: SIMD8<Float>.self), sx = q.load(fromByteOffset: 32, as: SIMD8<Float>.self)
                     let ws = halfPairs4(w0 + o, w0 + o, w0 + o, w0 + o)   // d_w, m_w, …
                     let d = SIMD8<Float>(repeating: ws[0]) * dx           // lane j: d_w·d_xj
