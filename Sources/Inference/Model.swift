@@ -14,7 +14,10 @@ public final class Model: @unchecked Sendable {
     public let tokenizer: any Tokenizer
     /// Seconds spent in ``init(path:)``.
     public let loadSeconds: Double
-    let weights: TransformerWeights
+    /// The architecture's weights and forward graph (`Architectures/<Arch>.swift`).
+    let architecture: any Architecture
+    /// What the runtime needs of the weights, whatever the architecture.
+    var weights: SharedWeights { architecture.shared }
 
     /// Opens and validates a GGUF model.
     /// - Throws: ``InferenceError``, `GGUFError`, `TokenizerError` with a message saying what is wrong.
@@ -24,15 +27,15 @@ public final class Model: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path) else { throw InferenceError.modelNotFound(path: path) }
         let file = try GGUFFile(path: path)
         let arch = try file.metadata.string(GGUFKey.architecture)
-        guard let loader = ArchitectureRegistry.loaders[arch] else { throw InferenceError.unsupportedArchitecture(arch) }
+        guard let kind = ArchitectureRegistry.architecture(named: arch) else { throw InferenceError.unsupportedArchitecture(arch) }
         let tokenizer = try TokenizerLoader.load(from: file.metadata)
         var vocab = tokenizer.vocabularySize
-        if let v = try? file.metadata.int("\(arch).vocab_size") { vocab = v }
-        let config = try ModelConfig(metadata: file.metadata, architecture: arch, vocabularySize: vocab)
+        if let v = try? file.metadata.int(GGUFKey.vocabSize(arch)) { vocab = v }
+        let config = try kind.config(metadata: file.metadata, vocabularySize: vocab)
         self.file = file
         self.config = config
         self.tokenizer = tokenizer
-        self.weights = try loader(file, config)
+        self.architecture = try kind.init(file: file, config: config)
         self.loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 

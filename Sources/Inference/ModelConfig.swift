@@ -1,6 +1,18 @@
 import GGUF
 
-/// Hyperparameters of a decoder-only transformer, read from GGUF metadata.
+/// Attention settings of one layer.
+public struct AttentionLayerConfig: Codable, Sendable, Equatable {
+    /// Sliding-window size (a position sees itself and the `window − 1` before it); nil = global attention.
+    public var window: Int?
+    /// RoPE base frequency of this layer.
+    public var ropeFreqBase: Float
+
+    public init(window: Int?, ropeFreqBase: Float) { self.window = window; self.ropeFreqBase = ropeFreqBase }
+}
+
+/// Hyperparameters of a decoder-only transformer, read from GGUF metadata by its architecture
+/// (`Architectures/<Arch>.swift`), which sets what the common keys do not say (per-layer attention, RoPE
+/// ordering).
 ///
 /// Field names follow the GGUF keys (`{arch}.embedding_length` → ``embeddingLength`` …).
 public struct ModelConfig: Codable, Sendable, Equatable {
@@ -17,39 +29,56 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var ropeDimensionCount: Int
     public var ropeFreqBase: Float
     public var rmsNormEpsilon: Float
+    /// RoPE pairs dimensions (i, i + ropeDim/2) (GPT-NeoX ordering) instead of (2i, 2i + 1).
+    public var ropeNeoX: Bool
+    /// Each layer's attention (blockCount entries): its sliding window and RoPE base.
+    public var attentionLayers: [AttentionLayerConfig]
 
     /// Width of the K (and V) rows of one token in one layer: `headCountKV * headDim`.
     public var kvDim: Int { headCountKV * headDim }
     /// Width of the concatenated query heads: `headCount * headDim`.
     public var qDim: Int { headCount * headDim }
+    /// Each layer's sliding window (nil = global).
+    public var slidingWindows: [Int?] { attentionLayers.map(\.window) }
 
-    /// Reads the configuration for `architecture` from `metadata`.
+    /// The most layers a model may declare (far above any real model; a corrupt count is refused before any
+    /// per-layer table is allocated).
+    public static let maxBlockCount = 4096
+
+    /// Reads the keys every architecture shares for `architecture` from `metadata`; every layer is global
+    /// with `rope.freq_base` and normal RoPE ordering until the architecture says otherwise.
     /// - Throws: ``InferenceError/invalidHyperparameter(_:)`` when a value is missing or inconsistent.
-    public init(metadata: GGUFMetadata, architecture arch: String, vocabularySize: Int) throws {
-        func int(_ key: String) throws -> Int {
-            guard let v = try? metadata.int(key) else { throw InferenceError.invalidHyperparameter("'\(key)' is missing") }
+    public init(metadata: GGUFMetadata, architecture arch: String, vocabularySize: Int, defaultEpsilon: Float = 1e-5) throws {
+        func int(_ key: (String) -> String) throws -> Int {
+            guard let v = try? metadata.int(key(arch)) else { throw InferenceError.invalidHyperparameter("'\(key(arch))' is missing") }
             return v
         }
+        func optionalInt(_ key: (String) -> String) -> Int? { try? metadata.int(key(arch)) }
         self.architecture = arch
         self.vocabularySize = vocabularySize
-        contextLength = try int("\(arch).context_length")
-        embeddingLength = try int("\(arch).embedding_length")
-        blockCount = try int("\(arch).block_count")
-        feedForwardLength = try int("\(arch).feed_forward_length")
-        headCount = try int("\(arch).attention.head_count")
-        headCountKV = (try? metadata.int("\(arch).attention.head_count_kv")) ?? headCount
+        contextLength = try int(GGUFKey.contextLength)
+        embeddingLength = try int(GGUFKey.embeddingLength)
+        blockCount = try int(GGUFKey.blockCount)
+        feedForwardLength = try int(GGUFKey.feedForwardLength)
+        headCount = try int(GGUFKey.headCount)
+        headCountKV = optionalInt(GGUFKey.headCountKV) ?? headCount
         guard headCount > 0, headCountKV > 0, headCount % headCountKV == 0 else {
             throw InferenceError.invalidHyperparameter("head_count \(headCount) must be a positive multiple of head_count_kv \(headCountKV)")
         }
-        headDim = (try? metadata.int("\(arch).attention.key_length")) ?? (embeddingLength / headCount)
-        valueDim = (try? metadata.int("\(arch).attention.value_length")) ?? headDim
-        ropeDimensionCount = (try? metadata.int("\(arch).rope.dimension_count")) ?? headDim
-        ropeFreqBase = (try? metadata.float("\(arch).rope.freq_base")) ?? 10_000
-        rmsNormEpsilon = (try? metadata.float("\(arch).attention.layer_norm_rms_epsilon")) ?? 1e-5
+        headDim = optionalInt(GGUFKey.keyLength) ?? (embeddingLength / headCount)
+        valueDim = optionalInt(GGUFKey.valueLength) ?? headDim
+        ropeDimensionCount = optionalInt(GGUFKey.ropeDimensionCount) ?? headDim
+        ropeFreqBase = (try? metadata.float(GGUFKey.ropeFreqBase(arch))) ?? 10_000
+        rmsNormEpsilon = (try? metadata.float(GGUFKey.layerNormRMSEpsilon(arch))) ?? defaultEpsilon
+        ropeNeoX = false
         for (name, v) in [("context_length", contextLength), ("embedding_length", embeddingLength),
                           ("block_count", blockCount), ("feed_forward_length", feedForwardLength),
                           ("key_length", headDim), ("vocab_size", vocabularySize)] where v <= 0 {
             throw InferenceError.invalidHyperparameter("\(arch).\(name) is \(v)")
+        }
+        // Per-layer tables are sized from block_count: bound it before anything allocates from it.
+        guard blockCount <= ModelConfig.maxBlockCount else {
+            throw InferenceError.invalidHyperparameter("\(arch).block_count is \(blockCount) (at most \(ModelConfig.maxBlockCount))")
         }
         guard valueDim == headDim else {
             throw InferenceError.invalidHyperparameter("value_length \(valueDim) != key_length \(headDim) is not supported")
@@ -57,5 +86,6 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         guard ropeDimensionCount <= headDim, ropeDimensionCount % 2 == 0 else {
             throw InferenceError.invalidHyperparameter("rope.dimension_count \(ropeDimensionCount) must be even and ≤ head dim \(headDim)")
         }
+        attentionLayers = Array(repeating: AttentionLayerConfig(window: nil, ropeFreqBase: ropeFreqBase), count: blockCount)
     }
 }

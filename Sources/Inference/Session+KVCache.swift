@@ -40,27 +40,58 @@ extension Session {
     /// the key of position p − d, up to the rounding of the cache type); V moves unchanged. The primitive of
     /// ``KVCachePolicy/slidingWindow(sinks:)`` and ``KVCachePolicy/contextShift(keep:)`` (llama.cpp's
     /// `n_keep` / `n_discard` shift).
+    ///
+    /// Global layers keep every remaining token. A sliding-window layer keeps what its ring still held: the
+    /// moved positions, and the kept prefix only if it was still in the ring (as llama.cpp's SWA cache,
+    /// which has pruned older cells), so its attention then sees those.
     /// - Throws: ``InferenceError/invalidParameter(_:)`` for a range outside `0..<position`.
-    /// - Complexity: O(layers · (position − range.upperBound) · kvDim).
+    /// - Complexity: O(layers · (position − range.upperBound) · kvDim); allocates the moved rows of a ring
+    ///   (window + batch rows) while it runs.
     public func discard(_ range: Range<Int>) throws {
         guard range.lowerBound >= 0, range.upperBound <= tokens.count else {
             throw InferenceError.invalidParameter("discard(\(range)) is outside the evaluated tokens 0..<\(tokens.count)")
         }
         let d = range.count
         guard d > 0 else { return }
-        let count = tokens.count
+        let count = tokens.count, kvDim = c.kvDim
         let ropeDim = c.ropeDimensionCount
         let cache = ropeTmp, row = ropeTmp + ropeDim
-        let layers = w.layers
+        /// Re-rotates the K row of `layer` at `j` into `row`.
+        func rotatedK(_ layer: Int, _ j: Int) {
+            kv.readK(layer: layer, pos: j, into: row)
+            Ops.rope(row, heads: c.headCountKV, headDim: c.headDim, ropeDim: ropeDim, cache: cache, neox: c.ropeNeoX)
+        }
         for l in 0..<c.blockCount {
-            if l == 0 || layers[l].ropeBase != layers[l - 1].ropeBase {
-                Ops.ropeCache(position: -d, ropeDim: ropeDim, freqBase: layers[l].ropeBase, into: cache)
+            let base = c.attentionLayers[l].ropeFreqBase
+            if l == 0 || base != c.attentionLayers[l - 1].ropeFreqBase {
+                Ops.ropeCache(position: -d, ropeDim: ropeDim, freqBase: base, into: cache)
             }
-            for j in range.upperBound..<count {
-                kv.readK(layer: l, pos: j, into: row)
-                Ops.rope(row, heads: c.headCountKV, headDim: c.headDim, ropeDim: ropeDim, cache: cache, neox: w.ropeNeoX)
-                kv.move(layer: l, from: j, to: j - d, newK: row)
+            if kv.capacity(l) >= ctxPad {
+                // Every position has its own slot: move down in place, in increasing order.
+                for j in range.upperBound..<count {
+                    rotatedK(l, j)
+                    kv.move(layer: l, from: j, to: j - d, newK: row)
+                }
+                continue
             }
+            // A ring: the new slots of moved rows may hold rows not moved yet, so copy them out first.
+            let intact = kvIntactFrom[l]
+            let moved = max(range.upperBound, intact)..<count
+            let rowBytes = kvDim * MemoryLayout<Float>.stride + kv.vRowBytes
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, moved.count * rowBytes), alignment: 64)
+            defer { buffer.deallocate() }
+            for (r, j) in moved.enumerated() {
+                rotatedK(l, j)
+                let slot = buffer + r * rowBytes
+                slot.copyMemory(from: row, byteCount: kvDim * MemoryLayout<Float>.stride)
+                kv.readV(layer: l, pos: j, into: slot + kvDim * MemoryLayout<Float>.stride)
+            }
+            for (r, j) in moved.enumerated() {
+                let slot = buffer + r * rowBytes
+                kv.storeK(layer: l, pos: j - d, UnsafePointer(slot.assumingMemoryBound(to: Float.self)))
+                kv.writeV(layer: l, pos: j - d, from: slot + kvDim * MemoryLayout<Float>.stride)
+            }
+            kvIntactFrom[l] = intact <= range.lowerBound ? intact : max(range.lowerBound, intact - d)
         }
         tokens.removeSubrange(range)
         lastLogitsValid = false
@@ -73,11 +104,11 @@ extension Session {
     /// dequantized and dotted with the f32 query (8 lanes), softmax in f32 with `expf`, and the output is
     /// `Σ p_j · v_j` accumulated over dequantized value rows, divided by the sum. Not llama.cpp's order (its
     /// quantized cache needs flash attention): fidelity is measured against the f16 path instead.
-    func attentionQuantized(layer l: Int, tokens n: Int, start: Int, window: Int?) {
+    func attentionQuantized(layer l: Int, tokens n: Int, start: Int, kqScale scale: Float) {
         let hd = c.headDim, qDim = c.qDim, ctxPad = self.ctxPad
         let group = c.headCount / c.headCountKV
         let stripes = min(n, attnTasksPerHead)
-        let scale = 1 / Float(hd).squareRoot()
+        let window = c.attentionLayers[l].window, intactFrom = kvIntactFrom[l]
         let kv = self.kv, q = self.q, attn = self.attn, scores = self.scores, tmp = self.kvTmp
         let headBytes = kv.type.rowBytes(hd)
         pool.parallelFor(c.headCount * stripes) { task in
@@ -87,7 +118,7 @@ extension Session {
             var t = stripe
             while t < n {
                 let pos = start + t
-                let first = window.map { max(0, pos - $0 + 1) } ?? 0
+                let first = max(window.map { max(0, pos - $0 + 1) } ?? 0, intactFrom)
                 let qv = q + t * qDim + h * hd
                 var maxScore = -Float.infinity
                 for j in first...pos {
@@ -113,20 +144,33 @@ extension Session {
 
     // MARK: - Snapshots
 
+    /// The positions of each layer a snapshot of the first `count` tokens keeps: all of them on global
+    /// layers, the last `window − 1` (what the next token attends to) on sliding-window layers.
+    func snapshotRanges(count: Int) -> [Range<Int>] {
+        c.attentionLayers.map { layer in (layer.window.map { max(0, count - $0 + 1) } ?? 0)..<count }
+    }
+
     /// The KV of the first `count` evaluated tokens (and, when `count == position`, the logits of the last
     /// one), copied out of the session: restore it into any session of the same model and KV type with
     /// ``restore(_:)``.
     /// - Throws: ``InferenceError/invalidParameter(_:)`` when `count` is not in `1...position`.
-    /// - Memory: ``KVSnapshot/byteCount`` = `layers · count · 2 · rowBytes(kvDim)` (+ `vocab · 4` with logits).
+    /// - Throws: ``InferenceError/invalidParameter(_:)`` also when a sliding-window ring overwrote positions
+    ///   the snapshot needs (`count` far below the position).
+    /// - Memory: ``KVSnapshot/byteCount`` = `Σ_layers kept positions · 2 · rowBytes(kvDim)` (+ `vocab · 4` with
+    ///   logits; a sliding-window layer keeps at most its window).
     /// - Complexity: O(layers · count · kvDim).
     public func snapshot(count: Int? = nil) throws -> KVSnapshot {
         let n = count ?? tokens.count
         guard n >= 1, n <= tokens.count else {
             throw InferenceError.invalidParameter("snapshot(count: \(n)) needs 1…\(tokens.count) evaluated tokens")
         }
-        let bytes = kv.snapshotBytes(count: n)
+        let ranges = snapshotRanges(count: n)
+        for (l, r) in ranges.enumerated() where r.lowerBound < kvIntactFrom[l] {
+            throw InferenceError.invalidParameter("snapshot(count: \(n)): layer \(l)'s sliding-window ring no longer holds positions \(r.lowerBound)..<\(kvIntactFrom[l]); take the snapshot right after evaluating the prefix")
+        }
+        let bytes = kv.snapshotBytes(ranges: ranges)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
-        kv.copyOut(count: n, to: buffer)
+        kv.copyOut(ranges: ranges, to: buffer)
         var logits: [Float]? = nil
         if n == tokens.count && lastLogitsValid {
             logits = Array(UnsafeBufferPointer(start: logitsBuffer + lastLogitsRow * c.vocabularySize, count: c.vocabularySize))
@@ -150,7 +194,9 @@ extension Session {
         guard snapshot.tokens.count <= contextLength else {
             throw InferenceError.contextOverflow(needed: snapshot.tokens.count, contextLength: contextLength)
         }
-        kv.copyIn(count: snapshot.tokens.count, from: snapshot.storage)
+        let ranges = snapshotRanges(count: snapshot.tokens.count)
+        kv.copyIn(ranges: ranges, from: snapshot.storage)
+        for (l, r) in ranges.enumerated() { kvIntactFrom[l] = r.lowerBound }
         tokens = snapshot.tokens
         discardedTokens = 0
         guard let logits = snapshot.lastLogits else { lastLogitsValid = false; return nil }

@@ -251,7 +251,7 @@ final class WeightStreamer {
 
     /// The tensors of each layer (`blk.N.*`), in layer order.
     private static func layerTensors(_ model: Model) -> [[GGUFTensor]] {
-        (0..<model.weights.layers.count).map { l in model.file.tensors.filter { $0.name.hasPrefix("blk.\(l).") } }
+        (0..<model.config.blockCount).map { l in model.file.tensors.filter { $0.name.hasPrefix("blk.\(l).") } }
     }
 
     private static func span(_ ts: [GGUFTensor]) -> (UnsafeRawPointer, Int) {

@@ -1,13 +1,12 @@
-// The acceptance bar of the runtime: EdgeLM on SmolLM2-135M-Instruct Q4_1 reproduces llama.cpp's outputs
-// (Tests/RealModelTests/Reference/*.json, produced by llama.cpp through llama-cpp-python 0.3.36):
-// greedy continuations identical (a divergence only after a near-tie < 0.05 of the top two logits),
-// top-20 last-position logits within 0.05, perplexity within 0.5%.
+// The acceptance bar of the runtime: EdgeLM on SmolLM2-135M-Instruct Q4_1 and Gemma 3 270M Q4_K_M reproduces
+// llama.cpp's outputs (Tests/RealModelTests/Reference/*.json, produced by llama.cpp through llama-cpp-python
+// 0.3.36): greedy continuations identical (a divergence only after a near-tie < 0.05 of the top two logits),
+// top-20 last-position logits within 0.05, perplexity within 0.5%. Each model's suite runs when its file
+// was fetched.
 import EdgeLM
 import Foundation
 import Testing
 
-private let smol = RealModel.smolLM
-private let available = RealModel.path(smol) != nil
 private let logitTolerance: Float = 0.05
 private let nearTie: Float = 0.05
 
@@ -41,19 +40,33 @@ struct ReferenceFile: Codable, Sendable {
     var perplexity: [PerplexityCase]
 }
 
-private let reference: ReferenceFile? = {
-    guard let url = Bundle.module.url(forResource: "smollm2-135m-instruct-q4_1", withExtension: "json", subdirectory: "Reference"),
+/// One reference case of one model.
+struct ModelCase<C: Sendable>: Sendable, CustomTestStringConvertible where C: CustomTestStringConvertible {
+    var model: String
+    var c: C
+    var testDescription: String { "\(model.prefix { $0 != "-" }): \(c.testDescription)" }
+}
+
+private func reference(_ model: String) -> ReferenceFile? {
+    guard let url = Bundle.module.url(forResource: (model as NSString).deletingPathExtension, withExtension: "json", subdirectory: "Reference"),
         let data = try? Data(contentsOf: url)
     else { return nil }
     return try? JSONDecoder().decode(ReferenceFile.self, from: data)
-}()
+}
 
-@Suite("Fidelity vs llama.cpp (SmolLM2-135M Q4_1)", .enabled(if: available, "weights/\(smol) is absent: run weights/fetch.sh"),
+/// The models whose file is present, with their reference cases.
+private let models = [RealModel.smolLM, RealModel.gemma].filter { RealModel.path($0) != nil }
+private func cases<C>(_ pick: (ReferenceFile) -> [C]) -> [ModelCase<C>] {
+    models.flatMap { m in (reference(m).map(pick) ?? []).map { ModelCase(model: m, c: $0) } }
+}
+
+@Suite("Fidelity vs llama.cpp (SmolLM2-135M Q4_1, Gemma 3 270M Q4_K_M)", .enabled(if: !models.isEmpty, "weights/ is empty: run weights/fetch.sh"),
        .serialized)
 struct FidelityTests {
-    @Test("top-20 last-position logits within 0.05 of llama.cpp", arguments: reference?.logits ?? [])
-    func logits(_ c: LogitsCase) throws {
-        let model = try #require(try RealModel.model(smol))
+    @Test("top-20 last-position logits within 0.05 of llama.cpp", arguments: cases(\.logits))
+    func logits(_ mc: ModelCase<LogitsCase>) throws {
+        let c = mc.c
+        let model = try #require(try RealModel.model(mc.model))
         let session = try Session(model: model, options: SessionOptions(contextLength: 512, threads: 2))
         let prompt = c.prompt
         let ids = try session.promptTokens(for: GenerationRequest(prompt: prompt))
@@ -62,12 +75,14 @@ struct FidelityTests {
         var worst: Float = 0
         for entry in c.top { worst = max(worst, abs(logits[entry.id] - entry.logit)) }
         withExtendedLifetime(session) {}
+        print("\(mc.testDescription): max |Δlogit| over llama.cpp's top 20 = \(worst)")
         #expect(worst <= logitTolerance, "max |Δlogit| over llama.cpp's top 20 = \(worst) for \(prompt.debugDescription)")
     }
 
-    @Test("greedy continuations identical to llama.cpp (up to a near-tie)", arguments: reference?.greedy ?? [])
-    func greedy(_ c: GreedyCase) throws {
-        let model = try #require(try RealModel.model(smol))
+    @Test("greedy continuations identical to llama.cpp (up to a near-tie)", arguments: cases(\.greedy))
+    func greedy(_ mc: ModelCase<GreedyCase>) throws {
+        let c = mc.c
+        let model = try #require(try RealModel.model(mc.model))
         let session = try Session(model: model, options: SessionOptions(contextLength: 512, threads: 2))
         let prompt = c.prompt
         let promptIDs = try session.promptTokens(for: GenerationRequest(prompt: prompt))
@@ -90,9 +105,10 @@ struct FidelityTests {
         }
     }
 
-    @Test("perplexity within 0.5% of llama.cpp", arguments: reference?.perplexity ?? [])
-    func perplexity(_ c: PerplexityCase) throws {
-        let model = try #require(try RealModel.model(smol))
+    @Test("perplexity within 0.5% of llama.cpp", arguments: cases(\.perplexity))
+    func perplexity(_ mc: ModelCase<PerplexityCase>) throws {
+        let c = mc.c
+        let model = try #require(try RealModel.model(mc.model))
         let ctx = c.ctx
         let maxTokens = c.max_tokens
         let file = try #require(RealModel.referenceFile(c.file))
@@ -101,6 +117,7 @@ struct FidelityTests {
         let r = try session.perplexity(text: text, ctx: ctx, maxTokens: maxTokens)
         let want = c.ppl
         #expect(r.scoredTokens == c.scored_tokens)
+        print("\(mc.testDescription): perplexity \(r.perplexity) vs llama.cpp \(want)")
         #expect(abs(r.perplexity - want) / want < 0.005, "ppl \(r.perplexity) vs llama.cpp \(want)")
     }
 }

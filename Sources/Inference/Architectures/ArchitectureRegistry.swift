@@ -1,10 +1,30 @@
 import GGUF
 
-/// The architectures EdgeLM can run, by their `general.architecture` name.
-enum ArchitectureRegistry {
-    typealias Loader = @Sendable (GGUFFile, ModelConfig) throws -> TransformerWeights
-    static let loaders: [String: Loader] = [
-        LlamaArchitecture.name: LlamaArchitecture.loadWeights,
-    ]
-    static var names: [String] { loaders.keys.sorted() }
+/// One model architecture, in one file under `Architectures/`: its hyperparameters (read from its `{arch}.*`
+/// GGUF keys, with its defaults), its weights (GGUF tensor names beside the fields) and its forward graph,
+/// composed from the shared blocks of `Session+Blocks.swift`. See docs/architecture.md, "Adding an architecture".
+protocol Architecture: Sendable {
+    /// The `general.architecture` value of its GGUF files.
+    static var name: String { get }
+    /// The hyperparameters, from `metadata` (throws ``InferenceError/invalidHyperparameter(_:)`` naming a
+    /// missing or bad key).
+    static func config(metadata: GGUFMetadata, vocabularySize: Int) throws -> ModelConfig
+    /// Zero-copy views of the weights (throws ``InferenceError/missingTensor(_:)`` naming a missing tensor).
+    init(file: GGUFFile, config: ModelConfig) throws
+    /// What the runtime needs of the weights, whatever the graph.
+    var shared: SharedWeights { get }
+    /// Evaluates `ids` at positions `start ..< start + ids.count` of `session` (its KV cache, scratch and
+    /// pool), filling the session's logits per `logits`.
+    func forward(_ session: Session, _ ids: UnsafeBufferPointer<Int32>, start: Int, logits: LogitsMode)
+}
+
+/// The architectures EdgeLM runs: the one list every other place reads (the loader, error messages, the
+/// lifecycle compatibility check).
+public enum ArchitectureRegistry {
+    static let all: [any Architecture.Type] = [Llama.self, Gemma3.self]
+
+    /// `general.architecture` names, sorted.
+    public static var names: [String] { all.map { $0.name }.sorted() }
+
+    static func architecture(named name: String) -> (any Architecture.Type)? { all.first { $0.name == name } }
 }

@@ -1,44 +1,62 @@
 // Llama family (Llama 2/3, SmolLM2, TinyLlama …): RMSNorm, RoPE (normal ordering), grouped-query attention,
 // SwiGLU FFN, output head tied to the token embedding when `output.weight` is absent.
-// Tensor names are llama.cpp's (src/llama-arch.cpp, LLM_ARCH_LLAMA).
+// Tensor names and graph are llama.cpp's (src/llama-arch.cpp LLM_ARCH_LLAMA, src/models/llama.cpp).
 import GGUF
 import Kernels
 
-enum LlamaArchitecture {
+struct Llama: Architecture {
     static let name = "llama"
 
-    static func loadWeights(file: GGUFFile, config c: ModelConfig) throws -> TransformerWeights {
+    /// One transformer block.
+    struct Layer: @unchecked Sendable {
+        var attnNorm: UnsafePointer<Float>      // (dim)  blk.N.attn_norm.weight
+        var attention: AttentionWeights         //        blk.N.attn_{q,k,v,output}.weight
+        var ffnNorm: UnsafePointer<Float>       // (dim)  blk.N.ffn_norm.weight
+        var ffn: FeedForwardWeights             //        blk.N.ffn_{gate,up,down}.weight
+    }
+
+    let shared: SharedWeights                   // token_embd.weight, output_norm.weight, output.weight (or tied)
+    let layers: [Layer]
+    let kqScale: Float
+
+    /// `llama.*` keys; defaults: head_count_kv = head_count, key_length = dim / heads, rope.freq_base 10 000,
+    /// rms epsilon 1e-5, every layer global.
+    static func config(metadata: GGUFMetadata, vocabularySize: Int) throws -> ModelConfig {
+        try ModelConfig(metadata: metadata, architecture: name, vocabularySize: vocabularySize)
+    }
+
+    init(file: GGUFFile, config c: ModelConfig) throws {
         let w = TensorLookup(file: file)
         let dim = c.embeddingLength
-        let embd = try w.tensor("token_embd.weight", shape: [dim, c.vocabularySize])        // (vocab, dim)
-        var layers: [LayerWeights] = []
-        layers.reserveCapacity(c.blockCount)
+        let embd = try w.tensor("token_embd.weight", shape: [dim, c.vocabularySize])
+        var layers: [Layer] = []
         for i in 0..<c.blockCount {
             let p = "blk.\(i)."
-            layers.append(LayerWeights(
-                attnNorm: try w.vector(p + "attn_norm.weight", count: dim),                 // (dim)
-                wq: try w.matrix(p + "attn_q.weight", rows: c.qDim, cols: dim),
-                wk: try w.matrix(p + "attn_k.weight", rows: c.kvDim, cols: dim),
-                wv: try w.matrix(p + "attn_v.weight", rows: c.kvDim, cols: dim),
-                wo: try w.matrix(p + "attn_output.weight", rows: dim, cols: c.qDim),
-                ffnNorm: try w.vector(p + "ffn_norm.weight", count: dim),
-                gate: try w.matrix(p + "ffn_gate.weight", rows: c.feedForwardLength, cols: dim),
-                up: try w.matrix(p + "ffn_up.weight", rows: c.feedForwardLength, cols: dim),
-                down: try w.matrix(p + "ffn_down.weight", rows: dim, cols: c.feedForwardLength),
-                ropeBase: c.ropeFreqBase
-            ))
+            layers.append(Layer(attnNorm: try w.vector(p + "attn_norm.weight", count: dim),
+                                attention: try AttentionWeights(w, layer: i, config: c),
+                                ffnNorm: try w.vector(p + "ffn_norm.weight", count: dim),
+                                ffn: try FeedForwardWeights(w, layer: i, config: c)))
         }
-        let output: WeightMatrix
-        if file.tensor(named: "output.weight") != nil {
-            output = try w.matrix("output.weight", rows: c.vocabularySize, cols: dim)        // (vocab, dim)
-        } else {
-            output = try w.matrix(embd, rows: c.vocabularySize, cols: dim)                  // tied
+        self.layers = layers
+        shared = SharedWeights(tokenEmbedding: embd, outputNorm: try w.vector("output_norm.weight", count: dim),
+                               output: try w.outputHead(tokenEmbedding: embd, config: c),
+                               layerMatrices: layers.map { $0.attention.matrices + $0.ffn.matrices })
+        kqScale = 1 / Float(c.headDim).squareRoot()
+    }
+
+    func forward(_ s: Session, _ ids: UnsafeBufferPointer<Int32>, start: Int, logits: LogitsMode) {
+        let n = ids.count
+        s.embed(ids, scale: 1)
+        for (l, L) in layers.enumerated() {
+            s.norm(s.x, L.attnNorm, into: s.xn, tokens: n, tap: "attn_norm-\(l)")
+            s.selfAttention(layer: l, L.attention, tokens: n, start: start, kqScale: kqScale)
+            s.addResidual(tokens: n)
+            s.tap("ffn_inp-\(l)", s.x, n * s.c.embeddingLength)
+            s.norm(s.x, L.ffnNorm, into: s.xn, tokens: n, tap: "ffn_norm-\(l)")
+            s.feedForward(layer: l, L.ffn, .silu, tokens: n)
+            s.addResidual(tokens: n)
+            s.endLayer(l, tokens: n)
         }
-        return TransformerWeights(
-            tokenEmbedding: embd,
-            layers: layers,
-            outputNorm: try w.vector("output_norm.weight", count: dim),
-            output: output
-        )
+        s.outputHead(tokens: n, logits)
     }
 }
