@@ -16,13 +16,16 @@
 struct DotAccumulator {
     var v = SIMD8<Float>()
     var s: Float = 0
+    /// Q4_K's mins term in ggml's 4 float lanes (`acc_m`); zero for every other format.
+    var m = SIMD4<Float>()
 
     @inline(__always)
     init() {}
 
-    /// The dot product: a fixed-order horizontal sum of the lanes (ggml's `hsum_float_8` order) plus `s`.
+    /// The dot product: a fixed-order horizontal sum of the lanes (ggml's `hsum_float_8` order) plus `s`, plus
+    /// the 4 `m` lanes summed as ggml does (`(m0 + m2) + (m1 + m3)`).
     @inline(__always)
-    var result: Float { KSIMD.hsum(v) + s }
+    var result: Float { (KSIMD.hsum(v) + s) + ((m[0] + m[2]) + (m[1] + m[3])) }
 }
 
 /// One weight format's block step. `elements` elements of a weight row occupy `weightBytes` bytes; the

@@ -1,6 +1,8 @@
 // Block steps of the K-quants against Q8_K activations, after ggml's `ggml_vec_dot_q{4,5,6}_K_q8_K`
-// (ggml/src/ggml-cpu/quants.c reference semantics, AVX2 structure): per 256-element super-block an exact
-// Int32 sum Σ_sub scale_sub · Σ q·q8, one fma with d_w·d_x, and the mins term −dmin_w·d_x·Σ m_sub·bsums.
+// (ggml/src/ggml-cpu/arch/x86/quants.c, AVX2): per 256-element super-block an exact Int32 sum
+// Σ_sub scale_sub · Σ q·q8 in ggml's lanes (lane k holds elements 4k…4k+3 of every 32-element group), one
+// fma with d_w·d_x, and the mins term −dmin_w·d_x·Σ m_sub·bsums (Q4_K: in ggml's 4 float lanes, so Q4_K
+// and Q6_K dots are bit-identical to ggml's).
 //
 // Bounds: Q4_K pair sums ≤ 4·15·127 = 7620 (× scale ≤ 63, 8 sub-blocks: < 2^22); Q5_K ≤ 4·31·127 = 15 748;
 // Q6_K |q| ≤ 32, per 16-lane product ≤ 4064, pair sums ≤ 8128, × |scale| ≤ 128.
@@ -42,18 +44,30 @@ enum Q4_KDot: BlockDot {
         let dx = x.loadUnaligned(as: Float.self)
         let h = KSIMD.halves4(w, w)  // d, dmin
         let (sc, mn) = kScalesMins(w + 4)
-        acc.s -= (h[1] * dx) * Float(kMinsDot(x + 260, mn))
+        // Mins: 4 lanes of m_{2t}·(bsums of sub-block 2t) + m_{2t+1}·(…2t+1), fused with −d_x·dmin (ggml's acc_m).
+        acc.m.addProduct(SIMD4<Float>(kMinsLanes(x + 260, mn)), SIMD4(repeating: -dx * h[1]))
         let m4 = KSIMD.splat16(0x0F), s4 = KSIMD.splat16(4)
         var isum = SIMD8<Int32>()
         for j in 0..<4 {
+            // Bytes 32j…32j+31: low nibbles are elements 64j…64j+31, high nibbles 64j+32…64j+63.
             let q0 = KSIMD.zext16(w + 16 + 32 * j), q1 = KSIMD.zext16(w + 32 + 32 * j)
             let y = x + 4 + 64 * j
-            let pl = (q0 & m4) &* KSIMD.sext16(y) &+ (q1 & m4) &* KSIMD.sext16(y + 16)
-            let ph = (q0 &>> s4) &* KSIMD.sext16(y + 32) &+ (q1 &>> s4) &* KSIMD.sext16(y + 48)
-            isum &+= KSIMD.pairSum(pl) &* KSIMD.splat(sc[2 * j]) &+ KSIMD.pairSum(ph) &* KSIMD.splat(sc[2 * j + 1])
+            let lo = KSIMD.quadLanes((q0 & m4) &* KSIMD.sext16(y), (q1 & m4) &* KSIMD.sext16(y + 16))
+            let hi = KSIMD.quadLanes((q0 &>> s4) &* KSIMD.sext16(y + 32), (q1 &>> s4) &* KSIMD.sext16(y + 48))
+            isum &+= lo &* KSIMD.splat(sc[2 * j]) &+ hi &* KSIMD.splat(sc[2 * j + 1])
         }
         acc.v.addProduct(KSIMD.float(isum), SIMD8(repeating: h[0] * dx))
     }
+}
+
+/// ggml's Q4_K mins lanes: t = 0…3 holds m_{2t}·(b_{4t} + b_{4t+1}) + m_{2t+1}·(b_{4t+2} + b_{4t+3}) over the
+/// 16 Int16 group sums b of a Q8_K block (`_mm_hadd_epi16` then `_mm_madd_epi16`).
+@inline(__always)
+func kMinsLanes(_ bsums: UnsafeRawPointer, _ mins: SIMD8<Int32>) -> SIMD4<Int32> {
+    var b = SIMD16<Int16>()
+    for i in 0..<16 { b[i] = bsums.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self) }
+    let sub = KSIMD.pairSum(b) &* mins          // m_j · (b_{2j} + b_{2j+1}), j = 0…7
+    return sub.evenHalf &+ sub.oddHalf
 }
 
 /// Q5_K · Q8_K. Weight block (176 B): d | dmin | scales[12] | qh[32] | qs[128]; element of sub-block s at
@@ -68,7 +82,8 @@ enum Q5_KDot: BlockDot {
         let dx = x.loadUnaligned(as: Float.self)
         let h = KSIMD.halves4(w, w)
         let (sc, mn) = kScalesMins(w + 4)
-        acc.s -= (h[1] * dx) * Float(kMinsDot(x + 260, mn))
+        // ggml: summs += dmin · Σ (one scalar, fused by gcc's default contraction), dmin = −d_x·dmin_w.
+        acc.s.addProduct(-dx * h[1], Float(kMinsDot(x + 260, mn)))
         let m4 = KSIMD.splat16(0x0F), s4 = KSIMD.splat16(4), one = KSIMD.splat16(1)
         let qh0 = KSIMD.zext16(w + 16), qh1 = KSIMD.zext16(w + 32)
         var isum = SIMD8<Int32>()
@@ -80,17 +95,12 @@ enum Q5_KDot: BlockDot {
             let h0 = (q0 &>> s4) | (((qh0 &>> sh) & one) &<< s4)
             let h1 = (q1 &>> s4) | (((qh1 &>> sh) & one) &<< s4)
             let y = x + 4 + 64 * j
-            let pl = l0 &* KSIMD.sext16(y) &+ l1 &* KSIMD.sext16(y + 16)
-            let ph = h0 &* KSIMD.sext16(y + 32) &+ h1 &* KSIMD.sext16(y + 48)
-            isum &+= KSIMD.pairSum(pl) &* KSIMD.splat(sc[2 * j]) &+ KSIMD.pairSum(ph) &* KSIMD.splat(sc[2 * j + 1])
+            let pl = KSIMD.quadLanes(l0 &* KSIMD.sext16(y), l1 &* KSIMD.sext16(y + 16))
+            let ph = KSIMD.quadLanes(h0 &* KSIMD.sext16(y + 32), h1 &* KSIMD.sext16(y + 48))
+            isum &+= pl &* KSIMD.splat(sc[2 * j]) &+ ph &* KSIMD.splat(sc[2 * j + 1])
         }
         acc.v.addProduct(KSIMD.float(isum), SIMD8(repeating: h[0] * dx))
     }
-}
-
-@inline(__always)
-func q6Scale(_ sc: UnsafeRawPointer, _ i: Int) -> SIMD8<Int32> {
-    KSIMD.splat(Int32(sc.load(fromByteOffset: i, as: Int8.self)))
 }
 
 /// Q6_K · Q8_K. Weight block (210 B): ql[128] | qh[64] | scales i8[16] | d f16; element e = 6-bit q − 32
@@ -108,33 +118,26 @@ enum Q6_KDot: BlockDot {
         let d = KSIMD.half(w + 208)
         let m4 = KSIMD.splat16(0x0F), m30 = KSIMD.splat16(0x30)
         let two = KSIMD.splat16(2), four = KSIMD.splat16(4)
-        // Quants are summed unsigned (0…63); the −32 offset is applied once per super-block through the
-        // Q8_K group sums: Σ sc·(q−32)·y = Σ sc·q·y − 32·Σ_g sc_g·bsums_g (exact integer identity).
+        // Per 32-element group g of 128-element half n: (q − 32)·y summed four elements per lane (ggml's
+        // maddubs − 32·maddubs, madd), × scales[8n + 2t] on lanes 0…3 and scales[8n + 2t + 1] on lanes 4…7.
+        let q32 = KSIMD.splat16(32)
         var isum = SIMD8<Int32>()
         for n in 0..<2 {
             let ql = w + 64 * n, qh = w + 128 + 32 * n, sc = w + 192 + 8 * n, y = x + 4 + 128 * n
-            for half in 0..<2 {
-                let a = KSIMD.zext16(ql + 16 * half), b = KSIMD.zext16(ql + 32 + 16 * half)
-                let hb = KSIMD.zext16(qh + 16 * half)
-                let q1 = (a & m4) | ((hb &<< four) & m30)
-                let q2 = (b & m4) | ((hb &<< two) & m30)
-                let q3 = (a &>> four) | (hb & m30)
-                let q4 = (b &>> four) | ((hb &>> two) & m30)
-                isum &+= KSIMD.pairSum(q1 &* KSIMD.sext16(y + 16 * half)) &* q6Scale(sc, 0 + half)
-                isum &+= KSIMD.pairSum(q2 &* KSIMD.sext16(y + 32 + 16 * half)) &* q6Scale(sc, 2 + half)
-                isum &+= KSIMD.pairSum(q3 &* KSIMD.sext16(y + 64 + 16 * half)) &* q6Scale(sc, 4 + half)
-                isum &+= KSIMD.pairSum(q4 &* KSIMD.sext16(y + 96 + 16 * half)) &* q6Scale(sc, 6 + half)
+            let a0 = KSIMD.zext16(ql), a1 = KSIMD.zext16(ql + 16)
+            let b0 = KSIMD.zext16(ql + 32), b1 = KSIMD.zext16(ql + 48)
+            let h0 = KSIMD.zext16(qh), h1 = KSIMD.zext16(qh + 16)
+            @inline(__always) func group(_ t: Int, _ q0: SIMD16<Int16>, _ q1: SIMD16<Int16>) {
+                let lanes = KSIMD.quadLanes((q0 &- q32) &* KSIMD.sext16(y + 32 * t), (q1 &- q32) &* KSIMD.sext16(y + 32 * t + 16))
+                let scale = SIMD8<Int32>(lowHalf: SIMD4(repeating: Int32(sc.load(fromByteOffset: 2 * t, as: Int8.self))),
+                                         highHalf: SIMD4(repeating: Int32(sc.load(fromByteOffset: 2 * t + 1, as: Int8.self))))
+                isum &+= lanes &* scale
             }
+            group(0, (a0 & m4) | ((h0 &<< four) & m30), (a1 & m4) | ((h1 &<< four) & m30))
+            group(1, (b0 & m4) | ((h0 &<< two) & m30), (b1 & m4) | ((h1 &<< two) & m30))
+            group(2, (a0 &>> four) | (h0 & m30), (a1 &>> four) | (h1 & m30))
+            group(3, (b0 &>> four) | ((h0 &>> two) & m30), (b1 &>> four) | ((h1 &>> two) & m30))
         }
-        // Σ_g sc_g · bsums_g over the 16 groups of 16 (scales i8, bsums i16), lane-wise in Int32.
-        var scLo = SIMD8<Int32>(), scHi = SIMD8<Int32>(), bsLo = SIMD8<Int32>(), bsHi = SIMD8<Int32>()
-        for g in 0..<8 {
-            scLo[g] = Int32(w.load(fromByteOffset: 192 + g, as: Int8.self))
-            scHi[g] = Int32(w.load(fromByteOffset: 200 + g, as: Int8.self))
-            bsLo[g] = Int32(x.loadUnaligned(fromByteOffset: 260 + 2 * g, as: Int16.self))
-            bsHi[g] = Int32(x.loadUnaligned(fromByteOffset: 276 + 2 * g, as: Int16.self))
-        }
-        isum &-= (scLo &* bsLo &+ scHi &* bsHi) &<< KSIMD.splat(5)
         acc.v.addProduct(KSIMD.float(isum), SIMD8(repeating: d * dx))
     }
 }

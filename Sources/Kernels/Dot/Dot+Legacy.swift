@@ -21,8 +21,9 @@ enum Q4_0Dot: BlockDot {
         let eight = KSIMD.splat16(8)
         let lo = (q & KSIMD.splat16(0x0F)) &- eight
         let hi = (q &>> KSIMD.splat16(4)) &- eight
-        let p = lo &* KSIMD.sext16(x + 2) &+ hi &* KSIMD.sext16(x + 18)
-        acc.v.addProduct(KSIMD.float(KSIMD.pairSum(p)), SIMD8(repeating: h[0] * h[1]))
+        // ggml's AVX2 order: lane k sums elements 4k…4k+3.
+        let lanes = KSIMD.quadLanes(lo &* KSIMD.sext16(x + 2), hi &* KSIMD.sext16(x + 18))
+        acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[1]))
     }
 }
 
@@ -66,8 +67,9 @@ enum Q5_0Dot: BlockDot {
         let sixteen = KSIMD.splat16(16)
         let lo = ((q & KSIMD.splat16(0x0F)) | q5HighBits(qh & 0xFFFF)) &- sixteen
         let hi = ((q &>> KSIMD.splat16(4)) | q5HighBits(qh >> 16)) &- sixteen
-        let p = lo &* KSIMD.sext16(x + 2) &+ hi &* KSIMD.sext16(x + 18)
-        acc.v.addProduct(KSIMD.float(KSIMD.pairSum(p)), SIMD8(repeating: h[0] * h[1]))
+        // ggml's AVX2 order: lane k sums elements 4k…4k+3.
+        let lanes = KSIMD.quadLanes(lo &* KSIMD.sext16(x + 2), hi &* KSIMD.sext16(x + 18))
+        acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[1]))
     }
 }
 

@@ -23,10 +23,12 @@ extension Ops {
     static let geluCoefA: Float = 0.044715
     static let sqrt2OverPi: Float = 0.797_884_560_802_865_355_879_892_119_868_76
 
-    /// ggml_gelu_f32: 0.5f*x*(1.0f + tanhf(SQRT_2_OVER_PI*x*(1.0f + GELU_COEF_A*x*x))).
+    /// ggml_gelu_f32: 0.5f*x*(1.0f + tanhf(SQRT_2_OVER_PI*x*(1.0f + GELU_COEF_A*x*x))), with the one fused
+    /// multiply-add gcc's default contraction forms in it: `1.0f + (GELU_COEF_A*x)*x`. (The fp16 table
+    /// llama.cpp's CPU backend looks GELU up in is built from exactly this expression.)
     @inline(__always)
     static func geluScalar(_ x: Float) -> Float {
-        0.5 * x * (1.0 + tanhf(sqrt2OverPi * x * (1.0 + geluCoefA * x * x)))
+        0.5 * x * (1.0 + tanhf(sqrt2OverPi * x * (Float(1).addingProduct(geluCoefA * x, x))))
     }
 
     /// ggml_silu_f32: x/(1.0f + expf(-x)).
