@@ -41,7 +41,7 @@ let package = Package(
         // Inference: Model (immutable) / Session (mutable), architectures, sampling, memory budgets.
         .target(name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenizers", "DeviceProfiles"], swiftSettings: kernelSettings),
         // ModelLifecycle: manifests, signed releases, the on-device model store, staged rollout, telemetry.
-        .target(name: "ModelLifecycle", dependencies: ["GGUF", "DeviceProfiles", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ModelLifecycle", dependencies: ["GGUF", "DeviceProfiles", "Inference", .product(name: "Crypto", package: "swift-crypto")]),
         // Tasks: classify / extract / rewrite on a local model, calibrated confidence, schema-constrained JSON,
         // and the local-first Router that escalates to a remote OpenAI-compatible endpoint.
         .target(name: "Tasks", dependencies: ["Inference", "Tokenizers", "GGUF"], swiftSettings: hotSettings),

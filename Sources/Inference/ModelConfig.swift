@@ -41,6 +41,30 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Each layer's sliding window (nil = global).
     public var slidingWindows: [Int?] { attentionLayers.map(\.window) }
 
+    /// Bytes of the KV cache a session with this context, prefill batch and KV type reserves: every global
+    /// layer keeps the context, every sliding-window layer a ring of its window plus one batch (the figure
+    /// ``Session/memoryRequirement(model:options:)`` counts; one formula, ``KVCache/bytes(type:kvDim:capacities:)``).
+    public func kvCacheBytes(contextLength ctx: Int, batch: Int, type: KVCacheType = .f16) -> Int {
+        Self.kvPositions(windows: slidingWindows, contextLength: ctx, batch: batch) * type.rowBytes(kvDim) * 2
+    }
+
+    /// Positions the KV cache keeps over all layers with these per-layer `windows` (nil = global): the context
+    /// padded to 32 on a global layer, a ring of window + batch in whole pages on a sliding-window layer.
+    public static func kvPositions(windows: [Int?], contextLength ctx: Int, batch: Int) -> Int {
+        let ctxPad = (ctx + 31) / 32 * 32
+        return KVCache.capacities(windows: windows, batch: max(1, min(batch, ctx)), ctxPad: ctxPad).reduce(0, +)
+    }
+
+    /// Reads the hyperparameters of a file of a supported architecture (its `{arch}.*` keys, as
+    /// ``Model/init(path:)`` does) without loading the model.
+    /// - Throws: ``InferenceError/unsupportedArchitecture(_:)``, ``InferenceError/invalidHyperparameter(_:)``.
+    public init(file: GGUFFile) throws {
+        let arch = try file.metadata.string(GGUFKey.architecture)
+        guard let kind = ArchitectureRegistry.architecture(named: arch) else { throw InferenceError.unsupportedArchitecture(arch) }
+        let vocab = (try? file.metadata.int(GGUFKey.vocabSize(arch))) ?? ((try? file.metadata.arrayCount(GGUFKey.tokens)) ?? 0)
+        self = try kind.config(metadata: file.metadata, vocabularySize: vocab)
+    }
+
     /// The most layers a model may declare (far above any real model; a corrupt count is refused before any
     /// per-layer table is allocated).
     public static let maxBlockCount = 4096

@@ -3,6 +3,7 @@
 
 import DeviceProfiles
 import GGUF
+import Inference
 
 /// A built-in device class: a memory cap plus the context and prefill batch a model is sized for on it.
 public struct DeviceMemoryProfile: Sendable, Hashable, Codable {
@@ -63,6 +64,9 @@ public struct ModelShape: Sendable, Equatable {
     public var outputRowBytes: Int
     /// Bytes per row of the token embedding.
     public var embeddingRowBytes: Int
+    /// Each layer's sliding window (nil = global), from the architecture's own hyperparameter reader; all
+    /// empty when the architecture is not one EdgeLM runs (every layer then counts as global: an upper bound).
+    public var slidingWindows: [Int?]
 
     /// Reads the shape of an architecture-`arch` model; missing hyperparameters count as 0 (the estimate is
     /// then weights-dominated, still a lower bound).
@@ -90,6 +94,7 @@ public struct ModelShape: Sendable, Equatable {
             if let l = Int(t.name.dropFirst(4).prefix { $0 != "." }) { layerBytes[l, default: 0] += t.byteCount }
         }
         largestLayerBytes = layerBytes.values.max() ?? 0
+        slidingWindows = (try? ModelConfig(file: file))?.slidingWindows ?? []
         let embedding = file.tensors.first { $0.name == "token_embd.weight" }
         let head = file.tensors.first { $0.name == "output.weight" } ?? embedding
         outputRows = head?.rows ?? 0
@@ -121,18 +126,29 @@ public struct ModelShape: Sendable, Equatable {
     /// Minimum bytes to run this model on `profile`:
     ///
     ///     weights      all tensor bytes (resident), or ``streamedWeightBytes`` (streamed profiles)
-    ///     + KV cache   n_layer × ctx × n_kv × (k_dim + v_dim) × 2          (f16 K and V)
+    ///     + KV cache   Σ_layers positions × n_kv × (k_dim + v_dim) × 2     (f16 K and V; positions = ctx
+    ///                  padded to 32 on global layers, window + batch in whole pages on sliding-window layers,
+    ///                  as Inference's `ModelConfig.kvCacheBytes`)
     ///     + scratch    4 × (B × (3·n_embd + n_head·k_dim + n_kv·(k_dim+v_dim) + 2·n_ff) + n_head·ctx + n_vocab)
     ///
     /// with `ctx = min(profile.contextLength, model context)` and `B = profile.batch` (the same scratch
     /// formula as `edgelm inspect`). Saturates at `Int.max` instead of overflowing.
     public func minimumMemory(on profile: DeviceMemoryProfile) -> Int {
         let ctx = contextLength > 0 ? min(profile.contextLength, contextLength) : profile.contextLength
-        let kv = mul([layers, ctx, kvHeads, keyLength + valueLength, 2])
+        let kv = mul([kvPositions(contextLength: ctx, batch: profile.batch), kvHeads, keyLength + valueLength, 2])
         let perToken = 3 * embedding + heads * keyLength + kvHeads * (keyLength + valueLength) + 2 * feedForward
         let scratch = mul([4, add([mul([profile.batch, perToken]), mul([heads, ctx]), vocabulary])])
         let weights = profile.residency == .streamed ? streamedWeightBytes : weightBytes
         return add([weights, kv, scratch, Self.processBaselineBytes])
+    }
+
+    /// Positions the KV cache keeps over all layers for a context and prefill batch (Inference's per-layer
+    /// capacities: the padded context, or a sliding window's ring).
+    public func kvPositions(contextLength ctx: Int, batch: Int) -> Int {
+        guard slidingWindows.count == layers, slidingWindows.contains(where: { $0 != nil }) else {
+            return mul([layers, (ctx + 31) / 32 * 32])
+        }
+        return ModelConfig.kvPositions(windows: slidingWindows, contextLength: ctx, batch: batch)
     }
 
     /// The process's own resident baseline (Swift runtime, Foundation, code pages), counted like
@@ -150,8 +166,8 @@ public struct ModelShape: Sendable, Equatable {
 
 /// What this engine can run: the architectures and tensor types of the compatibility check.
 public enum Compatibility {
-    /// Architectures with a forward pass in Inference.
-    public static let supportedArchitectures: Set<String> = ["llama"]
+    /// Architectures with a forward pass in Inference (its ``ArchitectureRegistry``).
+    public static var supportedArchitectures: Set<String> { Set(ArchitectureRegistry.names) }
     /// Tensor types with kernels in Kernels.
     public static let supportedTensorTypes: Set<GGMLType> = [
         .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,

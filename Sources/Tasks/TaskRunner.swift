@@ -26,7 +26,9 @@ public final class TaskRunner {
     public init(model: Model, options: TaskOptions = TaskOptions()) throws {
         self.model = model
         self.options = options
-        do { template = try ChatTemplate(metadata: model.file.metadata) } catch {
+        do { template = try ChatTemplate(metadata: model.file.metadata) } catch TokenizerError.noChatTemplate {
+            template = ChatTemplate(style: .plainText)   // a base model: plain-text prompts (docs/tasks.md)
+        } catch {
             throw TasksError.unsupportedModel("\(error)")
         }
         tokenizer = model.tokenizer
@@ -327,7 +329,10 @@ public final class TaskRunner {
         let start = DispatchTime.now().uptimeNanoseconds
         guard maxTokens >= 1 else { throw TasksError.invalidParameter("maxTokens must be ≥ 1, got \(maxTokens)") }
         let system = "Rewrite the user's text as instructed. Reply with the rewritten text only."
-        let prompt = chatTokens(system: system, user: "Instruction: \(instruction)\n\nText: \(text)")
+        // A base model (plain-text prompts) gets the answer opened for it and ends it with a blank line.
+        let plain = template.style == .plainText
+        let prompt = chatTokens(system: system, user: "Instruction: \(instruction)\n\nText: \(text)",
+                                assistantPrefix: plain ? "Rewritten text:" : "")
         guard prompt.count + maxTokens <= session.contextLength else {
             throw TasksError.inputTooLong(tokens: prompt.count + maxTokens, contextLength: session.contextLength)
         }
@@ -344,7 +349,15 @@ public final class TaskRunner {
             let token = Int32(best)
             if tokenizer.isEndOfGeneration(token) { finished = true; break }
             steps += 1
-            let chunk = decoder.append(token)
+            var chunk = decoder.append(token)
+            if plain, let end = (out + chunk).dropFirst().range(of: "\n\n") {
+                // The blank line ends a plain-text answer: keep (and stream) only what precedes it.
+                chunk = String((out + chunk)[..<end.lowerBound].dropFirst(out.count))
+                out += chunk
+                if let onText, !chunk.isEmpty { _ = onText(chunk) }
+                finished = true
+                break
+            }
             out += chunk
             if let onText, !chunk.isEmpty, !onText(chunk) { break }
             if steps == maxTokens { break }

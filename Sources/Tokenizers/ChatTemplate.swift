@@ -30,25 +30,28 @@ public struct ChatTemplate: Sendable, Equatable {
         /// `<start_of_turn>user\n{system}\n\n{content}<end_of_turn>\n` … `<start_of_turn>model\n` (Gemma; the
         /// system prompt is merged into the first user turn, "assistant" is spelled "model").
         case gemma
+        /// No template (a base model): plain text — the system text, a blank line, the user's text and a newline;
+        /// no role markers. Used by the task prompts only (``TaskRunner`` then opens the answer itself, e.g.
+        /// `Label:`); `--chat` refuses a model without a template instead.
+        case plainText
     }
 
     public let style: Style
 
     public init(style: Style) { self.style = style }
 
-    /// Detects the format from `tokenizer.chat_template` (and, when the file has no template, from
-    /// `general.architecture`: Gemma models use the Gemma format).
-    /// - Throws: `TokenizerError.unsupportedChatTemplate` for templates of other families, or when there is none.
+    /// Detects the format from `tokenizer.chat_template`. A file without one (a base model, e.g. Gemma 3 270M)
+    /// gets no format guessed from its architecture: another model's template would be applied silently.
+    /// - Throws: `TokenizerError.noChatTemplate` when there is no template, `.unsupportedChatTemplate` for
+    ///   templates of other families.
     public init(template: String?, architecture: String? = nil) throws {
-        if let template, template.contains("<|im_start|>") {
+        guard let template else { throw TokenizerError.noChatTemplate(architecture: architecture) }
+        if template.contains("<|im_start|>") {
             style = .chatML(defaultSystem: Self.chatMLDefaultSystem(in: template))
-        } else if let template, template.contains("<start_of_turn>") {
-            style = .gemma
-        } else if template == nil, let arch = architecture, arch.hasPrefix("gemma") {
+        } else if template.contains("<start_of_turn>") {
             style = .gemma
         } else {
-            let excerpt = template.map { String($0.prefix(60)).debugDescription } ?? "<no tokenizer.chat_template>"
-            throw TokenizerError.unsupportedChatTemplate(excerpt: excerpt)
+            throw TokenizerError.unsupportedChatTemplate(excerpt: String(template.prefix(60)).debugDescription)
         }
     }
 
@@ -95,6 +98,8 @@ public struct ChatTemplate: Sendable, Equatable {
             }
             if let s = system { out += "<start_of_turn>user\n\(s)\n\n<end_of_turn>\n" }
             if addGenerationPrompt { out += "<start_of_turn>model\n" }
+        case .plainText:
+            for m in messages { out += m.content + (m.role == "system" ? "\n\n" : "\n") }
         }
         return out
     }

@@ -20,6 +20,8 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case lengthMismatch(key: String, expected: Int, actual: Int)
     /// The model's chat template is not one this engine can render.
     case unsupportedChatTemplate(excerpt: String)
+    /// The model has no `tokenizer.chat_template` (a base model): there is no chat format to apply.
+    case noChatTemplate(architecture: String?)
 
     public var description: String {
         switch self {
@@ -48,6 +50,10 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
         case .unsupportedChatTemplate(let excerpt):
             return "unsupported chat template (starts with: \(excerpt)). Hint: ChatML (<|im_start|>) and Gemma "
                 + "(<start_of_turn>) templates are supported; pass a raw prompt instead of using --chat."
+        case .noChatTemplate(let arch):
+            return "the model\(arch.map { " (\($0))" } ?? "") has no chat template (tokenizer.chat_template): it is a base model "
+                + "that continues text. Hint: drop --chat and write the prompt as text to continue (tasks use a "
+                + "plain-text prompt format on such models)."
         }
     }
 }

@@ -9,8 +9,10 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show a GGUF model's architecture, hyperparameters, tokenizer, tensors and memory needs.",
         discussion: """
-            Memory is estimated at the model's default context length: weights (sum of tensor bytes) + an f16 KV \
-            cache + activation scratch for a 512-token batch. Reads only the header; tensor data is not touched.
+            Memory is what a session with the default options needs (context min(trained, 4096), f16 KV cache, \
+            64-token prefill batch, all cores): Session.memoryRequirement, the figure budgets and profiles enforce \
+            (sliding-window layers count their ring, not the context). Reads the header, metadata and tokenizer; \
+            tensor data is not touched. Files EdgeLM cannot load report their metadata and no memory figure.
             """
     )
 
@@ -66,11 +68,11 @@ struct ModelSummary {
     let tokenizerPre: String?
     let vocabSize: Int?
     let weightBytes: Int
-    let kvCacheBytes: Int?
-    let scratchBytes: Int?
-
-    /// Prefill batch the scratch estimate assumes (llama.cpp's default n_ubatch).
-    static let scratchBatch = 512
+    /// What a default session needs (nil when the file cannot be loaded as a model; `memoryNote` says why).
+    let memory: MemoryBreakdown?
+    let memoryOptions: SessionOptions
+    let memoryNote: String?
+    let slidingWindowLayers: Int
 
     init(file: GGUFFile) throws {
         let m = file.metadata
@@ -106,54 +108,18 @@ struct ModelSummary {
         vocabSize = m.contains(GGUFKey.tokens) ? try m.arrayCount(GGUFKey.tokens) : try archInt(GGUFKey.vocabSize)
         weightBytes = file.tensorBytes
 
-        // KV cache, f16 K and V for every layer at the full default context:
-        //   n_layer × ctx × n_kv_heads × (key_length + value_length) × 2 bytes
-        // (= 2 × n_layer × ctx × n_kv_heads × head_dim × 2 when K and V widths agree). Sliding-window layers
-        // are counted at full context: an upper bound.
-        if let l = blockCount, let c = contextLength, let kv = headCountKV, let kd = keyLength, let vd = valueLength {
-            kvCacheBytes = ModelSummary.product([l, c, kv, kd + vd, 2])
-        } else {
-            kvCacheBytes = nil
+        // The memory figure is the one sessions enforce, on the model as the engine loads it.
+        memoryOptions = SessionOptions(contextLength: contextLength.map { min($0, 4096) })
+        do {
+            let model = try Model(path: file.path)
+            memory = try Session.memoryRequirement(model: model, options: memoryOptions)
+            memoryNote = nil
+            slidingWindowLayers = model.config.slidingWindows.filter { $0 != nil }.count
+        } catch {
+            memory = nil
+            memoryNote = "\(error)"
+            slidingWindowLayers = 0
         }
-        // Scratch: f32 activations for a prefill batch B = 512 tokens plus one row of attention scores per head
-        // over the whole context and one row of logits:
-        //   4 × (B × (3·n_embd + n_head·k_dim + n_kv·(k_dim + v_dim) + 2·n_ff) + n_head·ctx + n_vocab)
-        // (x, residual and norm buffers; Q, K, V; FFN gate and up). Quantized activation copies are smaller
-        // than these f32 buffers and reuse them, so they are not added.
-        if let e = embeddingLength, let h = headCount, let kv = headCountKV, let kd = keyLength, let vd = valueLength,
-            let ff = feedForwardLength, let c = contextLength
-        {
-            let perToken = 3 * e + h * kd + kv * (kd + vd) + 2 * ff
-            let vocab = vocabSize ?? 0
-            if let batch = ModelSummary.product([ModelSummary.scratchBatch, perToken]),
-                let scores = ModelSummary.product([h, c])
-            {
-                scratchBytes = ModelSummary.product([batch + scores + vocab, 4])
-            } else {
-                scratchBytes = nil
-            }
-        } else {
-            scratchBytes = nil
-        }
-    }
-
-    /// Product of non-negative factors, nil on overflow (values come from an untrusted file).
-    static func product(_ factors: [Int]) -> Int? {
-        var p = 1
-        for f in factors {
-            guard f >= 0 else { return nil }
-            let (m, o) = p.multipliedReportingOverflow(by: f)
-            if o { return nil }
-            p = m
-        }
-        return p
-    }
-
-    var totalBytes: Int? {
-        guard let kv = kvCacheBytes, let s = scratchBytes else { return nil }
-        let (a, o1) = weightBytes.addingReportingOverflow(kv)
-        let (b, o2) = a.addingReportingOverflow(s)
-        return o1 || o2 ? nil : b
     }
 
     private static func json(_ v: Int?) -> Any { v.map { NSNumber(value: $0) } ?? NSNull() }
@@ -184,12 +150,13 @@ struct ModelSummary {
             "tokenizer_model": Self.json(tokenizerModel),
             "tokenizer_pre": Self.json(tokenizerPre),
             "vocab_size": Self.json(vocabSize),
-            "memory_bytes": [
-                "weights": weightBytes,
-                "kv_cache": Self.json(kvCacheBytes),
-                "scratch": Self.json(scratchBytes),
-                "total": Self.json(totalBytes),
-            ] as [String: Any],
+            "tensor_bytes": weightBytes,
+            "memory_context": Self.json(memory == nil ? nil : memoryOptions.contextLength),
+            "memory_bytes": memory.map { m -> Any in
+                ["weights": m.weights, "kv_cache": m.kvCache, "scratch": m.scratch, "tokenizer": m.tokenizer,
+                 "threads": m.threadStacks, "runtime": m.runtime, "total": m.total] as [String: Any]
+            } ?? NSNull(),
+            "memory_note": Self.json(memoryNote),
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
@@ -234,11 +201,28 @@ struct ModelSummary {
               rms norm epsilon     \(Self.show(rmsEpsilon))
             tokenizer     \(tokenizer), vocabulary \(Self.show(vocabSize))
             tensors       \(tensorCount): \(types)
-            memory at context \(ctx)
-              weights   \(Self.bytes(weightBytes))
-              KV cache  \(Self.bytes(kvCacheBytes))  (f16 K and V, every layer at full context)
-              scratch   \(Self.bytes(scratchBytes))  (f32 activations, \(Self.scratchBatch)-token batch)
-              total     \(Self.bytes(totalBytes))
+            \(memoryText(trainedContext: ctx))
+            """
+    }
+
+    /// The memory section: a default session's requirement, or why there is none.
+    private func memoryText(trainedContext: String) -> String {
+        guard let m = memory else {
+            return "memory        unknown: \(memoryNote ?? "the model cannot be loaded")\n  tensor data \(Self.bytes(weightBytes))"
+        }
+        let ctx = memoryOptions.contextLength.map(String.init) ?? "?"
+        let kvNote = slidingWindowLayers > 0
+            ? "f16 K and V; \(slidingWindowLayers) sliding-window layers keep only their window"
+            : "f16 K and V, every layer at the full context"
+        return """
+            memory of a default session (context \(ctx) of \(trainedContext), \(memoryOptions.threads) threads; what budgets enforce)
+              weights    \(Self.bytes(m.weights))
+              KV cache   \(Self.bytes(m.kvCache))  (\(kvNote))
+              scratch    \(Self.bytes(m.scratch))  (activations, \(memoryOptions.batchSize)-token batch)
+              tokenizer  \(Self.bytes(m.tokenizer))
+              threads    \(Self.bytes(m.threadStacks))
+              runtime    \(Self.bytes(m.runtime))
+              total      \(Self.bytes(m.total))
             """
     }
 }

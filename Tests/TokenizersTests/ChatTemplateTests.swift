@@ -35,13 +35,19 @@ struct ChatTemplateTests {
     }
 
     @Test func gemma() throws {
-        let t = try ChatTemplate(template: nil, architecture: "gemma3")
+        let t = try ChatTemplate(template: "{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}")
         #expect(t.style == .gemma)
         #expect(t.prompt(user: "Hi", system: "Be brief.")
             == "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n")
         #expect(t.render([.user("a"), .assistant("b"), .user("c")])
             == "<start_of_turn>user\na<end_of_turn>\n<start_of_turn>model\nb<end_of_turn>\n<start_of_turn>user\nc<end_of_turn>\n<start_of_turn>model\n")
         #expect(try ChatTemplate(template: "{{ '<start_of_turn>' + role }}").style == .gemma)
+    }
+
+    @Test func plainTextForBaseModels() {
+        let t = ChatTemplate(style: .plainText)
+        #expect(t.prompt(user: "Text: hi", system: "Classify the text.") == "Classify the text.\n\nText: hi\n")
+        #expect(!t.render([.user("a")]).contains("<"))
     }
 
     @Test func unknownTemplatesThrow() {
@@ -58,8 +64,10 @@ struct ChatTemplateMetadataTests {
         let chatml = try GGUFMetadata([(key: "tokenizer.chat_template", value: .string(ChatTemplateTests.smolLM2))])
         #expect(try ChatTemplate(metadata: chatml).style == .chatML(
             defaultSystem: "You are a helpful AI assistant named SmolLM, trained by Hugging Face"))
+        // A base model without a template gets no format guessed from its architecture.
         let gemma = try GGUFMetadata([(key: "general.architecture", value: .string("gemma3"))])
-        #expect(try ChatTemplate(metadata: gemma).style == .gemma)
+        #expect(throws: TokenizerError.noChatTemplate(architecture: "gemma3")) { try ChatTemplate(metadata: gemma) }
+        #expect("\(TokenizerError.noChatTemplate(architecture: "gemma3"))".contains("drop --chat"))
         #expect(throws: TokenizerError.self) { try ChatTemplate(metadata: try GGUFMetadata([])) }
     }
 }
