@@ -13,6 +13,8 @@ struct ConformanceCommand: ParsableCommand {
     @Option(name: .long, help: "Device profile: a built-in name or a JSON profile file.") var profile: String
     @Option(name: .customLong("memory-cap"), help: "Override the profile's memory cap (bytes, MiB, GiB).",
             transform: MemoryOptions.parseCap) var memoryCap: Int?
+    @Option(name: .long, help: "Override the profile's weight residency: resident or streamed (a model larger than the cap runs streamed).")
+    var residency: WeightResidency?
     @Flag(name: .long, help: "Print one JSON object instead of a table.") var json = false
 
     struct Check { var name: String; var passed: Bool; var detail: String }
@@ -27,6 +29,7 @@ struct ConformanceCommand: ParsableCommand {
         var p: DeviceProfile
         do { p = try DeviceProfile.resolve(profile) } catch { throw CLIError("\(error)") }
         if let memoryCap { p.memoryCap = memoryCap }
+        if let residency { p.residency = residency }
         let model = try modelOptions.loadModel()
         let options = MemoryOptions.sessionOptions(profile: p, model: model)
         var checks: [Check] = []
