@@ -97,6 +97,24 @@ extension Session {
         tap("ffn_out-\(l)", proj, n * c.embeddingLength)
     }
 
+    /// llama.cpp's `inp_out_ids` in the last layer: after its attention (whose K and V every token needs), only
+    /// the rows whose logits are wanted go on through the rest of the layer — the last one for `.last` (moved
+    /// to row 0), none for `.none`, all for `.all`. Returns the rows that go on. Besides saving the last layer's
+    /// FFN for the other rows, this keeps the last row in the matmul order llama.cpp uses for it.
+    func keepOutputRows(tokens n: Int, _ mode: LogitsMode) -> Int {
+        switch mode {
+        case .all: return n
+        case .none: return 0
+        case .last:
+            let dim = c.embeddingLength
+            if n > 1 {
+                (x).update(from: x + (n - 1) * dim, count: dim)
+                proj.update(from: proj + (n - 1) * dim, count: dim)
+            }
+            return 1
+        }
+    }
+
     /// `x += proj` over `n` rows.
     func addResidual(tokens n: Int) {
         Ops.add(x, proj, x, count: n * c.embeddingLength)

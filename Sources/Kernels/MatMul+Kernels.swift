@@ -19,9 +19,26 @@ extension MatMul {
         case .q5_0: mulRows(Q5_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q5_1: mulRows(Q5_1Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q8_0: mulRows(Q8_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
-        case .q4_K: mulRows(Q4_KDot.self, w, xq, tokens: tokens, y, rows: rows)
-        case .q5_K: mulRows(Q5_KDot.self, w, xq, tokens: tokens, y, rows: rows)
-        case .q6_K: mulRows(Q6_KDot.self, w, xq, tokens: tokens, y, rows: rows)
+        case .q4_K:
+            guard w.rows % 8 == 0 else {
+                return tokens >= tiledMinimumRows ? mulRows(Q4_KTiledDot.self, w, xq, tokens: tokens, y, rows: rows)
+                                                  : mulRows(Q4_KDot.self, w, xq, tokens: tokens, y, rows: rows)
+            }
+            // llama.cpp repacks such matrices (8 interleaved rows) and runs its GEMM on activation rows in groups
+            // of 4 from the batch start and its GEMV on the rest: the same orders here, so logits agree.
+            let grouped = tokens - tokens % 4
+            if grouped > 0 { mulRows(Q4_KGemmDot.self, w, xq, tokens: grouped, y, rows: rows) }
+            if grouped < tokens {
+                let xBytes = w.vecDotType.rowBytes(w.cols)!
+                mulRows(Q4_KGemvDot.self, w, xq + grouped * xBytes, tokens: tokens - grouped, y + grouped * w.rows, rows: rows)
+            }
+        // Batches of ≥ 8 rows: llama.cpp's tiled K-quant matmul order; fewer: its vec_dot order.
+        case .q5_K:
+            if tokens >= tiledMinimumRows { mulRows(Q5_KTiledDot.self, w, xq, tokens: tokens, y, rows: rows) }
+            else { mulRows(Q5_KDot.self, w, xq, tokens: tokens, y, rows: rows) }
+        case .q6_K:
+            if tokens >= tiledMinimumRows { mulRows(Q6_KTiledDot.self, w, xq, tokens: tokens, y, rows: rows) }
+            else { mulRows(Q6_KDot.self, w, xq, tokens: tokens, y, rows: rows) }
         case .f16: mulRows(F16Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .f32: mulRows(F32Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .bf16: mulRows(BF16Dot.self, w, xq, tokens: tokens, y, rows: rows)

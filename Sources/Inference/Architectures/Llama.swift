@@ -46,17 +46,19 @@ struct Llama: Architecture {
 
     func forward(_ s: Session, _ ids: UnsafeBufferPointer<Int32>, start: Int, logits: LogitsMode) {
         let n = ids.count
+        var rows = n
         s.embed(ids, scale: 1)
         for (l, L) in layers.enumerated() {
             s.norm(s.x, L.attnNorm, into: s.xn, tokens: n, tap: "attn_norm-\(l)")
             s.selfAttention(layer: l, L.attention, tokens: n, start: start, kqScale: kqScale)
-            s.addResidual(tokens: n)
-            s.tap("ffn_inp-\(l)", s.x, n * s.c.embeddingLength)
-            s.norm(s.x, L.ffnNorm, into: s.xn, tokens: n, tap: "ffn_norm-\(l)")
-            s.feedForward(layer: l, L.ffn, .silu, tokens: n)
-            s.addResidual(tokens: n)
-            s.endLayer(l, tokens: n)
+            if l == layers.count - 1 { rows = s.keepOutputRows(tokens: n, logits) }
+            s.addResidual(tokens: rows)
+            s.tap("ffn_inp-\(l)", s.x, rows * s.c.embeddingLength)
+            s.norm(s.x, L.ffnNorm, into: s.xn, tokens: rows, tap: "ffn_norm-\(l)")
+            if rows > 0 { s.feedForward(layer: l, L.ffn, .silu, tokens: rows) }
+            s.addResidual(tokens: rows)
+            s.endLayer(l, tokens: rows)
         }
-        s.outputHead(tokens: n, logits)
+        s.outputHead(tokens: rows, logits)
     }
 }

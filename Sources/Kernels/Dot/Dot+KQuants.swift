@@ -60,6 +60,63 @@ enum Q4_KDot: BlockDot {
     }
 }
 
+/// The exact integer parts of a Q4_K · Q8_K super-block per sub-block pair sb = 0…3: `scaled[sb]` =
+/// sc_{2sb}·Σ q·y (elements 64sb…64sb+31) + sc_{2sb+1}·Σ q·y (64sb+32…64sb+63), `mins[sb]` =
+/// m_{2sb}·(y sum of sub-block 2sb) + m_{2sb+1}·(y sum of 2sb+1).
+@inline(__always)
+func q4KPairSums(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (scaled: SIMD4<Int32>, mins: SIMD4<Int32>) {
+    let (sc, mn) = kScalesMins(w + 4)
+    let m4 = KSIMD.splat16(0x0F), s4 = KSIMD.splat16(4)
+    var scaled = SIMD4<Int32>()
+    for j in 0..<4 {
+        let q0 = KSIMD.zext16(w + 16 + 32 * j), q1 = KSIMD.zext16(w + 32 + 32 * j)
+        let y = x + 4 + 64 * j
+        let lo = KSIMD.quadLanes((q0 & m4) &* KSIMD.sext16(y), (q1 & m4) &* KSIMD.sext16(y + 16))
+        let hi = KSIMD.quadLanes((q0 &>> s4) &* KSIMD.sext16(y + 32), (q1 &>> s4) &* KSIMD.sext16(y + 48))
+        scaled[j] = sc[2 * j] &* lo.wrappedSum() &+ sc[2 * j + 1] &* hi.wrappedSum()
+    }
+    return (scaled, kMinsLanes(x + 260, mn))
+}
+
+/// Q4_K · Q8_K in the order of llama.cpp's AVX2 **repacked GEMV** (`ggml_gemv_q4_K_8x8_q8_K`, what llama.cpp
+/// runs for Q4_K matrices whose row count is a multiple of 8, for single rows of activations): per super-block
+/// one fma of the exact integer total with d_w·d_x into one chain, one of the mins total with dmin_w·d_x into a
+/// second chain, the result their difference (the second chain is kept negated in `acc.m[0]`).
+enum Q4_KGemvDot: BlockDot {
+    static let elements = 256
+    static let weightBytes = 144
+    static let activationBytes = 292
+
+    @inline(__always)
+    static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
+        let dx = x.loadUnaligned(as: Float.self)
+        let h = KSIMD.halves4(w, w)  // d, dmin
+        let (scaled, mins) = q4KPairSums(w, x)
+        acc.s.addProduct(Float(scaled.wrappedSum()), h[0] * dx)
+        acc.m[0].addProduct(-Float(mins.wrappedSum()), h[1] * dx)
+    }
+}
+
+/// Q4_K · Q8_K in the order of llama.cpp's AVX2 **repacked GEMM** (`ggml_gemm_q4_K_8x8_q8_K`, for activation
+/// rows in groups of 4): like ``Q4_KGemvDot`` but one fma per sub-block pair (four per super-block) in each chain.
+enum Q4_KGemmDot: BlockDot {
+    static let elements = 256
+    static let weightBytes = 144
+    static let activationBytes = 292
+
+    @inline(__always)
+    static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
+        let dx = x.loadUnaligned(as: Float.self)
+        let h = KSIMD.halves4(w, w)
+        let (scaled, mins) = q4KPairSums(w, x)
+        let d = h[0] * dx, dmin = h[1] * dx
+        for sb in 0..<4 {
+            acc.s.addProduct(Float(scaled[sb]), d)
+            acc.m[0].addProduct(-Float(mins[sb]), dmin)
+        }
+    }
+}
+
 /// ggml's Q4_K mins lanes: t = 0…3 holds m_{2t}·(b_{4t} + b_{4t+1}) + m_{2t+1}·(b_{4t+2} + b_{4t+3}) over the
 /// 16 Int16 group sums b of a Q8_K block (`_mm_hadd_epi16` then `_mm_madd_epi16`).
 @inline(__always)
@@ -81,26 +138,34 @@ enum Q5_KDot: BlockDot {
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let dx = x.loadUnaligned(as: Float.self)
         let h = KSIMD.halves4(w, w)
-        let (sc, mn) = kScalesMins(w + 4)
+        let (isum, mins) = q5KLanes(w, x)
         // ggml: summs += dmin · Σ (one scalar, fused by gcc's default contraction), dmin = −d_x·dmin_w.
-        acc.s.addProduct(-dx * h[1], Float(kMinsDot(x + 260, mn)))
-        let m4 = KSIMD.splat16(0x0F), s4 = KSIMD.splat16(4), one = KSIMD.splat16(1)
-        let qh0 = KSIMD.zext16(w + 16), qh1 = KSIMD.zext16(w + 32)
-        var isum = SIMD8<Int32>()
-        for j in 0..<4 {
-            let q0 = KSIMD.zext16(w + 48 + 32 * j), q1 = KSIMD.zext16(w + 64 + 32 * j)
-            let sl = KSIMD.splat16(Int16(2 * j)), sh = KSIMD.splat16(Int16(2 * j + 1))
-            let l0 = (q0 & m4) | (((qh0 &>> sl) & one) &<< s4)
-            let l1 = (q1 & m4) | (((qh1 &>> sl) & one) &<< s4)
-            let h0 = (q0 &>> s4) | (((qh0 &>> sh) & one) &<< s4)
-            let h1 = (q1 &>> s4) | (((qh1 &>> sh) & one) &<< s4)
-            let y = x + 4 + 64 * j
-            let pl = KSIMD.quadLanes(l0 &* KSIMD.sext16(y), l1 &* KSIMD.sext16(y + 16))
-            let ph = KSIMD.quadLanes(h0 &* KSIMD.sext16(y + 32), h1 &* KSIMD.sext16(y + 48))
-            isum &+= pl &* KSIMD.splat(sc[2 * j]) &+ ph &* KSIMD.splat(sc[2 * j + 1])
-        }
+        acc.s.addProduct(-dx * h[1], Float(mins))
         acc.v.addProduct(KSIMD.float(isum), SIMD8(repeating: h[0] * dx))
     }
+}
+
+/// Q5_K's exact integer parts in ggml's lanes: Σ_sub scale·Σ q·y (lane k: elements 4k…4k+3 of each group)
+/// and Σ_sub m_sub·(y sum of the sub-block).
+@inline(__always)
+func q5KLanes(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (scaled: SIMD8<Int32>, mins: Int32) {
+    let (sc, mn) = kScalesMins(w + 4)
+    let m4 = KSIMD.splat16(0x0F), s4 = KSIMD.splat16(4), one = KSIMD.splat16(1)
+    let qh0 = KSIMD.zext16(w + 16), qh1 = KSIMD.zext16(w + 32)
+    var isum = SIMD8<Int32>()
+    for j in 0..<4 {
+        let q0 = KSIMD.zext16(w + 48 + 32 * j), q1 = KSIMD.zext16(w + 64 + 32 * j)
+        let sl = KSIMD.splat16(Int16(2 * j)), sh = KSIMD.splat16(Int16(2 * j + 1))
+        let l0 = (q0 & m4) | (((qh0 &>> sl) & one) &<< s4)
+        let l1 = (q1 & m4) | (((qh1 &>> sl) & one) &<< s4)
+        let h0 = (q0 &>> s4) | (((qh0 &>> sh) & one) &<< s4)
+        let h1 = (q1 &>> s4) | (((qh1 &>> sh) & one) &<< s4)
+        let y = x + 4 + 64 * j
+        let pl = KSIMD.quadLanes(l0 &* KSIMD.sext16(y), l1 &* KSIMD.sext16(y + 16))
+        let ph = KSIMD.quadLanes(h0 &* KSIMD.sext16(y + 32), h1 &* KSIMD.sext16(y + 48))
+        isum &+= pl &* KSIMD.splat(sc[2 * j]) &+ ph &* KSIMD.splat(sc[2 * j + 1])
+    }
+    return (isum, kMinsDot(x + 260, mn))
 }
 
 /// Q6_K · Q8_K. Weight block (210 B): ql[128] | qh[64] | scales i8[16] | d f16; element e = 6-bit q − 32
@@ -116,28 +181,96 @@ enum Q6_KDot: BlockDot {
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let dx = x.loadUnaligned(as: Float.self)
         let d = KSIMD.half(w + 208)
-        let m4 = KSIMD.splat16(0x0F), m30 = KSIMD.splat16(0x30)
-        let two = KSIMD.splat16(2), four = KSIMD.splat16(4)
-        // Per 32-element group g of 128-element half n: (q − 32)·y summed four elements per lane (ggml's
-        // maddubs − 32·maddubs, madd), × scales[8n + 2t] on lanes 0…3 and scales[8n + 2t + 1] on lanes 4…7.
-        let q32 = KSIMD.splat16(32)
-        var isum = SIMD8<Int32>()
-        for n in 0..<2 {
-            let ql = w + 64 * n, qh = w + 128 + 32 * n, sc = w + 192 + 8 * n, y = x + 4 + 128 * n
-            let a0 = KSIMD.zext16(ql), a1 = KSIMD.zext16(ql + 16)
-            let b0 = KSIMD.zext16(ql + 32), b1 = KSIMD.zext16(ql + 48)
-            let h0 = KSIMD.zext16(qh), h1 = KSIMD.zext16(qh + 16)
-            @inline(__always) func group(_ t: Int, _ q0: SIMD16<Int16>, _ q1: SIMD16<Int16>) {
-                let lanes = KSIMD.quadLanes((q0 &- q32) &* KSIMD.sext16(y + 32 * t), (q1 &- q32) &* KSIMD.sext16(y + 32 * t + 16))
-                let scale = SIMD8<Int32>(lowHalf: SIMD4(repeating: Int32(sc.load(fromByteOffset: 2 * t, as: Int8.self))),
-                                         highHalf: SIMD4(repeating: Int32(sc.load(fromByteOffset: 2 * t + 1, as: Int8.self))))
-                isum &+= lanes &* scale
-            }
-            group(0, (a0 & m4) | ((h0 &<< four) & m30), (a1 & m4) | ((h1 &<< four) & m30))
-            group(1, (b0 & m4) | ((h0 &<< two) & m30), (b1 & m4) | ((h1 &<< two) & m30))
-            group(2, (a0 &>> four) | (h0 & m30), (a1 &>> four) | (h1 & m30))
-            group(3, (b0 &>> four) | ((h0 &>> two) & m30), (b1 &>> four) | ((h1 &>> two) & m30))
+        acc.v.addProduct(KSIMD.float(q6KLanes(w, x)), SIMD8(repeating: d * dx))
+    }
+}
+
+/// Q6_K's exact integer part Σ_g scale_g·Σ (q − 32)·y in ggml's AVX2 lanes.
+@inline(__always)
+func q6KLanes(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
+    let m4 = KSIMD.splat16(0x0F), m30 = KSIMD.splat16(0x30)
+    let two = KSIMD.splat16(2), four = KSIMD.splat16(4)
+    // ggml's order: per 32-element group t of 128-element half n, the unsigned 6-bit q·y summed four
+    // elements per lane (maddubs, madd) × scales[8n + 2t] on lanes 0…3 and scales[8n + 2t + 1] on lanes
+    // 4…7; the −32 offset once per super-block through the Q8_K group sums: lane k −= 32·(sc[2k]·b[2k] +
+    // sc[2k+1]·b[2k+1]) (`q8sclsub`). Exact integers, in ggml's lanes.
+    var isum = SIMD8<Int32>()
+    for n in 0..<2 {
+        let ql = w + 64 * n, qh = w + 128 + 32 * n, sc = w + 192 + 8 * n, y = x + 4 + 128 * n
+        let a0 = KSIMD.zext16(ql), a1 = KSIMD.zext16(ql + 16)
+        let b0 = KSIMD.zext16(ql + 32), b1 = KSIMD.zext16(ql + 48)
+        let h0 = KSIMD.zext16(qh), h1 = KSIMD.zext16(qh + 16)
+        @inline(__always) func group(_ t: Int, _ q0: SIMD16<Int16>, _ q1: SIMD16<Int16>) {
+            let lanes = KSIMD.quadLanes(q0 &* KSIMD.sext16(y + 32 * t), q1 &* KSIMD.sext16(y + 32 * t + 16))
+            let scale = SIMD8<Int32>(lowHalf: SIMD4(repeating: Int32(sc.load(fromByteOffset: 2 * t, as: Int8.self))),
+                                     highHalf: SIMD4(repeating: Int32(sc.load(fromByteOffset: 2 * t + 1, as: Int8.self))))
+            isum &+= lanes &* scale
         }
-        acc.v.addProduct(KSIMD.float(isum), SIMD8(repeating: d * dx))
+        group(0, (a0 & m4) | ((h0 &<< four) & m30), (a1 & m4) | ((h1 &<< four) & m30))
+        group(1, (b0 & m4) | ((h0 &<< two) & m30), (b1 & m4) | ((h1 &<< two) & m30))
+        group(2, (a0 &>> four) | (h0 & m30), (a1 &>> four) | (h1 & m30))
+        group(3, (b0 &>> four) | ((h0 &>> two) & m30), (b1 &>> four) | ((h1 &>> two) & m30))
+    }
+    var scb = SIMD16<Int16>()
+    var bs = SIMD16<Int16>()
+    for g in 0..<16 {
+        scb[g] = Int16(w.load(fromByteOffset: 192 + g, as: Int8.self))
+        bs[g] = x.loadUnaligned(fromByteOffset: 260 + 2 * g, as: Int16.self)
+    }
+    isum &-= KSIMD.madd(scb, bs) &<< KSIMD.splat(5)
+    return isum
+}
+
+// MARK: - llama.cpp's tiled K-quant matmul (ggml-cpu/tiled, batches of ≥ 8 activation rows)
+
+/// The order of llama.cpp's AVX2 tiled matmul (`tiled_run_microtile_avx2`, taken for non-repacked K-quant
+/// matrices when a batch has at least ``tiledMinimumRows`` activation rows): per super-block the exact integer
+/// totals, `res = d_w·s1` (minus `dmin_w·s2` fused, for formats with mins), then one fma `acc += res·d_x`.
+public let tiledMinimumRows = 8
+
+/// Q4_K in the tiled order (for Q4_K matrices llama.cpp does not repack: rows not a multiple of 8).
+enum Q4_KTiledDot: BlockDot {
+    static let elements = 256
+    static let weightBytes = 144
+    static let activationBytes = 292
+
+    @inline(__always)
+    static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
+        let dx = x.loadUnaligned(as: Float.self)
+        let h = KSIMD.halves4(w, w)
+        let (scaled, mins) = q4KPairSums(w, x)
+        let res = (h[0] * Float(scaled.wrappedSum())).addingProduct(-h[1], Float(mins.wrappedSum()))
+        acc.s.addProduct(res, dx)
+    }
+}
+
+/// Q5_K in the tiled order.
+enum Q5_KTiledDot: BlockDot {
+    static let elements = 256
+    static let weightBytes = 176
+    static let activationBytes = 292
+
+    @inline(__always)
+    static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
+        let dx = x.loadUnaligned(as: Float.self)
+        let h = KSIMD.halves4(w, w)
+        let (scaled, mins) = q5KLanes(w, x)
+        let res = (h[0] * Float(scaled.wrappedSum())).addingProduct(-h[1], Float(mins))
+        acc.s.addProduct(res, dx)
+    }
+}
+
+/// Q6_K in the tiled order.
+enum Q6_KTiledDot: BlockDot {
+    static let streamsRows = true
+    static let elements = 256
+    static let weightBytes = 210
+    static let activationBytes = 292
+
+    @inline(__always)
+    static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
+        let dx = x.loadUnaligned(as: Float.self)
+        let d = KSIMD.half(w + 208)
+        acc.s.addProduct(d * Float(q6KLanes(w, x).wrappedSum()), dx)
     }
 }
