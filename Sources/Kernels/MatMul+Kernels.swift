@@ -19,30 +19,56 @@ extension MatMul {
         case .q5_0: mulRows(Q5_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q5_1: mulRows(Q5_1Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q8_0: mulRows(Q8_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
-        case .q4_K:
-            guard w.rows % 8 == 0 else {
-                return tokens >= tiledMinimumRows ? mulRows(Q4_KTiledDot.self, w, xq, tokens: tokens, y, rows: rows)
-                                                  : mulRows(Q4_KDot.self, w, xq, tokens: tokens, y, rows: rows)
-            }
-            // llama.cpp repacks such matrices (8 interleaved rows) and runs its GEMM on activation rows in groups
-            // of 4 from the batch start and its GEMV on the rest: the same orders here, so logits agree.
-            let grouped = tokens - tokens % 4
-            if grouped > 0 { mulRows(Q4_KGemmDot.self, w, xq, tokens: grouped, y, rows: rows) }
-            if grouped < tokens {
+        case .q4_K, .q5_K, .q6_K:
+            // llama.cpp's kernel per activation row (``dotOrder(type:rows:token:tokens:)``): the rows of one order
+            // are contiguous (the repacked GEMM takes the batch's first rows in groups of 4, GEMV the rest).
+            var t = 0
+            while t < tokens {
+                let order = dotOrder(type: w.type, rows: w.rows, token: t, tokens: tokens)
+                var end = t + 1
+                while end < tokens, dotOrder(type: w.type, rows: w.rows, token: end, tokens: tokens) == order { end += 1 }
                 let xBytes = w.vecDotType.rowBytes(w.cols)!
-                mulRows(Q4_KGemvDot.self, w, xq + grouped * xBytes, tokens: tokens - grouped, y + grouped * w.rows, rows: rows)
+                mulRows(w, order: order, xq + t * xBytes, tokens: end - t, y + t * w.rows, rows: rows)
+                t = end
             }
-        // Batches of ≥ 8 rows: llama.cpp's tiled K-quant matmul order; fewer: its vec_dot order.
-        case .q5_K:
-            if tokens >= tiledMinimumRows { mulRows(Q5_KTiledDot.self, w, xq, tokens: tokens, y, rows: rows) }
-            else { mulRows(Q5_KDot.self, w, xq, tokens: tokens, y, rows: rows) }
-        case .q6_K:
-            if tokens >= tiledMinimumRows { mulRows(Q6_KTiledDot.self, w, xq, tokens: tokens, y, rows: rows) }
-            else { mulRows(Q6_KDot.self, w, xq, tokens: tokens, y, rows: rows) }
         case .f16: mulRows(F16Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .f32: mulRows(F32Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .bf16: mulRows(BF16Dot.self, w, xq, tokens: tokens, y, rows: rows)
         default: preconditionFailure("MatMul: no kernel for \(w.type.name)")
+        }
+    }
+
+    /// K-quant rows in one of llama.cpp's orders.
+    static func mulRows(_ w: WeightMatrix, order: DotOrder, _ xq: UnsafeRawPointer, tokens: Int,
+                        _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        switch (w.type, order) {
+        case (.q4_K, .repackedGemm): mulRows(Q4_KGemmDot.self, w, xq, tokens: tokens, y, rows: rows)
+        case (.q4_K, .repackedGemv): mulRows(Q4_KGemvDot.self, w, xq, tokens: tokens, y, rows: rows)
+        case (.q4_K, .tiled): mulRows(Q4_KTiledDot.self, w, xq, tokens: tokens, y, rows: rows)
+        case (.q4_K, _): mulRows(Q4_KDot.self, w, xq, tokens: tokens, y, rows: rows)
+        case (.q5_K, .tiled): mulRows(Q5_KTiledDot.self, w, xq, tokens: tokens, y, rows: rows)
+        case (.q5_K, _): mulRows(Q5_KDot.self, w, xq, tokens: tokens, y, rows: rows)
+        case (.q6_K, .tiled): mulRows(Q6_KTiledDot.self, w, xq, tokens: tokens, y, rows: rows)
+        default: mulRows(Q6_KDot.self, w, xq, tokens: tokens, y, rows: rows)
+        }
+    }
+
+    /// Batches of at least this many activation rows take llama.cpp's tiled K-quant matmul.
+    public static let tiledMinimumRows = 8
+
+    /// Which of llama.cpp's CPU kernels computes activation row `token` of a batch of `tokens` rows times a
+    /// `type` matrix with `rows` rows (AVX2 build, llama.cpp 0.3.36 defaults): Q4_K matrices with a multiple of
+    /// 8 rows are repacked — GEMM for the first `tokens − tokens % 4` rows, GEMV for the rest; other K-quant
+    /// matrices go through the tiled matmul when the batch has ≥ 8 rows; everything else is `vec_dot`. The one
+    /// rule `mulQuantized` and its reference follow.
+    public static func dotOrder(type: GGMLType, rows: Int, token: Int, tokens: Int) -> DotOrder {
+        switch type {
+        case .q4_K where rows % 8 == 0:
+            return token < tokens - tokens % 4 ? .repackedGemm : .repackedGemv
+        case .q4_K, .q5_K, .q6_K:
+            return tokens >= tiledMinimumRows ? .tiled : .vec
+        default:
+            return .vec
         }
     }
 

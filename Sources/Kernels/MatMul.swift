@@ -161,13 +161,15 @@ public enum MatMul {
         return max(4, (target + 3) / 4 * 4)
     }
 
-    /// The plain per-row reference: `y[t, r] = Dot.row(w.type, row r, x row t)`. Single-threaded.
+    /// The plain per-row reference: `y[t, r] = Dot.row(w.type, row r, x row t)` in the order llama.cpp uses for
+    /// that row (``dotOrder(type:rows:token:tokens:)``). Single-threaded.
     public static func mulQuantized_reference(_ w: WeightMatrix, _ xq: UnsafeRawPointer, tokens: Int,
                                               _ y: UnsafeMutablePointer<Float>) {
         let xBytes = w.vecDotType.rowBytes(w.cols)!
         for t in 0..<tokens {
             for r in 0..<w.rows {
-                y[t * w.rows + r] = Dot.row(w.type, w.data + r * w.rowBytes, xq + t * xBytes, count: w.cols)
+                y[t * w.rows + r] = Dot.row(w.type, w.data + r * w.rowBytes, xq + t * xBytes, count: w.cols,
+                                            order: dotOrder(type: w.type, rows: w.rows, token: t, tokens: tokens))
             }
         }
     }

@@ -156,6 +156,43 @@ struct DotTests {
         #expect(abs(fast - reference) <= bound, "\(type.name) × \(blocks) blocks: \(fast) vs \(reference)")
     }
 
+    /// The K-quant orders of llama.cpp's repacked and tiled kernels: exact integer sub-block sums, then scalar
+    /// float chains, so the SIMD kernel and its scalar twin agree to the bit; and each is the same dot (semantic
+    /// tolerance) as the `vec` order.
+    @Test("K-quant orders (repacked GEMM/GEMV, tiled) equal their scalar twins bit for bit",
+          arguments: [(GGMLType.q4_K, DotOrder.repackedGemm), (.q4_K, .repackedGemv), (.q4_K, .tiled), (.q5_K, .tiled), (.q6_K, .tiled)],
+          DotTestData.blockCounts)
+    func kQuantOrders(_ c: (GGMLType, DotOrder), blocks: Int) {
+        let (type, order) = c
+        let cols = blocks * 256
+        var rng = DotTestRNG(seed: UInt64(blocks) * 31 + UInt64(type.rawValue))
+        let w = DotTestData.weightRow(type, cols: cols, &rng)
+        let xq = DotTestData.quantized(DotTestData.activations(cols, &rng), as: .q8_K)
+        let (fast, twin, vec) = w.withUnsafeBytes { wp in
+            xq.withUnsafeBytes { xp in
+                (Dot.row(type, wp.baseAddress!, xp.baseAddress!, count: cols, order: order),
+                 Dot.kQuant_reference(type, order: order, wp.baseAddress!, xp.baseAddress!, count: cols),
+                 Dot.row(type, wp.baseAddress!, xp.baseAddress!, count: cols))
+            }
+        }
+        #expect(fast.bitPattern == twin.bitPattern, "\(type.name) \(order) × \(blocks): \(fast) vs \(twin)")
+        #expect(abs(Double(fast) - Double(vec)) <= dotSemanticTolerance * max(1, abs(Double(vec))) + 1e-3,
+                "\(type.name) \(order): \(fast) vs vec \(vec)")
+    }
+
+    @Test("llama.cpp's kernel choice per activation row: repacked Q4_K GEMM in groups of 4, GEMV after; tiled from 8 rows")
+    func dotOrderRule() {
+        #expect((0..<6).map { MatMul.dotOrder(type: .q4_K, rows: 640, token: $0, tokens: 6) }
+                == [.repackedGemm, .repackedGemm, .repackedGemm, .repackedGemm, .repackedGemv, .repackedGemv])
+        #expect(MatMul.dotOrder(type: .q4_K, rows: 640, token: 0, tokens: 1) == .repackedGemv)
+        #expect(MatMul.dotOrder(type: .q4_K, rows: 644, token: 0, tokens: 8) == .tiled)    // not repacked: rows % 8 ≠ 0
+        #expect(MatMul.dotOrder(type: .q4_K, rows: 644, token: 0, tokens: 7) == .vec)
+        #expect(MatMul.dotOrder(type: .q6_K, rows: 640, token: 3, tokens: 8) == .tiled)
+        #expect(MatMul.dotOrder(type: .q6_K, rows: 640, token: 3, tokens: 7) == .vec)
+        #expect(MatMul.dotOrder(type: .q5_0, rows: 640, token: 3, tokens: 64) == .vec)
+        #expect(MatMul.dotOrder(type: .q4_1, rows: 640, token: 3, tokens: 64) == .vec)
+    }
+
     @Test("Block dots equal the dot of the dequantized rows", arguments: DotTestData.blockTypes, DotTestData.blockCounts)
     func blockSemantics(type: GGMLType, blocks: Int) {
         let r = Self.run(type, cols: blocks * type.blockSize, seed: UInt64(blocks) * 104_729 + UInt64(type.rawValue))

@@ -70,9 +70,11 @@ struct MatMulTests {
 
     static let types: [GGMLType] = DotTestData.blockTypes + DotTestData.floatTypes
     /// Shapes hitting the 4-row and 2×4 tiles and all their edges: (rows, tokens).
-    static let shapes: [(Int, Int)] = [(1, 1), (3, 1), (4, 1), (13, 1), (1, 2), (6, 3), (7, 4), (9, 5), (12, 9)]
+    /// (16, 6) and (8, 8): K-quant matrices llama.cpp repacks (rows % 8 == 0) with GEMM and GEMV rows, and the
+    /// tiled order from 8 rows.
+    static let shapes: [(Int, Int)] = [(1, 1), (3, 1), (4, 1), (13, 1), (1, 2), (6, 3), (7, 4), (9, 5), (12, 9), (16, 6), (8, 8)]
 
-    @Test("mul equals a per-row Dot.row loop bit for bit", arguments: types)
+    @Test("mul equals a per-row Dot.row loop (in llama.cpp's order for each row) bit for bit", arguments: types)
     func equalsDotLoop(type: GGMLType) throws {
         for (i, shape) in Self.shapes.enumerated() {
             let p = Problem(type, rows: shape.0, blocks: type.blockSize == 256 ? 2 : 3, tokens: shape.1,

@@ -224,9 +224,8 @@ func q6KLanes(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
 // MARK: - llama.cpp's tiled K-quant matmul (ggml-cpu/tiled, batches of ≥ 8 activation rows)
 
 /// The order of llama.cpp's AVX2 tiled matmul (`tiled_run_microtile_avx2`, taken for non-repacked K-quant
-/// matrices when a batch has at least ``tiledMinimumRows`` activation rows): per super-block the exact integer
-/// totals, `res = d_w·s1` (minus `dmin_w·s2` fused, for formats with mins), then one fma `acc += res·d_x`.
-public let tiledMinimumRows = 8
+/// matrices when a batch has at least `MatMul.tiledMinimumRows` activation rows): per super-block the exact
+/// integer totals, `res = d_w·s1` (minus `dmin_w·s2` fused, for formats with mins), then one fma `acc += res·d_x`.
 
 /// Q4_K in the tiled order (for Q4_K matrices llama.cpp does not repack: rows not a multiple of 8).
 enum Q4_KTiledDot: BlockDot {

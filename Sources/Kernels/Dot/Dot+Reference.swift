@@ -1,6 +1,8 @@
 // Scalar twins of the dot kernels: ggml's generic C (`ggml_vec_dot_*_generic`, ggml/src/ggml-cpu/quants.c)
 // element by element, exact Int block sums, then the same float scale arithmetic. Slow; for tests.
 
+import GGUF
+
 @inline(__always)
 private func h(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
     Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
@@ -135,6 +137,65 @@ extension Dot {
             sumf += (dx * h(wb, 0)) * Float(sumi) - (dx * h(wb, 2)) * Float(summ)
         }
         return sumf
+    }
+
+    /// Scalar twin of ``row(_:_:_:count:order:)`` for the K-quant orders other than `.vec`: the exact integer
+    /// parts per sub-block pair (Q4_K/Q5_K: Σ sc·Σ q·y and Σ m·bsums; Q6_K: Σ sc·Σ (q − 32)·y), then the order's
+    /// float chain.
+    public static func kQuant_reference(_ type: GGMLType, order: DotOrder, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer,
+                                        count: Int) -> Float {
+        var acc: Float = 0, accMin: Float = 0
+        let blockBytes = type == .q4_K ? 144 : type == .q5_K ? 176 : 210
+        for b in 0..<count / 256 {
+            let wb = w + blockBytes * b, xb = x + 292 * b
+            let dx = xb.loadUnaligned(as: Float.self)
+            var scaled = [Int](repeating: 0, count: 4), mins = [Int](repeating: 0, count: 4)
+            for sub in 0..<8 {
+                var s = 0
+                switch type {
+                case .q4_K, .q5_K:
+                    let (sc, m) = scaleMinK4(sub, wb + 4)
+                    mins[sub / 2] += m * (q8KBsum(xb, 2 * sub) + q8KBsum(xb, 2 * sub + 1))
+                    let chunk = sub / 2, high = sub % 2 == 1
+                    for l in 0..<32 {
+                        if type == .q4_K {
+                            let byte = u8(wb, 16 + 32 * chunk + l)
+                            s += (high ? byte >> 4 : byte & 0x0F) * i8(xb, 4 + 32 * sub + l)
+                        } else {
+                            let byte = u8(wb, 48 + 32 * chunk + l)
+                            let hbit = (u8(wb, 16 + l) >> sub) & 1
+                            s += ((high ? byte >> 4 : byte & 0x0F) + 16 * hbit) * i8(xb, 4 + 32 * sub + l)
+                        }
+                    }
+                    s *= sc
+                default:  // q6_K: sub-block = 32 elements, two scales of 16
+                    let n = sub / 4, t = sub % 4
+                    for l in 0..<32 {
+                        let ql = u8(wb, 64 * n + (t % 2) * 32 + l), hb = u8(wb, 128 + 32 * n + l)
+                        let q = (t < 2 ? ql & 0x0F : ql >> 4) | (((hb >> (2 * t)) & 3) << 4)
+                        s += (q - 32) * i8(xb, 4 + 128 * n + 32 * t + l) * i8(wb, 192 + 8 * n + 2 * t + l / 16)
+                    }
+                }
+                scaled[sub / 2] += s
+            }
+            let d = type == .q6_K ? h(wb, 208) : h(wb, 0), dmin = type == .q6_K ? 0 : h(wb, 2)
+            switch order {
+            case .repackedGemm:
+                for p in 0..<4 {
+                    acc = acc.addingProduct(Float(scaled[p]), d * dx)
+                    accMin = accMin.addingProduct(Float(mins[p]), dmin * dx)
+                }
+            case .repackedGemv:
+                acc = acc.addingProduct(Float(scaled.reduce(0, +)), d * dx)
+                accMin = accMin.addingProduct(Float(mins.reduce(0, +)), dmin * dx)
+            case .tiled:
+                let res = (d * Float(scaled.reduce(0, +))).addingProduct(-dmin, Float(mins.reduce(0, +)))
+                acc = acc.addingProduct(res, dx)
+            case .vec:
+                preconditionFailure("kQuant_reference: use the type's own reference for .vec")
+            }
+        }
+        return acc - accMin
     }
 
     public static func q6_K_q8_K_reference(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, count: Int) -> Float {

@@ -10,6 +10,24 @@ import GGUF
 /// Every kernel has a scalar `_reference` twin with the same signature (ggml's generic C semantics, exact
 /// integer block sums); the SIMD versions agree with them to float rounding (see `DotTests`).
 /// - Complexity: O(count), no allocation.
+/// Which of llama.cpp's CPU kernels a dot product reproduces, operation for operation. The integer part of a
+/// block is exact in all of them; they differ in where the float rounding happens.
+public enum DotOrder: Sendable, Equatable, CustomStringConvertible {
+    /// `ggml_vec_dot_*` (AVX2 lanes, one fma per block into 8 float lanes, ggml's horizontal sum).
+    case vec
+    /// The repacked Q4_K GEMM (`ggml_gemm_q4_K_8x8_q8_K`): one fma per sub-block pair into one chain, mins in
+    /// a second chain, their difference.
+    case repackedGemm
+    /// The repacked Q4_K GEMV (`ggml_gemv_q4_K_8x8_q8_K`): the same with one fma per super-block.
+    case repackedGemv
+    /// The tiled K-quant matmul (ggml-cpu/tiled): `d_w·s1 − dmin_w·s2` per super-block, one fma with `d_x`.
+    case tiled
+
+    public var description: String {
+        switch self { case .vec: "vec"; case .repackedGemm: "repacked GEMM"; case .repackedGemv: "repacked GEMV"; case .tiled: "tiled" }
+    }
+}
+
 public enum Dot {
     public static func q4_0_q8_0(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, count: Int) -> Float {
         precondition(count % 32 == 0, "Dot.q4_0_q8_0: count must be a multiple of 32")
@@ -54,6 +72,20 @@ public enum Dot {
     /// BF16 weights · F32 activations.
     public static func bf16_f32(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, count: Int) -> Float {
         BF16Dot.dot(w, x, count: count)
+    }
+
+    /// `row` in one of llama.cpp's accumulation orders (``DotOrder``; only K-quants have orders other than
+    /// `.vec`, and only where llama.cpp runs them: see ``MatMul/dotOrder(type:rows:token:tokens:)``).
+    public static func row(_ type: GGMLType, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer, count: Int, order: DotOrder) -> Float {
+        switch (type, order) {
+        case (_, .vec): return row(type, w, x, count: count)
+        case (.q4_K, .repackedGemm): return Q4_KGemmDot.dot(w, x, count: count)
+        case (.q4_K, .repackedGemv): return Q4_KGemvDot.dot(w, x, count: count)
+        case (.q4_K, .tiled): return Q4_KTiledDot.dot(w, x, count: count)
+        case (.q5_K, .tiled): return Q5_KTiledDot.dot(w, x, count: count)
+        case (.q6_K, .tiled): return Q6_KTiledDot.dot(w, x, count: count)
+        default: preconditionFailure("Dot.row: \(type.name) has no \(order) order")
+        }
     }
 
     /// Dispatches on the weight type; `x` must be in `MatMul.vecDotType(for: type)`.
