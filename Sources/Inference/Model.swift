@@ -29,6 +29,7 @@ public final class Model: @unchecked Sendable {
         var vocab = tokenizer.vocabularySize
         if let v = try? file.metadata.int("\(arch).vocab_size") { vocab = v }
         let config = try ModelConfig(metadata: file.metadata, architecture: arch, vocabularySize: vocab)
+        try config.validate(file: file)
         self.file = file
         self.config = config
         self.tokenizer = tokenizer
