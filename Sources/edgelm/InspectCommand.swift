@@ -32,13 +32,9 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let resolved = path ?? model ?? ProcessInfo.processInfo.environment["EDGELM_MODEL"]
             ?? "weights/smollm2-135m-instruct-q4_1.gguf"
-        do {
-            let summary = try ModelSummary(file: GGUFFile(path: resolved))
-            print(json ? try summary.jsonString() : summary.text())
-        } catch let error as GGUFError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
-        }
+        // A GGUFError reaches the entry point, which prints it as every command does (`Error: …; hint: …`).
+        let summary = try ModelSummary(file: GGUFFile(path: resolved))
+        print(json ? try summary.jsonString() : summary.text())
     }
 }
 
@@ -111,7 +107,7 @@ struct ModelSummary {
         // (= 2 × n_layer × ctx × n_kv_heads × head_dim × 2 when K and V widths agree). Sliding-window layers
         // are counted at full context: an upper bound.
         if let l = blockCount, let c = contextLength, let kv = headCountKV, let kd = keyLength, let vd = valueLength {
-            kvCacheBytes = ModelSummary.product([l, c, kv, kd + vd, 2])
+            kvCacheBytes = ModelSummary.sum([kd, vd]).flatMap { ModelSummary.product([l, c, kv, $0, 2]) }
         } else {
             kvCacheBytes = nil
         }
@@ -123,18 +119,33 @@ struct ModelSummary {
         if let e = embeddingLength, let h = headCount, let kv = headCountKV, let kd = keyLength, let vd = valueLength,
             let ff = feedForwardLength, let c = contextLength
         {
-            let perToken = 3 * e + h * kd + kv * (kd + vd) + 2 * ff
+            // Every term is file-derived: overflow-checked (a hostile header must not trap `inspect`).
+            let perToken = ModelSummary.sum([ModelSummary.product([3, e]), ModelSummary.product([h, kd]),
+                                             ModelSummary.sum([kd, vd]).flatMap { ModelSummary.product([kv, $0]) },
+                                             ModelSummary.product([2, ff])])
             let vocab = vocabSize ?? 0
-            if let batch = ModelSummary.product([ModelSummary.scratchBatch, perToken]),
-                let scores = ModelSummary.product([h, c])
+            if let perToken, let batch = ModelSummary.product([ModelSummary.scratchBatch, perToken]),
+                let scores = ModelSummary.product([h, c]), let all = ModelSummary.sum([batch, scores, vocab])
             {
-                scratchBytes = ModelSummary.product([batch + scores + vocab, 4])
+                scratchBytes = ModelSummary.product([all, 4])
             } else {
                 scratchBytes = nil
             }
         } else {
             scratchBytes = nil
         }
+    }
+
+    /// Sum of non-negative terms, nil on overflow or when a term is nil or negative.
+    static func sum(_ terms: [Int?]) -> Int? {
+        var s = 0
+        for t in terms {
+            guard let t, t >= 0 else { return nil }
+            let (r, o) = s.addingReportingOverflow(t)
+            if o { return nil }
+            s = r
+        }
+        return s
     }
 
     /// Product of non-negative factors, nil on overflow (values come from an untrusted file).
@@ -215,13 +226,15 @@ struct ModelSummary {
         let params = parameters >= 1_000_000
             ? String(format: "%.2f", Double(parameters) / 1e6) + " M (\(parameters))" : String(parameters)
         let types = tensorTypes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-        var tokenizer = tokenizerModel ?? "none"
-        if let pre = tokenizerPre { tokenizer += " (pre: \(pre))" }
+        // File-derived strings are quoted (control bytes escaped, length capped) before reaching the terminal.
+        func q(_ s: String?, _ fallback: String) -> String { s.map { SafeText.quote($0, limit: 128) } ?? fallback }
+        var tokenizer = q(tokenizerModel, "none")
+        if let pre = tokenizerPre { tokenizer += " (pre: \(q(pre, "")))" }
         let ctx = contextLength.map(String.init) ?? "?"
         return """
-            file          \(path) — \(Self.bytes(fileBytes)), GGUF v\(version)
-            architecture  \(architecture ?? "unknown")
-            name          \(name ?? "unknown")
+            file          \(q(path, "")) — \(Self.bytes(fileBytes)), GGUF v\(version)
+            architecture  \(q(architecture, "unknown"))
+            name          \(q(name, "unknown"))
             parameters    \(params)
             hyperparameters
               context length       \(Self.show(contextLength))

@@ -28,7 +28,9 @@ struct MemoryOptions: ParsableArguments {
     var kvPolicy: KVCachePolicy?
 
     static func parsePolicy(_ text: String) throws -> KVCachePolicy {
-        do { return try KVCachePolicy(parsing: text) } catch { throw ValidationError("--kv-policy: \(error)") }
+        do { return try KVCachePolicy(parsing: text) } catch DeviceProfileError.invalidField(_, let reason, _) {
+            throw ValidationError("--kv-policy \(reason)")  // the reason already names the value and the choices
+        } catch { throw ValidationError("--kv-policy: \(error)") }
     }
 
     static func parseCap(_ text: String) throws -> Int {
