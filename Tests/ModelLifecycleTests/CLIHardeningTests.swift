@@ -64,7 +64,7 @@ struct CLIHardeningTests {
         try Self.fails(["models", "list", "--max-versions", "-1"], ["--max-versions"])
         // Other parse errors are one line too.
         try Self.fails(["generate", "--model", m], ["--prompt"])
-        try Self.fails(["generate", "--bogus"], ["--bogus"])
+        try Self.fails(["generate", "--prompt", "x", "--bogus"], ["--bogus"])
         try Self.fails(["nosuchcommand"], [])
         try Self.fails(["generate", "--model", m, "--prompt", "x", "--kv-policy", "bogus"], ["--kv-policy"])
     }
