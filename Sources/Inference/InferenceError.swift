@@ -26,7 +26,7 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unsupportedArchitecture(let a):
-            return "unsupported model architecture '\(a)' (supported: \(ArchitectureRegistry.names.joined(separator: ", ")))"
+            return "unsupported model architecture '\(SafeText.quote(a))' (supported: \(ArchitectureRegistry.names.joined(separator: ", ")))"
         case .missingTensor(let n):
             return "tensor '\(n)' is missing from the model file; the file is incomplete or not a \(ArchitectureRegistry.names.joined(separator: "/")) model"
         case .tensorShapeMismatch(let n, let e, let f):
