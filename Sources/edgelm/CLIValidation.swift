@@ -101,15 +101,27 @@ enum CLIMain {
         text = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .joined(separator: " ")
         if text.hasPrefix("Error: ") { text.removeFirst("Error: ".count) }
-        if !text.contains("hint:") {
-            let help = (["edgelm"] + commandPath + ["--help"]).joined(separator: " ")
-            text += "; hint: see `\(help)`"
-        }
+        if !text.contains("hint:") { text += "; hint: " + hint(for: error, commandPath: commandPath) }
         text = SafeText.escapeControls(text)
         if text.utf8.count > maxMessageBytes {
             text = SafeText.quote(text, limit: maxMessageBytes)
         }
         return "Error: " + text
+    }
+
+    /// A hint for an error that carries none: the command's help for usage errors (ArgumentParser's parse
+    /// and validation errors), what to check for a model that cannot be used.
+    static func hint(for error: any Error, commandPath: [String]) -> String {
+        let help = "see `" + (["edgelm"] + commandPath + ["--help"]).joined(separator: " ") + "`"
+        if String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") { return help }
+        switch error {
+        case InferenceError.invalidHyperparameter:
+            return "the model file is corrupted or its metadata was edited (`edgelm inspect MODEL` shows its hyperparameters)"
+        case is InferenceError, is TokenizerError:
+            return "check the model file (`edgelm inspect MODEL`) and the options (\(help.dropFirst(4)))"
+        default:
+            return help
+        }
     }
 
     /// The subcommand names at the start of `args` (e.g. `["models", "install"]`).
