@@ -30,6 +30,8 @@ struct GGUFMutator {
     /// One mutation of `base`, biased to the first `hot` bytes (header, metadata and tensor table).
     mutating func mutate(_ base: Data, hot: Int) -> Data {
         var d = base
+        // A (previously truncated) tiny input only grows: every window below needs ≥ 32 bytes.
+        guard d.count >= 32 else { d.append(UInt8(truncatingIfNeeded: next())); return d }
         let span = min(hot, d.count)
         func at(_ width: Int) -> Int { below(max(span - width, 1)) }
         switch below(8) {
