@@ -55,6 +55,11 @@ extension ModelStore {
             guard unlink(stage) == 0 else { throw AtomicFile.error("remove planted entry", stage) }
         }
         try Self.makeRealDirectory(stage)
+        // A resumable partial must be a regular file; anything else planted there is removed, not followed.
+        let partial = stage + "/model.gguf.partial"
+        if let t = Self.fileType(partial), t != S_IFREG {
+            guard unlink(partial) == 0 else { throw AtomicFile.error("remove planted entry", partial) }
+        }
         return stage
     }
 

@@ -108,11 +108,18 @@ struct StoreTrustTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
         #expect(ModelStore.fileType(store.versionDirectory("tiny@1.0.0")) == S_IFDIR)
         #expect(try Self.load(store).get() == "tiny@1.0.0")
+        // A symlink planted as the resumable partial inside a real staging directory is removed, not written through.
+        try FileManager.default.createDirectory(atPath: f.storeDir + "/staging/tiny@1.1.0", withIntermediateDirectories: true)
+        let victim = outside + "/victim.txt"
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: victim))
+        try FileManager.default.createSymbolicLink(atPath: f.storeDir + "/staging/tiny@1.1.0/model.gguf.partial",
+                                                   withDestinationPath: victim)
         // A planted version symlink is not "installed" and is replaced by the real install.
         #expect(!store.isInstalled("tiny@1.1.0"))
         try store.install(manifestAt: f.v2Manifest, publicKey: f.signer.publicKey, source: .file(f.v2Model))
         #expect(ModelStore.fileType(store.versionDirectory("tiny@1.1.0")) == S_IFDIR)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside) == ["victim.txt"])
+        #expect(FileManager.default.contents(atPath: victim) == Data("keep".utf8))
         // The store's own directories replaced by symlinks: refused, not followed.
         let other = temporaryDirectory("planted")
         defer { cleanup(other) }
