@@ -66,7 +66,11 @@ struct CLIHardeningTests {
         try Self.fails(["generate", "--model", m], ["--prompt"])
         try Self.fails(["generate", "--prompt", "x", "--bogus"], ["--bogus"])
         try Self.fails(["nosuchcommand"], [])
-        try Self.fails(["generate", "--model", m, "--prompt", "x", "--kv-policy", "bogus"], ["--kv-policy"])
+        try Self.fails(["generate", "--model", m, "--prompt", "x", "--kv-policy", "bogus"], ["--kv-policy", "expected refuse"])
+        // The kv-policy error says the option once (it repeated itself: "--kv-policy: … field 'kv_policy' …").
+        let (_, _, kv) = try runEdgeLM(["generate", "--model", m, "--prompt", "x", "--kv-policy", "bogus"], environment: Self.env)
+        #expect(kv.components(separatedBy: "kv-policy").count == 2 && !kv.contains("kv_policy"), "\(kv)")
+        try Self.fails(["generate", "--model", m, "--prompt", "x", "--memory-cap", "-5"], ["--memory-cap"])
     }
 
     @Test("item 10: oversized classify/extract input names the token count and the context")
