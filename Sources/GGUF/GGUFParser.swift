@@ -16,6 +16,10 @@ enum GGUFParser {
     static let defaultAlignment = 32
     static let maxDimensions = 4
     static let maxArrayNesting = 16
+    /// Longest metadata key (GGUF spec: at most 2^16 − 1 bytes).
+    static let maxKeyLength = 65_535
+    /// Longest tensor name (GGUF spec: at most 64 bytes; ggml's GGML_MAX_NAME).
+    static let maxTensorNameLength = 64
     /// Smallest possible encoded key/value: key length (8) + type (4) + a 1-byte value.
     static let minimumKVBytes = 13
     /// Smallest possible tensor info: name length (8) + n_dims (4) + type (4) + offset (8).
@@ -50,7 +54,7 @@ enum GGUFParser {
             guard b <= 1 else { throw GGUFError.invalidBool(raw: b, key: key, offset: at) }
             return .bool(b == 1)
         case .string:
-            return .string(try r.readString("string value of '\(key)'"))
+            return .string(try r.readString("string value of '\(SafeText.quote(key))'"))
         case .array:
             guard depth < maxArrayNesting else {
                 throw GGUFError.nestingTooDeep(key: key, offset: r.position, limit: maxArrayNesting)
@@ -60,11 +64,11 @@ enum GGUFParser {
             guard let elementType = GGUFValueType(rawValue: rawType) else {
                 throw GGUFError.invalidValueType(raw: rawType, key: key, offset: typeAt)
             }
-            let count = try r.readLength("array '\(key)' element", stride: elementType.minimumSize)
+            let count = try r.readLength("array '\(SafeText.quote(key))' element", stride: elementType.minimumSize)
             let start = r.position
             switch elementType {
             case .string:
-                for _ in 0..<count { _ = try r.skipString("string in array '\(key)'") }
+                for _ in 0..<count { _ = try r.skipString("string in array '\(SafeText.quote(key))'") }
             case .array:
                 for _ in 0..<count { _ = try readValue(.array, &r, storage: storage, key: key, depth: depth + 1) }
             case .bool:
@@ -108,7 +112,7 @@ enum GGUFParser {
         var alignment = defaultAlignment
         for _ in 0..<kvCount {
             let keyAt = r.position
-            let key = try r.readString("metadata key")
+            let key = try r.readString("metadata key", maxLength: maxKeyLength)
             let typeAt = r.position
             let rawType = try r.read(UInt32.self)
             guard let type = GGUFValueType(rawValue: rawType) else {
@@ -143,7 +147,7 @@ enum GGUFParser {
         names.reserveCapacity(tensorCount)
         for _ in 0..<tensorCount {
             let infoAt = r.position
-            let name = try r.readString("tensor name")
+            let name = try r.readString("tensor name", maxLength: maxTensorNameLength)
             guard names.insert(name).inserted else { throw GGUFError.duplicateTensor(name: name, offset: infoAt) }
             let dimsAt = r.position
             let nDims = try r.read(UInt32.self)

@@ -113,8 +113,14 @@ struct ByteReader {
     }
 
     /// Reads a GGUF string (u64 length + UTF-8 bytes); invalid UTF-8 is repaired with U+FFFD.
-    mutating func readString(_ what: @autoclosure () -> String) throws -> String {
+    /// - Parameter maxLength: longest length accepted (keys and tensor names have spec limits); a longer one
+    ///   throws ``GGUFError/stringTooLong(what:offset:length:limit:)`` before any byte is decoded.
+    mutating func readString(_ what: @autoclosure () -> String, maxLength: Int = .max) throws -> String {
+        let at = position
         let n = try readLength(what())
+        guard n <= maxLength else {
+            throw GGUFError.stringTooLong(what: what(), offset: at, length: UInt64(n), limit: maxLength)
+        }
         let s = String(decoding: UnsafeRawBufferPointer(start: base + position, count: n), as: UTF8.self)
         position += n
         return s

@@ -26,13 +26,15 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unsupportedArchitecture(let a):
-            return "unsupported model architecture '\(a)' (supported: \(ArchitectureRegistry.names.joined(separator: ", ")))"
+            return "unsupported model architecture '\(SafeText.quote(a))' (supported: \(ArchitectureRegistry.names.joined(separator: ", ")))"
         case .missingTensor(let n):
             return "tensor '\(n)' is missing from the model file; the file is incomplete or not a \(ArchitectureRegistry.names.joined(separator: "/")) model"
         case .tensorShapeMismatch(let n, let e, let f):
             return "tensor '\(n)' has shape \(f), expected \(e) from the model's hyperparameters"
         case .invalidHyperparameter(let s):
             return "invalid hyperparameter: \(s)"
+        case .unsupportedTensorType(let n, let t) where n.hasSuffix("norm.weight"):
+            return "tensor '\(n)' uses type \(t), but norm weights must be F32; re-convert the model keeping norm tensors in F32 (llama.cpp's converter does by default)"
         case .unsupportedTensorType(let n, let t):
             return "tensor '\(n)' uses quantization type \(t), which EdgeLM cannot compute with yet; requantize the model (e.g. Q4_1, Q8_0, Q4_K)"
         case .contextOverflow(let needed, let ctx):

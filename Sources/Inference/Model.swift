@@ -32,6 +32,7 @@ public final class Model: @unchecked Sendable {
         var vocab = tokenizer.vocabularySize
         if let v = try? file.metadata.int(GGUFKey.vocabSize(arch)) { vocab = v }
         let config = try kind.config(metadata: file.metadata, vocabularySize: vocab)
+        try config.validate(file: file)
         self.file = file
         self.config = config
         self.tokenizer = tokenizer

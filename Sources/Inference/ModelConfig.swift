@@ -65,10 +65,6 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self = try kind.config(metadata: file.metadata, vocabularySize: vocab)
     }
 
-    /// The most layers a model may declare (far above any real model; a corrupt count is refused before any
-    /// per-layer table is allocated).
-    public static let maxBlockCount = 4096
-
     /// Reads the keys every architecture shares for `architecture` from `metadata`; every layer is global
     /// with `rope.freq_base` and normal RoPE ordering until the architecture says otherwise.
     /// - Throws: ``InferenceError/invalidHyperparameter(_:)`` when a value is missing or inconsistent.
@@ -101,8 +97,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             throw InferenceError.invalidHyperparameter("\(arch).\(name) is \(v)")
         }
         // Per-layer tables are sized from block_count: bound it before anything allocates from it.
-        guard blockCount <= ModelConfig.maxBlockCount else {
-            throw InferenceError.invalidHyperparameter("\(arch).block_count is \(blockCount) (at most \(ModelConfig.maxBlockCount))")
+        guard blockCount <= ModelConfig.Limits.maxBlockCount else {
+            throw InferenceError.invalidHyperparameter("\(arch).block_count is \(blockCount) (at most \(ModelConfig.Limits.maxBlockCount))")
         }
         guard valueDim == headDim else {
             throw InferenceError.invalidHyperparameter("value_length \(valueDim) != key_length \(headDim) is not supported")

@@ -138,6 +138,10 @@ public final class Session {
             let c = model.config
             let ctx = options.contextLength ?? min(c.contextLength, 4096)
             guard ctx > 0 else { throw InferenceError.invalidParameter("context length must be positive, got \(ctx)") }
+            let trained = c.maximumContextLength(file: model.file)
+            guard ctx <= trained else {
+                throw InferenceError.invalidParameter("context length \(ctx) exceeds the model's context of \(trained) tokens")
+            }
             guard options.batchSize > 0 else { throw InferenceError.invalidParameter("batch size must be positive") }
             guard options.threads > 0, options.threads <= 256 else {
                 throw InferenceError.invalidParameter("threads must be in 1…256, got \(options.threads)")

@@ -34,7 +34,7 @@ enum Downloader {
 
     private static func attempt(_ url: URL, partial: String, expectedSize: Int, store: ModelStore,
                                 progress: ((Int, Int) -> Void)?) throws -> String {
-        let fd = open(partial, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(partial, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw AtomicFile.error("create", partial) }
         defer { close(fd) }
         var hasher = SHA256()

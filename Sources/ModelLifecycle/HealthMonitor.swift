@@ -98,7 +98,7 @@ public struct HealthMonitor: Sendable {
     /// - Complexity: O(markers) plus one rewrite of `health.json`.
     public func beginLoad(_ key: String, pid: Int32 = getpid()) throws {
         try reapCrashedLoads(currentPID: pid)
-        try FileManager.default.createDirectory(atPath: markerDirectory, withIntermediateDirectories: true)
+        try ModelStore.makeRealDirectory(markerDirectory)  // never through a planted symlink
         let marker = markerPath(key, pid: pid)
         let again = FileManager.default.fileExists(atPath: marker)
         try update(key) { h in

@@ -2,6 +2,7 @@
 // automatic rollback that follows when a threshold is crossed.
 
 import Foundation
+import GGUF
 
 extension ModelStore {
     /// Loads the store's active version with health accounting and automatic rollback.
@@ -9,8 +10,10 @@ extension ModelStore {
     /// 1. Charges a crash on load for every marker left by a process that died while loading
     ///    (``HealthMonitor/reapCrashedLoads(currentPID:)``), then ``evaluateHealth(_:)``: a version past a
     ///    threshold is rolled back to last-known-good before anything is loaded.
-    /// 2. Writes this process's load marker (``HealthMonitor/beginLoad(_:pid:)``), calls `load` with the active
-    ///    version's GGUF path and key, and clears the marker (``HealthMonitor/endLoad(_:success:pid:)``).
+    /// 2. Writes this process's load marker (``HealthMonitor/beginLoad(_:pid:)``), verifies the version
+    ///    (``verifiedModelPath(_:)``: lstat checks, signature against ``trustedKeys``, size and SHA-256), calls
+    ///    `load` with its GGUF path and key, and clears the marker (``HealthMonitor/endLoad(_:success:pid:)``).
+    ///    A version that fails verification counts as a failed load and is never passed to `load`.
     /// 3. On a failed load, evaluates health again; when that rolls back, loads the new active version (each
     ///    version is tried at most once). Otherwise the load error is rethrown.
     ///
@@ -33,13 +36,19 @@ extension ModelStore {
         while true {
             let before = try evaluateHealth(thresholds)
             if before != .healthy { report(before) }
-            guard let key = active else { throw LifecycleError.notInstalled("(no active version in \(root))") }
+            guard let key = active else {
+                if let raw = rawPointer(activePointer) {
+                    throw LifecycleError.corruptStore("the active pointer holds '\(SafeText.quote(raw))', not an id@version name")
+                }
+                throw LifecycleError.notInstalled("(no active version in \(root))")
+            }
             if tried.contains(key), let lastError { throw lastError }
             tried.insert(key)
             try monitor.beginLoad(key)
             afterMarker?()
             do {
-                let value = try load(modelPath(key), key)
+                let (path, _) = try verifiedModelPath(key)
+                let value = try load(path, key)
                 try monitor.endLoad(key, success: true)
                 let after = try evaluateHealth(thresholds)
                 if after != .healthy { report(after) }

@@ -2,6 +2,7 @@
 
 import Crypto
 import Foundation
+import GGUF
 
 /// Where an install takes the model bytes from.
 public enum ModelSource: Sendable, Equatable {
@@ -71,26 +72,31 @@ public final class ModelStore: @unchecked Sendable {
     public var policy: StoragePolicy
     /// Called at each ``InstallStep`` (tests make it `_exit` to simulate a crash).
     public var crashHook: (@Sendable (InstallStep) -> Void)?
+    /// Public keys a version's manifest must verify with before ``loadActive(thresholds:report:afterMarker:_:)``
+    /// or ``verifiedModelPath(_:)`` lets it load, and against which ``verify()`` checks signatures. Empty:
+    /// nothing loads. Keep them outside the store (``TrustedKeys``): a key stored in the store would be as
+    /// writable as the manifests it vouches for.
+    public var trustedKeys: [ManifestPublicKey] = []
     /// Free bytes at a path (replaceable in tests to simulate a full disk).
     public var availableBytes: @Sendable (String) -> Int? = { AtomicFile.availableBytes(at: $0) }
 
-    /// The default store directory: `$EDGELM_STORE`, else `~/.edgelm/models`.
-    public static var defaultPath: String {
-        if let env = ProcessInfo.processInfo.environment["EDGELM_STORE"], !env.isEmpty { return env }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".edgelm/models").path
-    }
+    /// The default store directory: `$EDGELM_STORE`, else `$XDG_DATA_HOME/edgelm/models`, else
+    /// `$HOME/.edgelm/models` (``StorePaths/defaultStore(_:)``).
+    public static var defaultPath: String { StorePaths.defaultStore() }
 
     /// Opens (creating if needed) the store at `path` and cleans up after any interrupted operation.
     /// - Throws: ``LifecycleError/io(operation:path:errno:)``.
-    public init(path: String, profile: DeviceMemoryProfile = .laptop, policy: StoragePolicy = StoragePolicy()) throws {
+    public init(path: String, profile: DeviceMemoryProfile = .laptop, policy: StoragePolicy = StoragePolicy(),
+                trustedKeys: [ManifestPublicKey] = []) throws {
         root = URL(fileURLWithPath: path).standardizedFileURL.path
         self.profile = profile
         self.policy = policy
-        for dir in [root, versionsDir, stagingDir, trashDir] {
-            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-                throw LifecycleError.io(operation: "create directory", path: dir, errno: EACCES)
-            }
+        self.trustedKeys = trustedKeys
+        do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
+            throw LifecycleError.io(operation: "create directory", path: root, errno: EACCES)
         }
+        // The store's own directories are created without following a planted symlink.
+        for dir in [versionsDir, stagingDir, trashDir] { try Self.makeRealDirectory(dir) }
         try withLock { recover() }
     }
 
@@ -112,17 +118,17 @@ public final class ModelStore: @unchecked Sendable {
 
     // MARK: Pointers
 
-    /// The active version's key (`id@version`), or nil.
+    /// The active version's key (`id@version`), or nil (also when the pointer does not hold a valid name:
+    /// no path is ever built from an unvalidated pointer; ``verify()`` reports it).
     public var active: String? { readPointer(activePointer) }
-    /// The last-known-good version's key, or nil.
+    /// The last-known-good version's key, or nil (likewise validated).
     public var lastKnownGood: String? { readPointer(lastKnownGoodPointer) }
     /// The active model's GGUF path (what the app loads), or nil.
     public var activeModelPath: String? { active.map(modelPath) }
 
     private func readPointer(_ path: String) -> String? {
-        guard let s = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        let key = s.trimmingCharacters(in: .whitespacesAndNewlines)
-        return key.isEmpty ? nil : key
+        guard let key = rawPointer(path), Self.isValidKey(key) else { return nil }
+        return key
     }
 
     private func writePointer(_ path: String, _ key: String, beforeRename: InstallStep? = nil) throws {
@@ -140,7 +146,9 @@ public final class ModelStore: @unchecked Sendable {
     public func installed() throws -> [InstalledModel] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: versionsDir)) ?? []
         var out: [InstalledModel] = []
-        for name in names where !name.hasPrefix(".") {
+        // Only real `id@version` directories are versions; anything else (a planted symlink, a stray file) is
+        // skipped here, never followed, and reported by verify().
+        for name in names where !name.hasPrefix(".") && Self.isValidKey(name) && Self.fileType(versionDirectory(name)) == S_IFDIR {
             let dir = versionDirectory(name)
             let manifest: ModelManifest
             do { manifest = try ModelManifest.load(from: dir + "/manifest.json") } catch {
@@ -152,14 +160,19 @@ public final class ModelStore: @unchecked Sendable {
             {
                 at = t
             }
+            guard manifest.key == name else {
+                throw LifecycleError.corruptStore("versions/\(name)/manifest.json describes \(SafeText.quote(manifest.key))")
+            }
             out.append(InstalledModel(manifest: manifest, installedAt: at, modelPath: modelPath(name)))
         }
         return out.sorted { ($0.installedAt, $0.key) < ($1.installedAt, $1.key) }
     }
 
-    /// Whether `key` is installed.
+    /// Whether `key` is a valid name whose version directory is a real directory (not a symlink) holding a
+    /// regular `manifest.json`.
     public func isInstalled(_ key: String) -> Bool {
-        FileManager.default.fileExists(atPath: versionDirectory(key) + "/manifest.json")
+        Self.isValidKey(key) && Self.fileType(versionDirectory(key)) == S_IFDIR
+            && Self.fileType(versionDirectory(key) + "/manifest.json") == S_IFREG
     }
 
     // MARK: Install
@@ -213,8 +226,8 @@ public final class ModelStore: @unchecked Sendable {
     private func stageAndPublish(_ manifest: ModelManifest, source: ModelSource,
                                  progress: ((Int, Int) -> Void)?) throws {
         let key = manifest.key
-        let stage = stagingDir + "/" + key
-        try FileManager.default.createDirectory(atPath: stage, withIntermediateDirectories: true)
+        try checkLayout()
+        let stage = try prepareStaging(key)
         let partial = stage + "/model.gguf.partial"
         let sha: String
         switch source {
@@ -250,6 +263,9 @@ public final class ModelStore: @unchecked Sendable {
         try AtomicFile.write(stamp, to: stage + "/installed.json")
         try AtomicFile.syncDirectory(stage)
         hit(.wroteManifest)
+        if let t = Self.fileType(versionDirectory(key)), t != S_IFDIR {
+            unlink(versionDirectory(key))  // a planted symlink or file: removed, never followed
+        }
         try rename(stage, versionDirectory(key))
         try AtomicFile.syncDirectory(versionsDir)
         try AtomicFile.syncDirectory(stagingDir)
@@ -271,7 +287,7 @@ public final class ModelStore: @unchecked Sendable {
         let inFD = open(src, O_RDONLY | O_CLOEXEC)
         guard inFD >= 0 else { throw AtomicFile.error("open", src) }
         defer { close(inFD) }
-        let outFD = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let outFD = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard outFD >= 0 else { throw AtomicFile.error("create", dst) }
         defer { close(outFD) }
         var hasher = SHA256()
@@ -360,7 +376,8 @@ public final class ModelStore: @unchecked Sendable {
         public var description: String { "\(key): \(error)" }
     }
 
-    /// Re-hashes every installed version and checks the pointers. O(total installed bytes).
+    /// Re-hashes every installed version, checks each manifest's signature against ``trustedKeys`` and
+    /// checks the pointers (valid `id@version` names of installed versions). O(total installed bytes).
     /// - Returns: the problems found (empty when the store is sound).
     public func verify() -> [Problem] {
         var problems: [Problem] = []
@@ -368,8 +385,21 @@ public final class ModelStore: @unchecked Sendable {
         do { list = try installed() } catch let e as LifecycleError { return [Problem(key: "store", error: e)] } catch {
             return [Problem(key: "store", error: .corruptStore("\(error)"))]
         }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: versionsDir)) ?? [] where !name.hasPrefix(".") {
+            if !Self.isValidKey(name) || Self.fileType(versionDirectory(name)) != S_IFDIR {
+                problems.append(Problem(key: "versions", error: .corruptStore(
+                    "versions/\(SafeText.quote(name)) is not an id@version directory (a symlink or stray file); it is ignored")))
+            }
+        }
+        if trustedKeys.isEmpty {
+            problems.append(Problem(key: "store", error: .badSignature("no trusted public key is configured, signatures cannot be checked")))
+        }
         for m in list {
             do {
+                if !trustedKeys.isEmpty { try verifyTrusted(m.manifest) }
+                guard ModelStore.fileType(m.modelPath) == S_IFREG else {
+                    throw LifecycleError.corruptStore("\(m.key)/model.gguf is missing or not a regular file")
+                }
                 let (sha, size) = try FileDigest.sha256(ofFileAt: m.modelPath)
                 if size != m.manifest.byteSize {
                     problems.append(Problem(key: m.key, error: .sizeMismatch(expected: m.manifest.byteSize, actual: size)))
@@ -380,8 +410,11 @@ public final class ModelStore: @unchecked Sendable {
                 problems.append(Problem(key: m.key, error: e))
             } catch {}
         }
-        for (name, key) in [("active", active), ("last-known-good", lastKnownGood)] {
-            if let key, !isInstalled(key) {
+        for (name, path) in [("active", activePointer), ("last-known-good", lastKnownGoodPointer)] {
+            guard let key = rawPointer(path) else { continue }
+            if !Self.isValidKey(key) {
+                problems.append(Problem(key: name, error: .corruptStore("\(name) holds '\(SafeText.quote(key))', not an id@version name")))
+            } else if !isInstalled(key) {
                 problems.append(Problem(key: name, error: .corruptStore("\(name) points to \(key), which is not installed")))
             }
         }

@@ -70,7 +70,7 @@ public struct TelemetryStore: Sendable, Equatable {
         }
         var store = storeDirectory
         if store == nil, let env = environment["EDGELM_STORE"], !env.isEmpty { store = env }
-        return TelemetryStore(path: (store ?? ModelStore.defaultPath) + "/telemetry.json")
+        return TelemetryStore(path: (store ?? StorePaths.defaultStore(environment)) + "/telemetry.json")
     }
 
     /// The rotating install id file, next to the counters.

@@ -336,9 +336,18 @@ public struct JSONConstraint: Sendable {
             }
             guard next != 0 else { return false }
             top.cands = next; top.pos += 1
-            if b == UInt8(ascii: "\"") {  // a key's only raw quote is its last byte: exactly one candidate ends here
-                let j = Int32(next.trailingZeroBitCount)
-                top.table = j; top.count = j + 1; top.phase = 2
+            // A quote ends the key only when it is a candidate's last byte (a key may hold an escaped `\"`);
+            // the candidates share these bytes, so at most one (distinct keys) ends here.
+            if b == UInt8(ascii: "\"") {
+                var c2 = next
+                while c2 != 0 {
+                    let i = c2.trailingZeroBitCount; c2 &= c2 - 1
+                    if keys[i].count == pos + 1 {
+                        let j = Int32(i)
+                        top.cands = 1 << UInt64(i); top.table = j; top.count = j + 1; top.phase = 2
+                        break
+                    }
+                }
             }
             byteCount += 1
             return true

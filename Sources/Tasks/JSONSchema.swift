@@ -47,9 +47,28 @@ public struct JSONSchema: Sendable, Equatable {
     ///   for any keyword outside the subset (before any decoding starts).
     public init(json text: String) throws {
         let v = try JSONValue.parse(text)
+        try Self.rejectDuplicateKeys(v, path: "$")
         try self.init(value: v)
         guard case .object = kind else {
             throw TasksError.unsupportedSchema(path: "$", reason: "the top level must be {\"type\":\"object\"}")
+        }
+    }
+
+    /// Throws ``TasksError/invalidSchema(_:)`` for the first object (at any depth) that repeats a key: a schema
+    /// with two `"type"` or two same-named properties is ambiguous, so it is refused before anything decodes.
+    static func rejectDuplicateKeys(_ v: JSONValue, path: String) throws {
+        switch v {
+        case .object(let members):
+            var seen = Set<String>()
+            for (k, value) in members {
+                guard seen.insert(k).inserted else {
+                    throw TasksError.invalidSchema("duplicate key \(JSONValue.string(k)) in the object at \(path)")
+                }
+                try rejectDuplicateKeys(value, path: path + "." + k)
+            }
+        case .array(let items):
+            for (i, item) in items.enumerated() { try rejectDuplicateKeys(item, path: path + "[\(i)]") }
+        default: return
         }
     }
 

@@ -92,6 +92,13 @@ public protocol LocalTaskHandler: AnyObject {
     func run(_ task: TaskInput) throws -> (output: TaskOutput, confidence: Double?)
     /// Whether the task's input fits the local context.
     func fits(_ task: TaskInput) -> Bool
+    /// When the task does not fit: the tokens it needs and the context it has (named in the error the
+    /// router throws when it cannot escalate). Default: nil (unknown).
+    func contextNeed(_ task: TaskInput) -> (tokens: Int, contextLength: Int)?
+}
+
+extension LocalTaskHandler {
+    public func contextNeed(_ task: TaskInput) -> (tokens: Int, contextLength: Int)? { nil }
 }
 
 /// Something that runs tasks remotely (e.g. ``OpenAICompatibleHandler``).
@@ -170,6 +177,13 @@ public final class Router {
                                     lowConfidence: true, confidence: l.confidence,
                                     detail: "remote failed, local result kept: \(error)")
             }
+            // An input too long for the local context is named as such (with its token count), not as a
+            // remote failure: the remote was only the fallback.
+            if reason == .inputTooLong, let need = local?.contextNeed(request.task) {
+                guard remote != nil else { throw TasksError.inputTooLong(tokens: need.tokens, contextLength: need.contextLength) }
+                throw TasksError.remoteUnavailable("the input needs \(need.tokens) tokens but the local context holds"
+                                                   + " \(need.contextLength), and escalation failed: \(error)")
+            }
             switch error {
             case .remoteUnavailable, .remoteFailed: throw error
             default: throw TasksError.remoteFailed("\(error)")
@@ -193,7 +207,10 @@ extension TaskRunner: LocalTaskHandler {
     }
 
     /// The prompt plus room for the answer fits the session's context.
-    public func fits(_ task: TaskInput) -> Bool {
+    public func fits(_ task: TaskInput) -> Bool { contextNeed(task) == nil }
+
+    /// Tokens the task needs (prompt plus room for the answer) and the session's context, when it does not fit.
+    public func contextNeed(_ task: TaskInput) -> (tokens: Int, contextLength: Int)? {
         let n = promptTokenCount(task.text)
         let room: Int
         switch task {
@@ -201,6 +218,6 @@ extension TaskRunner: LocalTaskHandler {
         case .extract: room = 256 + options.maxExtractTokens
         case .rewrite(_, let instruction, let maxTokens): room = 64 + promptTokenCount(instruction) + maxTokens
         }
-        return n + room <= session.contextLength
+        return n + room <= session.contextLength ? nil : (n + room, session.contextLength)
     }
 }

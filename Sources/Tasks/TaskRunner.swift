@@ -142,8 +142,12 @@ public final class TaskRunner {
     public func classify(_ text: String, labels: [String], instruction: String? = nil) throws -> Classification {
         let start = DispatchTime.now().uptimeNanoseconds
         guard labels.count >= 2 else { throw TasksError.invalidLabels("got \(labels.count) label(s)") }
-        guard Set(labels).count == labels.count else { throw TasksError.invalidLabels("labels repeat: \(labels)") }
-        guard labels.allSatisfy({ !$0.isEmpty }) else { throw TasksError.invalidLabels("a label is empty") }
+        guard labels.allSatisfy({ !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
+            throw TasksError.invalidLabels("a label is empty")
+        }
+        guard Set(labels.map { $0.lowercased() }).count == labels.count else {
+            throw TasksError.invalidLabels("labels repeat (ignoring case): \(labels)")
+        }
         let labelIDs = labels.map { verbalise($0) }
         guard Set(labelIDs).count == labelIDs.count else {
             throw TasksError.invalidLabels("labels differ only in the case of their first letter: \(labels)")

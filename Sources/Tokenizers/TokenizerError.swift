@@ -1,4 +1,6 @@
-// Tokenizers: typed errors with a hint on how to fix them.
+// Tokenizers: typed errors with a hint on how to fix them. File-derived text is quoted through SafeText.
+
+import GGUF
 
 /// Why a tokenizer (or chat template) could not be built from a model's metadata.
 public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -26,29 +28,29 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
     public var description: String {
         switch self {
         case .missingKey(let key):
-            return "tokenizer metadata key '\(key)' is missing. Hint: the GGUF file has no (complete) embedded "
+            return "tokenizer metadata key '\(SafeText.quote(key))' is missing. Hint: the GGUF file has no (complete) embedded "
                 + "tokenizer; re-convert it with llama.cpp's convert_hf_to_gguf.py."
         case .invalidValue(let key, let reason):
-            return "tokenizer metadata key '\(key)' is invalid: \(reason). Hint: the file may be corrupt or "
+            return "tokenizer metadata key '\(SafeText.quote(key))' is invalid: \(SafeText.quote(reason, limit: 256)). Hint: the file may be corrupt or "
                 + "written by an incompatible converter."
         case .unsupportedModel(let model):
-            return "unsupported tokenizer model '\(model)' (tokenizer.ggml.model). Hint: supported models are "
+            return "unsupported tokenizer model '\(SafeText.quote(model))' (tokenizer.ggml.model). Hint: supported models are "
                 + "'gpt2' (byte-level BPE) and 'llama' (SentencePiece)."
         case .unsupportedPreTokenizer(let pre):
-            return "unsupported pre-tokenizer '\(pre)' (tokenizer.ggml.pre). Hint: supported are default, gpt-2, "
+            return "unsupported pre-tokenizer '\(SafeText.quote(pre))' (tokenizer.ggml.pre). Hint: supported are default, gpt-2, "
                 + "smollm, starcoder, llama3/llama-bpe, qwen2 and their llama.cpp aliases."
         case .emptyVocabulary:
             return "the tokenizer vocabulary (tokenizer.ggml.tokens) is empty. Hint: the file is vocab-less."
         case .duplicateToken(let text, let a, let b):
-            return "duplicate token '\(text)' in the vocabulary (ids \(a) and \(b)). Hint: the file is corrupt."
+            return "duplicate token '\(SafeText.quote(text))' in the vocabulary (ids \(a) and \(b)). Hint: the file is corrupt."
         case .malformedMerge(let index, let merge):
-            return "merge #\(index) '\(merge)' is not of the form 'left right'. Hint: tokenizer.ggml.merges is "
+            return "merge #\(index) '\(SafeText.quote(merge))' is not of the form 'left right'. Hint: tokenizer.ggml.merges is "
                 + "corrupt; re-convert the model."
         case .lengthMismatch(let key, let expected, let actual):
-            return "'\(key)' has \(actual) entries but the vocabulary has \(expected) tokens. Hint: the file is "
+            return "'\(SafeText.quote(key))' has \(actual) entries but the vocabulary has \(expected) tokens. Hint: the file is "
                 + "corrupt."
         case .unsupportedChatTemplate(let excerpt):
-            return "unsupported chat template (starts with: \(excerpt)). Hint: ChatML (<|im_start|>) and Gemma "
+            return "unsupported chat template (starts with: \(SafeText.quote(excerpt))). Hint: ChatML (<|im_start|>) and Gemma "
                 + "(<start_of_turn>) templates are supported; pass a raw prompt instead of using --chat."
         case .noChatTemplate(let arch):
             return "the model\(arch.map { " (\($0))" } ?? "") has no chat template (tokenizer.chat_template): it is a base model "

@@ -17,9 +17,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard promptTokens >= 1 else { throw ValidationError("--prompt-tokens must be ≥ 1") }
-        guard genTokens >= 1 else { throw ValidationError("--gen-tokens must be ≥ 1") }
-        guard repetitions >= 1 else { throw ValidationError("--repetitions must be ≥ 1") }
+        try checkRange("--prompt-tokens", promptTokens, 1...maxContextOption)
+        try checkRange("--gen-tokens", genTokens, 1...maxContextOption)
+        try checkRange("--repetitions", repetitions, 1...10_000)
     }
 
     func run() throws {

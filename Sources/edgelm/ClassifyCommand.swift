@@ -17,9 +17,9 @@ struct TaskCLIOptions: ParsableArguments {
     var strictRemote = false
 
     func validate() throws {
-        if let ctx, ctx < 64 { throw ValidationError("--ctx must be ≥ 64") }
-        guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be in [0, 1]") }
-        guard remoteTimeout > 0 else { throw ValidationError("--remote-timeout must be > 0") }
+        if let ctx { try checkRange("--ctx", ctx, 64...maxContextOption) }
+        try checkRange("--threshold", threshold, 0...1)
+        try checkRange("--remote-timeout", remoteTimeout, 0.001...3600)
         guard Capability(rawValue: capability) != nil else {
             throw ValidationError("--capability must be one of \(Capability.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -27,7 +27,7 @@ struct TaskCLIOptions: ParsableArguments {
         guard RiskDomain(rawValue: domain) != nil else {
             throw ValidationError("--domain must be one of \(RiskDomain.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if let u = remoteURL, URL(string: u)?.scheme == nil { throw ValidationError("--remote-url is not a URL: \(u)") }
+        if let u = remoteURL { try checkHTTPURL("--remote-url", u) }
     }
 
     /// Loads the model (recording its version in `recorder`) and the task options under the memory options.
@@ -36,13 +36,16 @@ struct TaskCLIOptions: ParsableArguments {
                  _ recorder: TelemetryRecorder) throws -> (Model, TaskOptions) {
         let loaded = try modelOptions.load()
         recorder.modelKey = loaded.key
+        try checkContext(ctx, model: loaded.model)
         let opts = try memoryOptions.taskOptions(model: loaded.model, ctx: ctx, threads: modelOptions.threads,
                                                  defaultContext: 2048)
         return (loaded.model, opts)
     }
 
     func router(local: LocalTaskHandler?) -> Router {
-        let url = (remoteURL ?? ProcessInfo.processInfo.environment["EDGELM_REMOTE_URL"]).flatMap(URL.init(string:))
+        // $EDGELM_REMOTE_URL is held to the same rule as --remote-url: http(s) only, else no remote.
+        let text = remoteURL ?? ProcessInfo.processInfo.environment["EDGELM_REMOTE_URL"]
+        let url = text.flatMap { (try? checkHTTPURL("--remote-url", $0)) != nil ? URL(string: $0) : nil }
         let remote = url.map { OpenAICompatibleHandler(url: $0, model: remoteModel, timeout: remoteTimeout) }
         return Router(local: local, remote: remote,
                       policy: RouterPolicy(confidenceThreshold: threshold, offline: strictRemote ? .fail : .localLowConfidence))
@@ -79,13 +82,10 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Calibration: contextual (default) or none.") var calibration = "contextual"
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
-    var labelList: [String] { labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+    var labelList: [String] { (try? parseLabels(labels)) ?? [] }
 
     func validate() throws {
-        let l = labelList
-        guard l.count >= 2, l.allSatisfy({ !$0.isEmpty }), Set(l).count == l.count else {
-            throw ValidationError("--labels needs at least two distinct non-empty labels separated by commas")
-        }
+        _ = try parseLabels(labels)
         guard !text.isEmpty else { throw ValidationError("--text must not be empty") }
         guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
     }

@@ -34,7 +34,7 @@ struct EvalCommand: ParsableCommand {
     func validate() throws {
         guard task == "classify" || task == "extract" else { throw ValidationError("--task must be classify or extract") }
         guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
-        if let ctx, ctx < 64 { throw ValidationError("--ctx must be ≥ 64") }
+        if let ctx { try checkRange("--ctx", ctx, 64...maxContextOption) }
     }
 
     func loadLines() throws -> [JSONValue] {
@@ -65,7 +65,8 @@ struct EvalCommand: ParsableCommand {
         recorder.modelKey = loaded.key
         let model = loaded.model
         var opts = try recorder.guarded(taskKind) {
-            try memoryOptions.taskOptions(model: model, ctx: ctx, threads: modelOptions.threads, defaultContext: 2048)
+            try checkContext(ctx, model: model)
+            return try memoryOptions.taskOptions(model: model, ctx: ctx, threads: modelOptions.threads, defaultContext: 2048)
         }
         opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
         opts.contentFreeInputs = contentFree.split(separator: "|", omittingEmptySubsequences: false).map(String.init)

@@ -18,7 +18,7 @@ struct ExtractCommand: ParsableCommand {
     @Flag(name: .long, help: "Print timings and routing to stderr.") var verbose = false
 
     func validate() throws {
-        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be ≥ 1") }
+        try checkRange("--max-tokens", maxTokens, 1...100_000)
         guard !text.isEmpty else { throw ValidationError("--text must not be empty") }
     }
 

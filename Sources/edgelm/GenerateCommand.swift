@@ -24,13 +24,15 @@ struct GenerateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of streaming text.") var json = false
 
     func validate() throws {
-        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
-        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
-        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
-        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-        guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
-        guard repeatPenalty > 0 else { throw ValidationError("--repeat-penalty must be > 0") }
-        if let ctx, ctx < 1 { throw ValidationError("--ctx must be ≥ 1") }
+        try checkRange("--max-tokens", maxTokens, 0...1_000_000)
+        try checkRange("--temperature", temperature, 0...100)
+        try checkRange("--top-k", topK, 0...ModelConfig.Limits.maxVocabularySize)
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+        try checkRange("--min-p", minP, 0...1)
+        guard repeatPenalty > 0, repeatPenalty <= 100 else {
+            throw ValidationError("--repeat-penalty must be in (0, 100], got \(repeatPenalty)")
+        }
+        if let ctx { try checkRange("--ctx", ctx, 1...maxContextOption) }
     }
 
     func run() throws {
@@ -42,6 +44,7 @@ struct GenerateCommand: ParsableCommand {
         let loaded = try modelOptions.load()
         recorder.modelKey = loaded.key
         let model = loaded.model
+        try checkContext(ctx, model: model)
         let options = try memoryOptions.sessionOptions(model: model, ctx: ctx, threads: modelOptions.threads)
         let session = try Session(model: model, options: options)
         let maxTokens = try memoryOptions.resolvedProfile().map { min(self.maxTokens, $0.maxOutputTokens) } ?? self.maxTokens

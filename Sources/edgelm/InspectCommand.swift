@@ -34,13 +34,9 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let resolved = path ?? model ?? ProcessInfo.processInfo.environment["EDGELM_MODEL"]
             ?? "weights/smollm2-135m-instruct-q4_1.gguf"
-        do {
-            let summary = try ModelSummary(file: GGUFFile(path: resolved))
-            print(json ? try summary.jsonString() : summary.text())
-        } catch let error as GGUFError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
-        }
+        // A GGUFError reaches the entry point, which prints it as every command does (`Error: …; hint: …`).
+        let summary = try ModelSummary(file: GGUFFile(path: resolved))
+        print(json ? try summary.jsonString() : summary.text())
     }
 }
 
@@ -182,13 +178,15 @@ struct ModelSummary {
         let params = parameters >= 1_000_000
             ? String(format: "%.2f", Double(parameters) / 1e6) + " M (\(parameters))" : String(parameters)
         let types = tensorTypes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-        var tokenizer = tokenizerModel ?? "none"
-        if let pre = tokenizerPre { tokenizer += " (pre: \(pre))" }
+        // File-derived strings are quoted (control bytes escaped, length capped) before reaching the terminal.
+        func q(_ s: String?, _ fallback: String) -> String { s.map { SafeText.quote($0, limit: 128) } ?? fallback }
+        var tokenizer = q(tokenizerModel, "none")
+        if let pre = tokenizerPre { tokenizer += " (pre: \(q(pre, "")))" }
         let ctx = contextLength.map(String.init) ?? "?"
         return """
-            file          \(path) — \(Self.bytes(fileBytes)), GGUF v\(version)
-            architecture  \(architecture ?? "unknown")
-            name          \(name ?? "unknown")
+            file          \(q(path, "")) — \(Self.bytes(fileBytes)), GGUF v\(version)
+            architecture  \(q(architecture, "unknown"))
+            name          \(q(name, "unknown"))
             parameters    \(params)
             hyperparameters
               context length       \(Self.show(contextLength))

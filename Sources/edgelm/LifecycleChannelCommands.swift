@@ -145,6 +145,7 @@ extension ModelsCommand {
             let outcome = store.update(deviceID: deviceID, channel: parsed, publicKey: key) { release in
                 (try ChannelSource.manifest(release, channel: channel), ChannelSource.model(release, channel: channel))
             }
+            if case .updated = outcome { try TrustedKeys.add(key) }
             switch outcome {
             case .offlineKeptActive(let a):
                 print("offline: kept \(a ?? "no active model")")

@@ -108,6 +108,7 @@ final class TimedLocalHandler: LocalTaskHandler {
     }
 
     func fits(_ task: TaskInput) -> Bool { runner.fits(task) }
+    func contextNeed(_ task: TaskInput) -> (tokens: Int, contextLength: Int)? { runner.contextNeed(task) }
 
     /// Prompt plus generated tokens of the last local task (0 when it did not run locally).
     var lastTokens: Int { lastTimings.map { $0.promptTokens + $0.generatedTokens } ?? 0 }

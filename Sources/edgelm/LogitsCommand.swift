@@ -16,7 +16,7 @@ struct LogitsCommand: ParsableCommand {
     @Option(name: .long, help: .hidden) var thenDecode: Int32?
 
     func validate() throws {
-        guard top >= 1 else { throw ValidationError("--top must be ≥ 1") }
+        try checkRange("--top", top, 1...ModelConfig.Limits.maxVocabularySize)
     }
 
     func run() throws {

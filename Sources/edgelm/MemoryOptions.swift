@@ -28,11 +28,17 @@ struct MemoryOptions: ParsableArguments {
     var kvPolicy: KVCachePolicy?
 
     static func parsePolicy(_ text: String) throws -> KVCachePolicy {
-        do { return try KVCachePolicy(parsing: text) } catch { throw ValidationError("--kv-policy: \(error)") }
+        // ArgumentParser already names the option and the value ("The value 'x' is invalid for '--kv-policy
+        // <policy>': …"): say only what is expected, once.
+        do { return try KVCachePolicy(parsing: text) } catch DeviceProfileError.invalidField(_, let reason, _) {
+            throw ValidationError(reason.contains("count after ':'")
+                ? "the count after ':' must be a non-negative integer"
+                : "expected refuse, sliding-window[:SINKS] or context-shift[:KEEP]")
+        } catch { throw ValidationError("\(error)") }
     }
 
     static func parseCap(_ text: String) throws -> Int {
-        do { return try ByteCount.parse(text) } catch { throw ValidationError("--memory-cap: \(error)") }
+        do { return try ByteCount.parse(text) } catch { throw ValidationError("\(error)") }  // ArgumentParser names the option
     }
 
     /// The profile named or loaded by `--profile`, or nil.

@@ -62,9 +62,7 @@ struct ModelOptions: ParsableArguments {
     var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
     func validate() throws {
-        if let threads, threads < 1 || threads > 256 {
-            throw ValidationError("--threads must be between 1 and 256, got \(threads)")
-        }
+        if let threads { try checkRange("--threads", threads, 1...256) }
     }
 
     /// Loads the model, turning a missing default file into a hint on how to fetch it.
@@ -82,6 +80,7 @@ struct ModelOptions: ParsableArguments {
             }
             return LoadedModel(model: try Model(path: path), store: nil, key: nil)
         case let .store(store):
+            store.trustedKeys = try TrustedKeys.load()
             let env = ProcessInfo.processInfo.environment
             // Tests: EDGELM_TEST_CRASH_ON_LOAD=1 ends the process abruptly after the load marker is written.
             let crash: (() -> Void)? = env["EDGELM_TEST_CRASH_ON_LOAD"] == "1" ? { _exit(137) } : nil
@@ -124,7 +123,7 @@ struct CLIError: Error, CustomStringConvertible {
     let message: String
     let hint: String?
     init(_ message: String, hint: String? = nil) { self.message = message; self.hint = hint }
-    var description: String { hint.map { "\(message) (hint: \($0))" } ?? message }
+    var description: String { hint.map { "\(message); hint: \($0)" } ?? message }
 }
 
 /// Writes exactly one JSON document to stdout.

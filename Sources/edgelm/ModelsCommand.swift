@@ -17,12 +17,14 @@ struct StoreOptions: ParsableArguments {
         guard DeviceMemoryProfile.named(profile) != nil else {
             throw ValidationError("unknown --profile '\(profile)' (use \(DeviceMemoryProfile.all.map(\.name).joined(separator: ", ")))")
         }
-        guard maxVersions >= 1 else { throw ValidationError("--max-versions must be at least 1") }
+        try checkRange("--max-versions", maxVersions, 1...1_000_000)
+        if let maxBytes { try checkRange("--max-bytes", maxBytes, 1...Int.max) }
     }
 
     func open() throws -> ModelStore {
         let s = try ModelStore(path: store ?? ModelStore.defaultPath, profile: DeviceMemoryProfile.named(profile)!,
-                               policy: StoragePolicy(maxVersions: maxVersions, maxBytes: maxBytes ?? Int.max))
+                               policy: StoragePolicy(maxVersions: maxVersions, maxBytes: maxBytes ?? Int.max),
+                               trustedKeys: try TrustedKeys.load())
         // Kill tests: EDGELM_TEST_CRASH_AT=<step> ends the process abruptly at that install step.
         if let step = ProcessInfo.processInfo.environment["EDGELM_TEST_CRASH_AT"], let target = InstallStep(rawValue: step) {
             s.crashHook = { if $0 == target { _exit(137) } }
@@ -60,6 +62,8 @@ struct ModelsCommand: ParsableCommand {
             let store = try options.open()
             let key = try SigningKeys.publicKey(fromBase64OrPath: publicKey)
             var lastShown = -1
+            // The progress line ends with a newline whatever happens, so an error starts on its own line.
+            defer { if !quiet, lastShown >= 0 { FileHandle.standardError.write(Data("\n".utf8)) } }
             let m = try store.install(
                 manifestAt: manifest, publicKey: key, source: file.map(ModelSource.file) ?? .manifestURL,
                 activate: !noActivate,
@@ -70,7 +74,9 @@ struct ModelsCommand: ParsableCommand {
                         FileHandle.standardError.write(Data("\r\(pct)% (\(done)/\(total) bytes)".utf8))
                     }
                 })
-            if !quiet, lastShown >= 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+            // Installing with a key is the operator vouching for it: it becomes a trusted key of this device
+            // (kept outside the store, see TrustedKeys), so `--store` loads can verify the manifest.
+            try TrustedKeys.add(key)
             print("installed \(m.key)\(noActivate ? "" : " (active)")")
         }
     }
@@ -129,11 +135,16 @@ struct ModelsCommand: ParsableCommand {
     }
 
     struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Re-hash every installed version and check the pointers.")
+        static let configuration = CommandConfiguration(
+            abstract: "Re-hash every installed version, check its manifest's signature and check the pointers.",
+            discussion: "Signatures are checked against the device's trusted keys ($EDGELM_TRUSTED_KEYS, else $XDG_CONFIG_HOME/edgelm/trusted-keys, else ~/.config/edgelm/trusted-keys) and --public-key.")
+        @Option(name: .long, help: ArgumentHelp("Also trust this public key: base64 text or a file holding it.", valueName: "PUB"))
+        var publicKey: String?
         @OptionGroup var options: StoreOptions
 
         func run() throws {
             let store = try options.open()
+            if let publicKey { store.trustedKeys.append(try SigningKeys.publicKey(fromBase64OrPath: publicKey)) }
             let problems = store.verify()
             for p in problems { FileHandle.standardError.write(Data("\(p)\n".utf8)) }
             guard problems.isEmpty else {

@@ -15,16 +15,25 @@ struct PerplexityCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard ctx >= 4 else { throw ValidationError("--ctx must be ≥ 4") }
-        if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be ≥ 1") }
+        try checkRange("--ctx", ctx, 4...maxContextOption)
+        if let maxTokens { try checkRange("--max-tokens", maxTokens, 1...Int.max) }
     }
 
     func run() throws {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw CLIError("cannot read \(file)", hint: "check the path given to --file")
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDir), !isDir.boolValue else {
+            throw CLIError("cannot read \(file): no such file", hint: "check the path given to --file")
+        }
+        // FileHandle reads character devices too (/dev/null is empty, not "unreadable").
+        guard let data = FileHandle(forReadingAtPath: file).map({ $0.readDataToEndOfFile() }) else {
+            throw CLIError("cannot read \(file): permission denied or unreadable", hint: "check the file's permissions")
+        }
+        guard !data.isEmpty else {
+            throw CLIError("\(file) is empty: perplexity needs at least 2 tokens of text", hint: "pass a non-empty text file with --file")
         }
         let text = String(decoding: data, as: UTF8.self)
         let model = try modelOptions.loadModel()
+        try checkContext(ctx, model: model)
         let session = try Session(model: model, options: memoryOptions.sessionOptions(model: model, ctx: ctx, threads: modelOptions.threads))
         let r = try session.perplexity(text: text, ctx: ctx, maxTokens: maxTokens)
         if json {

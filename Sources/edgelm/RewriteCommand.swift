@@ -17,7 +17,7 @@ struct RewriteCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of streaming.") var json = false
 
     func validate() throws {
-        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be ≥ 1") }
+        try checkRange("--max-tokens", maxTokens, 1...100_000)
         guard !text.isEmpty else { throw ValidationError("--text must not be empty") }
         guard !instruction.isEmpty else { throw ValidationError("--instruction must not be empty") }
     }

@@ -19,7 +19,9 @@ struct TelemetryCommand: ParsableCommand {
         var store: String?
 
         func validate() throws {
-            if let epsilon, !(epsilon > 0) { throw ValidationError("--epsilon must be positive") }
+            if let epsilon {
+                guard epsilon > 0, epsilon <= 1e6 else { throw ValidationError("--epsilon must be in (0, 1000000], got \(epsilon)") }
+            }
         }
 
         func run() throws {

@@ -44,9 +44,22 @@ func writeTinyModel(to path: String, arch: String = "llama", tokens: [String] = 
 }
 
 /// A signing key, its public key and helpers to make signed manifests for files.
+/// This test process's trusted-keys file (`$EDGELM_TRUSTED_KEYS`, inherited by every `edgelm` child), so tests
+/// never touch the real ~/.config. Set once, before any child runs.
+let testTrustedKeysPath: String = {
+    let dir = NSTemporaryDirectory() + "edgelm-trust-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let path = dir + "/trusted-keys"
+    setenv("EDGELM_TRUSTED_KEYS", path, 1)
+    return path
+}()
+
 struct Signer {
     let key = Curve25519.Signing.PrivateKey()
     var publicKey: Curve25519.Signing.PublicKey { key.publicKey }
+
+    /// A new key, trusted by the `edgelm` processes this test process starts (``testTrustedKeysPath``).
+    init() { try? TrustedKeys.add(key.publicKey, to: testTrustedKeysPath) }
 
     func manifest(for path: String, id: String = "tiny", version: String, edit: (inout ModelManifest) -> Void = { _ in })
         throws -> ModelManifest
@@ -88,7 +101,7 @@ struct Fixture {
     }
 
     func openStore(policy: StoragePolicy = StoragePolicy()) throws -> ModelStore {
-        try ModelStore(path: storeDir, profile: .laptop, policy: policy)
+        try ModelStore(path: storeDir, profile: .laptop, policy: policy, trustedKeys: [signer.publicKey])
     }
 }
 
@@ -106,6 +119,7 @@ func edgelmBinary() -> URL? {
 /// Runs edgelm; returns (status, stdout, stderr).
 func runEdgeLM(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
     guard let binary = edgelmBinary() else { throw CocoaError(.fileNoSuchFile) }
+    _ = testTrustedKeysPath
     let p = Process()
     p.executableURL = binary
     p.arguments = arguments

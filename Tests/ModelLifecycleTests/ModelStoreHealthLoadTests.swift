@@ -26,7 +26,7 @@ struct HealthFixture {
             try writeTinyModel(to: m2, tokens: (0..<256).map(RunnableTinyModel.byteToken) + ["ab"] + RunnableTinyModel.specials,
                                merges: ["a b"], type: .f32)
         }
-        store = try ModelStore(path: dir + "/store")
+        store = try ModelStore(path: dir + "/store", trustedKeys: [signer.publicKey])
         for (path, version) in [(m1, "1.0.0"), (m2, "1.1.0")] {
             let manifest = try signer.manifestFile(for: path, version: version, in: dir)
             try store.install(manifestAt: manifest, publicKey: signer.publicKey, source: .file(path))

@@ -151,7 +151,8 @@ struct ModelStoreTests {
         #expect(try store.installed().count == 2)
 
         // Byte cap.
-        let capped = try ModelStore(path: f.storeDir, policy: StoragePolicy(maxVersions: 10, maxBytes: 1))
+        let capped = try ModelStore(path: f.storeDir, policy: StoragePolicy(maxVersions: 10, maxBytes: 1),
+                                    trustedKeys: [f.signer.publicKey])
         let evicted = try capped.gc()
         #expect(evicted.isEmpty)  // only active and last-known-good remain: nothing may be evicted
         #expect(Set(try capped.installed().map(\.key)) == ["tiny@2.1.0", "tiny@2.2.0"])

@@ -180,18 +180,18 @@ struct InspectCommandTests {
     }
 
     @Test(
-        "errors: one `error:` line with a hint on stderr and a non-zero exit",
+        "errors: one `Error:` line with a hint on stderr and a non-zero exit (the convention of every command)",
         .enabled(if: edgelmBinary() != nil, "edgelm binary not built next to the tests"))
     func errors() throws {
         let (status, stdout, stderr) = try runEdgeLM(["inspect", "--model", "/nonexistent/model.gguf"])
         #expect(status != 0 && stdout.isEmpty)
-        #expect(stderr.hasPrefix("error: ") && stderr.contains("hint:"))
+        #expect(stderr.hasPrefix("Error: ") && stderr.contains("hint:"))
         #expect(stderr.split(separator: "\n").count == 1)
         let bad = FileManager.default.temporaryDirectory.appendingPathComponent("edgelm-bad-\(getpid()).gguf").path
         defer { try? FileManager.default.removeItem(atPath: bad) }
         try Data("GGUF\u{3}\0\0\0 truncated".utf8).write(to: URL(fileURLWithPath: bad))
         let (status2, _, stderr2) = try runEdgeLM(["inspect", bad])
-        #expect(status2 != 0 && stderr2.hasPrefix("error: truncated header"))
+        #expect(status2 != 0 && stderr2.hasPrefix("Error: truncated header"))
     }
 
     @Test(

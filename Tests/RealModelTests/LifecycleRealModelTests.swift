@@ -27,6 +27,9 @@ private func lifecycleEdgeLM() -> URL? {
 private func run(_ args: [String]) throws -> (Int32, String, String) {
     let p = Process()
     p.executableURL = try #require(lifecycleEdgeLM())
+    // Keys trusted by `models install` go to a temporary file, never the real ~/.config.
+    p.environment = ProcessInfo.processInfo.environment.merging(
+        ["EDGELM_TRUSTED_KEYS": NSTemporaryDirectory() + "edgelm-real-trust-\(getpid())"]) { $1 }
     p.arguments = args
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
@@ -69,7 +72,7 @@ struct LifecycleRealModelTests {
 
         let manifestPath = dir + "/smollm2.json"
         try m.encodedForFile().write(to: URL(fileURLWithPath: manifestPath))
-        let store = try ModelStore(path: dir + "/store", profile: .phone)
+        let store = try ModelStore(path: dir + "/store", profile: .phone, trustedKeys: [key.publicKey])
         try store.install(manifestAt: manifestPath, publicKey: key.publicKey, source: .file(path))
         #expect(store.active == "smollm2-135m-instruct@1.0.0")
         #expect(store.verify().isEmpty)
