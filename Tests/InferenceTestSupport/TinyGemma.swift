@@ -145,31 +145,8 @@ package struct TinyGemma {
         /// A (rows, cols) tensor — GGUF shape [cols, rows], or [cols] for a vector — of `offset + scale · rng`.
         func tensor(_ name: String, rows: Int, cols: Int, type: GGMLType, scale: Float, offset: Float = 0) throws {
             if name == omitTensor { return }
-            var f = (0..<(rows * cols)).map { _ in offset + rng.next() * scale }
-            guard let rowBytes = type.rowBytes(cols) else {
-                fatalError("TinyGemma: \(name) has \(cols) columns, not a whole number of \(type) blocks")
-            }
-            var bytes = Data(count: rows * rowBytes)
-            bytes.withUnsafeMutableBytes { raw in
-                for r in 0..<rows {
-                    f.withUnsafeBufferPointer { src in
-                        let x = src.baseAddress! + r * cols
-                        let y = raw.baseAddress! + r * rowBytes
-                        switch type {
-                        case .q4_1: Quantize.q4_1(x, y, count: cols)
-                        case .q4_0: Quantize.q4_0(x, y, count: cols)
-                        case .q8_0: Quantize.q8_0(x, y, count: cols)
-                        case .f32: y.copyMemory(from: x, byteCount: cols * 4)
-                        default: fatalError("TinyGemma: no quantizer for \(type)")
-                        }
-                    }
-                    f.withUnsafeMutableBufferPointer { dst in
-                        Dequantize.row(type, UnsafeRawPointer(raw.baseAddress! + r * rowBytes), dst.baseAddress! + r * cols, count: cols)
-                    }
-                }
-            }
-            values[name] = f
-            try w.addTensor(name: name, type: type, shape: rows == 1 ? [cols] : [cols, rows], bytes: bytes)
+            values[name] = try TinyModel.addTensor(&w, name: name, rows: rows, cols: cols, type: type,
+                                                   values: (0..<(rows * cols)).map { _ in offset + rng.next() * scale })
         }
         /// Norm weights around 1 (llama.cpp's converter already folded Gemma's `1 + w` into the file).
         func norm(_ name: String, _ count: Int) throws {

@@ -98,29 +98,8 @@ package struct TinyModel {
         var values: [String: [Float]] = [:]
         func tensor(_ name: String, rows: Int, cols: Int, type: GGMLType, scale: Float) throws {
             if name == omitTensor { return }
-            var f = (0..<(rows * cols)).map { _ in rng.next() * scale }
-            let rowBytes = type.rowBytes(cols)!
-            var bytes = Data(count: rows * rowBytes)
-            bytes.withUnsafeMutableBytes { raw in
-                for r in 0..<rows {
-                    f.withUnsafeBufferPointer { src in
-                        let x = src.baseAddress! + r * cols
-                        let y = raw.baseAddress! + r * rowBytes
-                        switch type {
-                        case .q4_1: Quantize.q4_1(x, y, count: cols)
-                        case .q4_0: Quantize.q4_0(x, y, count: cols)
-                        case .q8_0: Quantize.q8_0(x, y, count: cols)
-                        case .f32: y.copyMemory(from: x, byteCount: cols * 4)
-                        default: fatalError("TinyModel: no quantizer for \(type)")
-                        }
-                    }
-                    f.withUnsafeMutableBufferPointer { dst in
-                        Dequantize.row(type, UnsafeRawPointer(raw.baseAddress! + r * rowBytes), dst.baseAddress! + r * cols, count: cols)
-                    }
-                }
-            }
-            values[name] = f
-            try w.addTensor(name: name, type: type, shape: rows == 1 ? [cols] : [cols, rows], bytes: bytes)
+            values[name] = try Self.addTensor(&w, name: name, rows: rows, cols: cols, type: type,
+                                              values: (0..<(rows * cols)).map { _ in rng.next() * scale })
         }
         let kvDim = kvHeads * headDim
         try tensor("token_embd.weight", rows: vocabularySize, cols: dim, type: embeddingType, scale: 1)
@@ -139,6 +118,38 @@ package struct TinyModel {
         try tensor("output_norm.weight", rows: 1, cols: dim, type: .f32, scale: 1)
         try w.write(to: path)
         return values
+    }
+
+    /// Quantizes `f` (rows, cols) to `type` row by row, adds it to `w` as tensor `name` (GGUF shape [cols, rows],
+    /// or [cols] for one row) and returns the values after the quantization round trip (what the engine sees).
+    /// Shared by the tiny models of this module.
+    package static func addTensor(_ w: inout GGUFWriter, name: String, rows: Int, cols: Int, type: GGMLType,
+                                  values f: [Float]) throws -> [Float] {
+        var f = f
+        guard let rowBytes = type.rowBytes(cols) else {
+            fatalError("tiny model: \(name) has \(cols) columns, not a whole number of \(type) blocks")
+        }
+        var bytes = Data(count: rows * rowBytes)
+        bytes.withUnsafeMutableBytes { raw in
+            for r in 0..<rows {
+                f.withUnsafeBufferPointer { src in
+                    let x = src.baseAddress! + r * cols
+                    let y = raw.baseAddress! + r * rowBytes
+                    switch type {
+                    case .q4_1: Quantize.q4_1(x, y, count: cols)
+                    case .q4_0: Quantize.q4_0(x, y, count: cols)
+                    case .q8_0: Quantize.q8_0(x, y, count: cols)
+                    case .f32: y.copyMemory(from: x, byteCount: cols * 4)
+                    default: fatalError("tiny model: no quantizer for \(type)")
+                    }
+                }
+                f.withUnsafeMutableBufferPointer { dst in
+                    Dequantize.row(type, UnsafeRawPointer(raw.baseAddress! + r * rowBytes), dst.baseAddress! + r * cols, count: cols)
+                }
+            }
+        }
+        try w.addTensor(name: name, type: type, shape: rows == 1 ? [cols] : [cols, rows], bytes: bytes)
+        return f
     }
 
     /// A straightforward double-precision forward pass over `ids` (f32 activations, f32 attention) returning

@@ -99,6 +99,15 @@ enum KSIMD {
         return SIMD8<Int32>(lowHalf: a.evenHalf &+ a.oddHalf, highHalf: b.evenHalf &+ b.oddHalf)
     }
 
+    /// The lane totals of four vectors, `(Σa, Σb, Σc, Σd)`, in one transposed reduction (exact integers).
+    @inline(__always)
+    static func lanesTotals(_ a: SIMD8<Int32>, _ b: SIMD8<Int32>, _ c: SIMD8<Int32>, _ d: SIMD8<Int32>) -> SIMD4<Int32> {
+        let ab = SIMD8(lowHalf: a.lowHalf &+ a.highHalf, highHalf: b.lowHalf &+ b.highHalf)
+        let cd = SIMD8(lowHalf: c.lowHalf &+ c.highHalf, highHalf: d.lowHalf &+ d.highHalf)
+        let s = SIMD8(lowHalf: ab.evenHalf &+ ab.oddHalf, highHalf: cd.evenHalf &+ cd.oddHalf)
+        return s.evenHalf &+ s.oddHalf
+    }
+
     /// 16 Int16 lanes → 16 Int32 lanes (two vpmovsxwd).
     @inline(__always)
     static func widen32(_ v: SIMD16<Int16>) -> SIMD16<Int32> {

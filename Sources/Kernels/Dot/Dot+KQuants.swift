@@ -7,6 +7,15 @@
 // Bounds: Q4_K pair sums ≤ 4·15·127 = 7620 (× scale ≤ 63, 8 sub-blocks: < 2^22); Q5_K ≤ 4·31·127 = 15 748;
 // Q6_K |q| ≤ 32, per 16-lane product ≤ 4064, pair sums ≤ 8128, × |scale| ≤ 128.
 
+/// A K-quant block step: 256-element super-blocks against 292-byte Q8_K activation blocks
+/// (`d f32 | qs i8[256] | bsums i16[16]`).
+protocol KQuantDot: BlockDot {}
+
+extension KQuantDot {
+    static var elements: Int { 256 }
+    static var activationBytes: Int { 292 }
+}
+
 /// Decodes the 12-byte packed 6-bit scales and mins of Q4_K/Q5_K (ggml `get_scale_min_k4`), sub-blocks 0…7.
 @inline(__always)
 func kScalesMins(_ q: UnsafeRawPointer) -> (scales: SIMD8<Int32>, mins: SIMD8<Int32>) {
@@ -34,10 +43,8 @@ func kMinsDot(_ bsums: UnsafeRawPointer, _ mins: SIMD8<Int32>) -> Int32 {
 }
 
 /// Q4_K · Q8_K. Weight block (144 B): d f16 | dmin f16 | scales[12] | qs[128]. Activation: Q8_K (292 B).
-enum Q4_KDot: BlockDot {
-    static let elements = 256
+enum Q4_KDot: KQuantDot {
     static let weightBytes = 144
-    static let activationBytes = 292
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
@@ -67,25 +74,22 @@ enum Q4_KDot: BlockDot {
 func q4KPairSums(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (scaled: SIMD4<Int32>, mins: SIMD4<Int32>) {
     let (sc, mn) = kScalesMins(w + 4)
     let m4 = KSIMD.splat16(0x0F), s4 = KSIMD.splat16(4)
-    var scaled = SIMD4<Int32>()
-    for j in 0..<4 {
+    @inline(__always) func pair(_ j: Int) -> SIMD8<Int32> {
         let q0 = KSIMD.zext16(w + 16 + 32 * j), q1 = KSIMD.zext16(w + 32 + 32 * j)
         let y = x + 4 + 64 * j
         let lo = KSIMD.quadLanes((q0 & m4) &* KSIMD.sext16(y), (q1 & m4) &* KSIMD.sext16(y + 16))
         let hi = KSIMD.quadLanes((q0 &>> s4) &* KSIMD.sext16(y + 32), (q1 &>> s4) &* KSIMD.sext16(y + 48))
-        scaled[j] = sc[2 * j] &* lo.wrappedSum() &+ sc[2 * j + 1] &* hi.wrappedSum()
+        return lo &* KSIMD.splat(sc[2 * j]) &+ hi &* KSIMD.splat(sc[2 * j + 1])
     }
-    return (scaled, kMinsLanes(x + 260, mn))
+    return (KSIMD.lanesTotals(pair(0), pair(1), pair(2), pair(3)), kMinsLanes(x + 260, mn))
 }
 
 /// Q4_K · Q8_K in the order of llama.cpp's AVX2 **repacked GEMV** (`ggml_gemv_q4_K_8x8_q8_K`, what llama.cpp
 /// runs for Q4_K matrices whose row count is a multiple of 8, for single rows of activations): per super-block
 /// one fma of the exact integer total with d_w·d_x into one chain, one of the mins total with dmin_w·d_x into a
 /// second chain, the result their difference (the second chain is kept negated in `acc.m[0]`).
-enum Q4_KGemvDot: BlockDot {
-    static let elements = 256
+enum Q4_KGemvDot: KQuantDot {
     static let weightBytes = 144
-    static let activationBytes = 292
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
@@ -99,10 +103,8 @@ enum Q4_KGemvDot: BlockDot {
 
 /// Q4_K · Q8_K in the order of llama.cpp's AVX2 **repacked GEMM** (`ggml_gemm_q4_K_8x8_q8_K`, for activation
 /// rows in groups of 4): like ``Q4_KGemvDot`` but one fma per sub-block pair (four per super-block) in each chain.
-enum Q4_KGemmDot: BlockDot {
-    static let elements = 256
+enum Q4_KGemmDot: KQuantDot {
     static let weightBytes = 144
-    static let activationBytes = 292
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
@@ -129,10 +131,8 @@ func kMinsLanes(_ bsums: UnsafeRawPointer, _ mins: SIMD8<Int32>) -> SIMD4<Int32>
 
 /// Q5_K · Q8_K. Weight block (176 B): d | dmin | scales[12] | qh[32] | qs[128]; element of sub-block s at
 /// byte l gets bit s of qh[l] as its fifth bit.
-enum Q5_KDot: BlockDot {
-    static let elements = 256
+enum Q5_KDot: KQuantDot {
     static let weightBytes = 176
-    static let activationBytes = 292
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
@@ -170,12 +170,10 @@ func q5KLanes(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (scaled: SIMD8<In
 
 /// Q6_K · Q8_K. Weight block (210 B): ql[128] | qh[64] | scales i8[16] | d f16; element e = 6-bit q − 32
 /// with scale scales[e / 16].
-enum Q6_KDot: BlockDot {
+enum Q6_KDot: KQuantDot {
     /// Measured (640×2048): one row per pass ~10% faster; the 4-row pass spills the 16 activation vectors.
     static let streamsRows = true
-    static let elements = 256
     static let weightBytes = 210
-    static let activationBytes = 292
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
@@ -228,10 +226,8 @@ func q6KLanes(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
 /// integer totals, `res = d_w·s1` (minus `dmin_w·s2` fused, for formats with mins), then one fma `acc += res·d_x`.
 
 /// Q4_K in the tiled order (for Q4_K matrices llama.cpp does not repack: rows not a multiple of 8).
-enum Q4_KTiledDot: BlockDot {
-    static let elements = 256
+enum Q4_KTiledDot: KQuantDot {
     static let weightBytes = 144
-    static let activationBytes = 292
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
@@ -244,10 +240,8 @@ enum Q4_KTiledDot: BlockDot {
 }
 
 /// Q5_K in the tiled order.
-enum Q5_KTiledDot: BlockDot {
-    static let elements = 256
+enum Q5_KTiledDot: KQuantDot {
     static let weightBytes = 176
-    static let activationBytes = 292
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
@@ -260,11 +254,9 @@ enum Q5_KTiledDot: BlockDot {
 }
 
 /// Q6_K in the tiled order.
-enum Q6_KTiledDot: BlockDot {
+enum Q6_KTiledDot: KQuantDot {
     static let streamsRows = true
-    static let elements = 256
     static let weightBytes = 210
-    static let activationBytes = 292
 
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
