@@ -8,6 +8,8 @@ import PackageDescription
 var kernelSettings: [SwiftSetting] = []
 #if arch(x86_64)
 kernelSettings.append(.unsafeFlags(["-Ounchecked", "-Xcc", "-march=x86-64-v3"], .when(configuration: .release)))
+// The AVX2 intrinsics the kernels import (Dot+AVX2.swift) need the target features in debug builds too.
+kernelSettings.append(.unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(configuration: .debug)))
 #endif
 // Hot code outside the kernels (attention loop, tokenizer) benefits from the same code generation.
 var hotSettings: [SwiftSetting] = []

@@ -180,6 +180,32 @@ struct DotTests {
                 "\(type.name) \(order): \(fast) vs vec \(vec)")
     }
 
+    #if arch(x86_64)
+    @Test("AVX2 intrinsic block sums (vpmaddubsw) equal the portable Swift SIMD twins bit for bit", arguments: [GGMLType.q4_0, .q5_0, .q8_0])
+    func avx2Lanes(type: GGMLType) {
+        var rng = DotTestRNG(seed: 77 + UInt64(type.rawValue))
+        for blocks in DotTestData.blockCounts {
+            let cols = blocks * 32
+            let w = DotTestData.weightRow(type, cols: cols, &rng)
+            let xq = DotTestData.quantized(DotTestData.activations(cols, &rng), as: .q8_0)
+            w.withUnsafeBytes { wp in
+                xq.withUnsafeBytes { xp in
+                    for b in 0..<blocks {
+                        let wb = wp.baseAddress! + b * type.typeSize, xb = xp.baseAddress! + b * 34
+                        let (fast, twin): (SIMD8<Int32>, SIMD8<Int32>)
+                        switch type {
+                        case .q4_0: (fast, twin) = (AVX2Lanes.q4_0(wb + 2, xb + 2), Q4_0Dot.lanes_portable(wb, xb))
+                        case .q5_0: (fast, twin) = (AVX2Lanes.q5_0(wb + 2, wb + 6, xb + 2), Q5_0Dot.lanes_portable(wb, xb))
+                        default: (fast, twin) = (AVX2Lanes.q8_0(wb + 2, xb + 2), Q8_0Dot.lanes_portable(wb, xb))
+                        }
+                        #expect(fast == twin, "\(type.name) block \(b)")
+                    }
+                }
+            }
+        }
+    }
+    #endif
+
     @Test("llama.cpp's kernel choice per activation row: repacked Q4_K GEMM in groups of 4, GEMV after; tiled from 8 rows")
     func dotOrderRule() {
         #expect((0..<6).map { MatMul.dotOrder(type: .q4_K, rows: 640, token: $0, tokens: 6) }

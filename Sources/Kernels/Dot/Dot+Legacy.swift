@@ -2,8 +2,9 @@
 // (ggml/src/ggml-cpu/arch/x86/quants.c): exact integer block dot, then one fma with d_w·d_x per block; the
 // `_1` formats add m_w·s_x per block in a scalar. Layouts: Formats/BlockLayouts.swift.
 //
-// Q4_1 (SmolLM2's format) uses `KSIMD.quadDot` (`vpmaddwd` on even/odd element lanes, ggml's lane order); the
-// others keep 16-bit products and shift-based pair sums, which measured faster for them (docs/performance.md).
+// Q4_1 (SmolLM2's format) uses `KSIMD.quadDot` (`vpmaddwd` on even/odd element lanes, ggml's lane order). Q4_0,
+// Q5_0 and Q8_0 use Clang's AVX2 intrinsics on x86-64 (`Dot+AVX2.swift`, `vpmaddubsw` as ggml) and their
+// portable Swift SIMD `lanes_portable` elsewhere (the same integers; tested against each other).
 // Overflow bounds of the Int16 products (|q8| ≤ 127, the activation quantizers never emit −128):
 //   Q4_0 |(-8)·127|·2 = 2032, Q4_1 15·127·2 = 3810, Q5_0 16·127·2 = 4064, Q5_1 31·127·2 = 7874 per lane;
 //   pair sums at most twice that. Q8_0·Q8_0 products (≤ 16 384) are pair-summed before any addition.
@@ -17,13 +18,22 @@ enum Q4_0Dot: BlockDot {
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let h = KSIMD.halves2(w, x)
+        #if arch(x86_64)
+        let lanes = AVX2Lanes.q4_0(w + 2, x + 2)
+        #else
+        let lanes = lanes_portable(w, x)
+        #endif
+        acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[1]))
+    }
+
+    /// The block's integer lanes in portable Swift SIMD (lane k: elements 4k…4k+3, ggml's AVX2 order).
+    @inline(__always)
+    static func lanes_portable(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
         let q = KSIMD.zext16(w + 2)
         let eight = KSIMD.splat16(8)
         let lo = (q & KSIMD.splat16(0x0F)) &- eight
         let hi = (q &>> KSIMD.splat16(4)) &- eight
-        // ggml's AVX2 order: lane k sums elements 4k…4k+3.
-        let lanes = KSIMD.quadLanes(lo &* KSIMD.sext16(x + 2), hi &* KSIMD.sext16(x + 18))
-        acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[1]))
+        return KSIMD.quadLanes(lo &* KSIMD.sext16(x + 2), hi &* KSIMD.sext16(x + 18))
     }
 }
 
@@ -62,17 +72,25 @@ enum Q5_0Dot: BlockDot {
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let h = KSIMD.halves2(w, x)
+        #if arch(x86_64)
+        let lanes = AVX2Lanes.q5_0(w + 2, w + 6, x + 2)
+        #else
+        let lanes = lanes_portable(w, x)
+        #endif
+        acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[1]))
+    }
+
+    /// The block's integer lanes in portable Swift SIMD (lane k: elements 4k…4k+3, ggml's AVX2 order).
+    @inline(__always)
+    static func lanes_portable(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
         let qh = w.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
         let q = KSIMD.zext16(w + 6)
         let sixteen = KSIMD.splat16(16)
         let lo = ((q & KSIMD.splat16(0x0F)) | q5HighBits(qh & 0xFFFF)) &- sixteen
         let hi = ((q &>> KSIMD.splat16(4)) | q5HighBits(qh >> 16)) &- sixteen
-        // ggml's AVX2 order: lane k sums elements 4k…4k+3.
-        let lanes = KSIMD.quadLanes(lo &* KSIMD.sext16(x + 2), hi &* KSIMD.sext16(x + 18))
-        acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[1]))
+        return KSIMD.quadLanes(lo &* KSIMD.sext16(x + 2), hi &* KSIMD.sext16(x + 18))
     }
 }
-
 /// Q5_1 · Q8_1: `d | m | qh(u32) | qs[16]`; element j = nibble | bit j of qh << 4; plus m_w s_x.
 enum Q5_1Dot: BlockDot {
     static let elements = 32
@@ -103,8 +121,17 @@ enum Q8_0Dot: BlockDot {
     @inline(__always)
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let h = KSIMD.halves2(w, x)
-        // ggml's AVX2 order: lane k sums elements 4k…4k+3.
-        let lanes = KSIMD.quadLanes(KSIMD.sext16(w + 2) &* KSIMD.sext16(x + 2), KSIMD.sext16(w + 18) &* KSIMD.sext16(x + 18))
+        #if arch(x86_64)
+        let lanes = AVX2Lanes.q8_0(w + 2, x + 2)
+        #else
+        let lanes = lanes_portable(w, x)
+        #endif
         acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[1]))
+    }
+
+    /// The block's integer lanes in portable Swift SIMD (lane k: elements 4k…4k+3, ggml's AVX2 order).
+    @inline(__always)
+    static func lanes_portable(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
+        KSIMD.quadLanes(KSIMD.sext16(w + 2) &* KSIMD.sext16(x + 2), KSIMD.sext16(w + 18) &* KSIMD.sext16(x + 18))
     }
 }
