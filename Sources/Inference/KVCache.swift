@@ -39,6 +39,9 @@ final class KVCache {
     let base: UnsafeMutableRawPointer
     private let osPage = Int(sysconf(Int32(_SC_PAGESIZE)))
 
+    /// The context rounded up to 32 positions (attention reads whole chunks of 32).
+    static func paddedContext(_ ctx: Int) -> Int { (ctx + 31) / 32 * 32 }
+
     /// The page length for a padded context: the largest power of two ≤ 256 that divides it.
     static func pageLength(ctxPad: Int) -> Int {
         var p = 256

@@ -26,13 +26,9 @@ public final class Model: @unchecked Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         guard FileManager.default.fileExists(atPath: path) else { throw InferenceError.modelNotFound(path: path) }
         let file = try GGUFFile(path: path)
-        let arch = try file.metadata.string(GGUFKey.architecture)
-        guard let kind = ArchitectureRegistry.architecture(named: arch) else { throw InferenceError.unsupportedArchitecture(arch) }
-        let tokenizer = try TokenizerLoader.load(from: file.metadata)
-        var vocab = tokenizer.vocabularySize
-        if let v = try? file.metadata.int(GGUFKey.vocabSize(arch)) { vocab = v }
-        let config = try kind.config(metadata: file.metadata, vocabularySize: vocab)
+        let (kind, config) = try ArchitectureRegistry.resolve(file)
         try config.validate(file: file)
+        let tokenizer = try TokenizerLoader.load(from: file.metadata)
         self.file = file
         self.config = config
         self.tokenizer = tokenizer

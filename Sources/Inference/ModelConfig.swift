@@ -8,6 +8,11 @@ public struct AttentionLayerConfig: Codable, Sendable, Equatable {
     public var ropeFreqBase: Float
 
     public init(window: Int?, ropeFreqBase: Float) { self.window = window; self.ropeFreqBase = ropeFreqBase }
+
+    /// The first position a token at `position` attends to: 0 on a global layer, `position − window + 1` (at
+    /// least 0) on a sliding-window layer.
+    @inline(__always)
+    public func firstVisible(from position: Int) -> Int { window.map { max(0, position - $0 + 1) } ?? 0 }
 }
 
 /// Hyperparameters of a decoder-only transformer, read from GGUF metadata by its architecture
@@ -45,24 +50,25 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// layer keeps the context, every sliding-window layer a ring of its window plus one batch (the figure
     /// ``Session/memoryRequirement(model:options:)`` counts; one formula, ``KVCache/bytes(type:kvDim:capacities:)``).
     public func kvCacheBytes(contextLength ctx: Int, batch: Int, type: KVCacheType = .f16) -> Int {
-        Self.kvPositions(windows: slidingWindows, contextLength: ctx, batch: batch) * type.rowBytes(kvDim) * 2
+        KVCache.bytes(type: type, kvDim: kvDim, capacities: Self.kvCapacities(windows: slidingWindows, contextLength: ctx, batch: batch))
     }
 
     /// Positions the KV cache keeps over all layers with these per-layer `windows` (nil = global): the context
     /// padded to 32 on a global layer, a ring of window + batch in whole pages on a sliding-window layer.
     public static func kvPositions(windows: [Int?], contextLength ctx: Int, batch: Int) -> Int {
-        let ctxPad = (ctx + 31) / 32 * 32
-        return KVCache.capacities(windows: windows, batch: max(1, min(batch, ctx)), ctxPad: ctxPad).reduce(0, +)
+        kvCapacities(windows: windows, contextLength: ctx, batch: batch).reduce(0, +)
+    }
+
+    /// Positions of each layer (``kvPositions(windows:contextLength:batch:)``).
+    static func kvCapacities(windows: [Int?], contextLength ctx: Int, batch: Int) -> [Int] {
+        KVCache.capacities(windows: windows, batch: max(1, min(batch, ctx)), ctxPad: KVCache.paddedContext(ctx))
     }
 
     /// Reads the hyperparameters of a file of a supported architecture (its `{arch}.*` keys, as
     /// ``Model/init(path:)`` does) without loading the model.
     /// - Throws: ``InferenceError/unsupportedArchitecture(_:)``, ``InferenceError/invalidHyperparameter(_:)``.
     public init(file: GGUFFile) throws {
-        let arch = try file.metadata.string(GGUFKey.architecture)
-        guard let kind = ArchitectureRegistry.architecture(named: arch) else { throw InferenceError.unsupportedArchitecture(arch) }
-        let vocab = (try? file.metadata.int(GGUFKey.vocabSize(arch))) ?? ((try? file.metadata.arrayCount(GGUFKey.tokens)) ?? 0)
-        self = try kind.config(metadata: file.metadata, vocabularySize: vocab)
+        self = try ArchitectureRegistry.resolve(file).config
     }
 
     /// Reads the keys every architecture shares for `architecture` from `metadata`; every layer is global

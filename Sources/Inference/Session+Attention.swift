@@ -17,7 +17,7 @@ extension Session {
         let hd = c.headDim, qDim = c.qDim, ctxPad = self.ctxPad
         let group = c.headCount / c.headCountKV
         let stripes = min(n, attnTasksPerHead)
-        let window = c.attentionLayers[l].window, intactFrom = kvIntactFrom[l]
+        let layer = c.attentionLayers[l], intactFrom = kvIntactFrom[l]
         let kv = self.kv
         // Page-blocked addressing: K row of position j at kBase + page(j)·pageStride + (j & mask)·kvDim;
         // V row of dimension i over the positions of page p at vBase + p·pageStride + i·pageLen.
@@ -37,7 +37,7 @@ extension Session {
             var t = stripe
             while t < n {
                 let pos = start + t
-                let first = max(window.map { max(0, pos - $0 + 1) } ?? 0, intactFrom)
+                let first = max(layer.firstVisible(from: pos), intactFrom)
                 let qv = q + t * qDim + h * hd
                 for i in 0..<hd { qh[i] = Float16(qv[i]) }
                 // Scores; masked positions (before `first`) stay out of the softmax.

@@ -108,7 +108,7 @@ extension Session {
         let hd = c.headDim, qDim = c.qDim, ctxPad = self.ctxPad
         let group = c.headCount / c.headCountKV
         let stripes = min(n, attnTasksPerHead)
-        let window = c.attentionLayers[l].window, intactFrom = kvIntactFrom[l]
+        let layer = c.attentionLayers[l], intactFrom = kvIntactFrom[l]
         let kv = self.kv, q = self.q, attn = self.attn, scores = self.scores, tmp = self.kvTmp
         let headBytes = kv.type.rowBytes(hd)
         pool.parallelFor(c.headCount * stripes) { task in
@@ -118,7 +118,7 @@ extension Session {
             var t = stripe
             while t < n {
                 let pos = start + t
-                let first = max(window.map { max(0, pos - $0 + 1) } ?? 0, intactFrom)
+                let first = max(layer.firstVisible(from: pos), intactFrom)
                 let qv = q + t * qDim + h * hd
                 var maxScore = -Float.infinity
                 for j in first...pos {
@@ -147,7 +147,7 @@ extension Session {
     /// The positions of each layer a snapshot of the first `count` tokens keeps: all of them on global
     /// layers, the last `window − 1` (what the next token attends to) on sliding-window layers.
     func snapshotRanges(count: Int) -> [Range<Int>] {
-        c.attentionLayers.map { layer in (layer.window.map { max(0, count - $0 + 1) } ?? 0)..<count }
+        c.attentionLayers.map { $0.firstVisible(from: count)..<count }
     }
 
     /// The KV of the first `count` evaluated tokens (and, when `count == position`, the logits of the last

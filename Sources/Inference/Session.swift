@@ -149,13 +149,13 @@ public final class Session {
             self.ctx = ctx
             let b = min(options.batchSize, ctx)
             batch = b
-            ctxPad = (ctx + 31) / 32 * 32
+            ctxPad = KVCache.paddedContext(ctx)
             if options.kvType != .f16 {
                 guard c.headDim % 32 == 0 else {
                     throw InferenceError.invalidParameter("KV type \(options.kvType.rawValue) needs a head size that is a multiple of 32 (this model's is \(c.headDim)); use --kv-type f16")
                 }
             }
-            kvCapacities = KVCache.capacities(windows: c.slidingWindows, batch: b, ctxPad: ctxPad)
+            kvCapacities = ModelConfig.kvCapacities(windows: c.slidingWindows, contextLength: ctx, batch: b)
             kvBytes = KVCache.bytes(type: options.kvType, kvDim: c.kvDim, capacities: kvCapacities)
             actQBytes = model.weights.allMatrices.reduce(0) { max($0, MatMul.activationBytes(for: $1, tokens: b)) }
             attnTasksPerHead = max(1, min(b, 2 * options.threads))
@@ -285,8 +285,7 @@ public final class Session {
     /// Whether every layer still holds the positions a token at `position` attends to.
     func kvHoldsWindow(at position: Int) -> Bool {
         for (l, from) in kvIntactFrom.enumerated() where from > 0 {
-            let needed = c.attentionLayers[l].window.map { max(0, position - $0 + 1) } ?? 0
-            if from > needed { return false }
+            if from > c.attentionLayers[l].firstVisible(from: position) { return false }
         }
         return true
     }

@@ -27,4 +27,13 @@ public enum ArchitectureRegistry {
     public static var names: [String] { all.map { $0.name }.sorted() }
 
     static func architecture(named name: String) -> (any Architecture.Type)? { all.first { $0.name == name } }
+
+    /// The architecture of `file` and its hyperparameters (vocabulary: `{arch}.vocab_size`, else the token
+    /// list's length). - Throws: ``InferenceError/unsupportedArchitecture(_:)``, ``InferenceError/invalidHyperparameter(_:)``.
+    static func resolve(_ file: GGUFFile) throws -> (kind: any Architecture.Type, config: ModelConfig) {
+        let arch = try file.metadata.string(GGUFKey.architecture)
+        guard let kind = architecture(named: arch) else { throw InferenceError.unsupportedArchitecture(arch) }
+        let vocab = (try? file.metadata.int(GGUFKey.vocabSize(arch))) ?? ((try? file.metadata.arrayCount(GGUFKey.tokens)) ?? 0)
+        return (kind, try kind.config(metadata: file.metadata, vocabularySize: vocab))
+    }
 }
