@@ -102,6 +102,11 @@ public final class Session {
         set { request.debugTap = newValue }
     }
 
+    /// Checked between the chunks of ``prefill(_:)`` / ``evaluateAll(_:_:)`` (which then throw
+    /// ``InferenceError/cancelled``, keeping the chunks already evaluated) and between generated tokens
+    /// (generation then ends with ``StopReason/cancelled``). How an ``Engine`` stops a cancelled request.
+    public var shouldStop: (() -> Bool)?
+
     let c: ModelConfig
     /// This session's sequence: KV cache, tokens (`kv`, `kvIntactFrom` below are its).
     let sequence: SequenceState
@@ -283,6 +288,7 @@ public final class Session {
         try validate(input)
         var start = 0
         while start < input.count {
+            if let stop = shouldStop, stop() { throw InferenceError.cancelled }
             let n = min(batchSize, input.count - start)
             let last = start + n == input.count
             try makeRoom(for: n)
@@ -297,6 +303,7 @@ public final class Session {
     /// Evaluates one token and returns its logits (valid until the next call). Allocates nothing.
     @discardableResult
     public func decode(_ token: Int32) throws -> UnsafeBufferPointer<Float> {
+        if let stop = shouldStop, stop() { throw InferenceError.cancelled }
         try validate(CollectionOfOne(token))
         try makeRoom(for: 1)
         withUnsafePointer(to: token) { p in forward(UnsafeBufferPointer(start: p, count: 1), logits: .last) }
@@ -310,6 +317,7 @@ public final class Session {
         try validate(input)
         var start = 0
         while start < input.count {
+            if let stop = shouldStop, stop() { throw InferenceError.cancelled }
             let n = min(batchSize, input.count - start)
             try makeRoom(for: n)
             input.withUnsafeBufferPointer { buf in
