@@ -78,42 +78,71 @@ struct ClassifyCommand: ParsableCommand {
     @OptionGroup var telemetryOptions: TelemetryOptions
     @Option(name: .long, help: "Comma-separated labels, e.g. positive,negative.") var labels: String
     @Option(name: .long, help: "Instruction replacing \"Classify the text.\"") var instruction: String?
-    @Option(name: .long, help: "The text to classify.") var text: String
+    @Option(name: .long, help: "The text to classify.") var text: String?
     @Option(name: .long, help: "Calibration: contextual (default) or none.") var calibration = "contextual"
     @Flag(name: .long, help: "Print one JSON object.") var json = false
+    @OptionGroup var batch: BatchOptions
 
     var labelList: [String] { (try? parseLabels(labels)) ?? [] }
 
     func validate() throws {
         _ = try parseLabels(labels)
-        guard !text.isEmpty else { throw ValidationError("--text must not be empty") }
+        try checkTextOrInput(text, batch)
         guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
+    }
+
+    /// Classifies one text on `runner` through the router; records its telemetry event.
+    func classifyOne(_ runner: TaskRunner, text: String, labels: [String], instruction: String?,
+                     recorder: TelemetryRecorder) throws -> (RoutedResult, Classification) {
+        let local = TimedLocalHandler(runner)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = try taskOptions.router(local: local)
+            .run(taskOptions.request(.classify(text: text, labels: labels, instruction: instruction),
+                                     defaultCapability: .classify))
+        guard case .classification(let c) = result.output else { throw CLIError("unexpected output kind") }
+        recorder.recordLocked(TelemetryEvent(task: .classify, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+                                             tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
+        return (result, c)
+    }
+
+    /// The `--json` document of one result (also each line of `--input`).
+    static func document(_ result: RoutedResult, _ c: Classification) -> [String: Any] {
+        var obj: [String: Any] = [
+            "label": c.label,
+            "probabilities": Dictionary(uniqueKeysWithValues: zip(c.labels, c.probabilities)),
+            "confidence": c.confidence,
+            "timings": timingFields(c.timings),
+        ]
+        obj.merge(routingFields(result)) { a, _ in a }
+        return obj
     }
 
     func run() throws {
         let recorder = TelemetryRecorder(telemetryOptions, storeDirectory: modelOptions.store)
+        if let input = batch.input {
+            try recorder.guarded(.classify) {
+                var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
+                opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
+                let command = UncheckedBox((self, recorder))
+                try BatchRunner.run(path: input, parallel: batch.parallel, command: "classify", model: model, options: opts) { runner, item in
+                    let (cmd, recorder) = command.value
+                    let (result, c) = try cmd.classifyOne(runner, text: item.text, labels: try item.labels() ?? cmd.labelList,
+                                                          instruction: try item.string("instruction") ?? cmd.instruction,
+                                                          recorder: recorder)
+                    return jsonLine(Self.document(result, c))
+                }
+            }
+            return
+        }
+        let text = self.text ?? ""
         let (result, c) = try recorder.guarded(.classify) { () throws -> (RoutedResult, Classification) in
             var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
             opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
-            let local = TimedLocalHandler(try TaskRunner(model: model, options: opts))
-            let start = DispatchTime.now().uptimeNanoseconds
-            let result = try taskOptions.router(local: local)
-                .run(taskOptions.request(.classify(text: text, labels: labelList, instruction: instruction),
-                                         defaultCapability: .classify))
-            guard case .classification(let c) = result.output else { throw CLIError("unexpected output kind") }
-            recorder.record(TelemetryEvent(task: .classify, latencyMs: TelemetryRecorder.elapsedMs(since: start),
-                                           tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
-            return (result, c)
+            return try classifyOne(try TaskRunner(model: model, options: opts), text: text, labels: labelList,
+                                   instruction: instruction, recorder: recorder)
         }
         if json {
-            var obj: [String: Any] = [
-                "label": c.label,
-                "probabilities": Dictionary(uniqueKeysWithValues: zip(c.labels, c.probabilities)),
-                "confidence": c.confidence,
-                "timings": timingFields(c.timings),
-            ]
-            obj.merge(routingFields(result)) { a, _ in a }
-            try printJSON(obj)
+            try printJSON(Self.document(result, c))
         } else {
             print(c.label)
             let probs = zip(c.labels, c.probabilities).map { String(format: "%@ %.3f", $0, $1) }.joined(separator: ", ")
