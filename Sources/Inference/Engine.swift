@@ -215,12 +215,15 @@ public final class Engine: Sendable {
         return stream
     }
 
-    /// Generates text for `request` and returns the whole result.
-    public func generate(_ request: GenerationRequest) async throws -> GenerationResult {
-        for try await event in generate(request) as AsyncThrowingStream<GenerationEvent, any Error> {
-            if case .done(let result) = event { return result }
+    /// Generates text for `request` and returns the whole result (``generate(_:)`` without the stream).
+    public func complete(_ request: GenerationRequest) async throws -> GenerationResult {
+        var result: GenerationResult?
+        // Read to the end: leaving the stream early would count as cancelling it.
+        for try await event in generate(request) {
+            if case .done(let r) = event { result = r }
         }
-        throw CancellationError()
+        guard let result else { throw CancellationError() }
+        return result
     }
 
     // MARK: - Scheduling

@@ -35,7 +35,7 @@ struct EngineTests {
         let engine = try Engine(model: model, options: Self.options(8))
         let got = try await withThrowingTaskGroup(of: (Int, [Int32]).self) { group in
             for (i, p) in Self.prompts.enumerated() {
-                group.addTask { (i, try await engine.generate(GenerationRequest(prompt: p, maxTokens: 24)).tokens) }
+                group.addTask { (i, try await engine.complete(GenerationRequest(prompt: p, maxTokens: 24)).tokens) }
             }
             var out = [[Int32]](repeating: [], count: Self.prompts.count)
             for try await (i, t) in group { out[i] = t }
@@ -55,7 +55,7 @@ struct EngineTests {
         let want = try Self.solo(model, "hello there")
         let engine = try Engine(model: model, options: Self.options(2))
         var text = "", result: GenerationResult?
-        for try await event in engine.generate(GenerationRequest(prompt: "hello there", maxTokens: 24)) as AsyncThrowingStream<GenerationEvent, any Error> {
+        for try await event in engine.generate(GenerationRequest(prompt: "hello there", maxTokens: 24)) {
             switch event {
             case .text(let t): text += t
             case .done(let r): result = r
@@ -70,23 +70,49 @@ struct EngineTests {
         let model = try Self.model()
         let want = try Self.solo(model, "the cat sat on the mat", maxTokens: 40).tokens
         let engine = try Engine(model: model, options: Self.options(2))
+        let decoded = PieceCounter()
+        // The victim decodes until it is cancelled (its loop never ends by itself), so the cancellation always
+        // lands mid-decode.
         let victim = Task {
-            var pieces = 0
-            for try await event in engine.generate(GenerationRequest(prompt: "hello there", maxTokens: 100)) as AsyncThrowingStream<GenerationEvent, any Error> {
-                if case .text = event { pieces += 1 }
-            }
-            return pieces
+            try await engine.run { lane in
+                let s = lane.session
+                s.reset()
+                var logits = try s.prefill([1, 40, 41, 42])
+                while true {
+                    let next = Int32(logits.indices.max { logits[$0] < logits[$1] }!)
+                    if s.position + 1 >= s.contextLength { s.truncate(to: 4) }
+                    logits = try s.decode(next)
+                    decoded.add()
+                }
+            } as Int
         }
-        let survivor = Task { try await engine.generate(GenerationRequest(prompt: "the cat sat on the mat", maxTokens: 40)).tokens }
-        // Let the victim decode a little, then cancel it.
-        while engine.context.statistics.steps < 6 { try await Task.sleep(nanoseconds: 200_000) }
+        let survivor = Task { try await engine.complete(GenerationRequest(prompt: "the cat sat on the mat", maxTokens: 40)).tokens }
+        while decoded.count < 3 { try await Task.sleep(nanoseconds: 200_000) }
         victim.cancel()
-        _ = try? await victim.value
+        await #expect(throws: InferenceError.cancelled) { try await victim.value }
         #expect(try await survivor.value == want)
         // Both lanes are free again; the cancelled one gave its KV pages back.
         while engine.statistics.running > 0 { try await Task.sleep(nanoseconds: 1_000_000) }
         let s = engine.statistics
-        #expect(s.cancelled == 1 && s.finished == 2)
+        #expect(s.cancelled == 1 && s.finished == 2, "\(s)")
+        #expect(engine.statistics.kvResidentBytes < 2 * (try Session.memoryRequirement(model: model, options: Self.options(1).session)).kvCache)
+    }
+
+    @Test("Dropping a generation stream stops it; the other stream's text is unchanged")
+    func dropStream() async throws {
+        let model = try Self.model()
+        let want = try Self.solo(model, "the cat sat on the mat", maxTokens: 40).tokens
+        let engine = try Engine(model: model, options: Self.options(2))
+        let victim = Task {
+            for try await event in engine.generate(GenerationRequest(prompt: "hello there", maxTokens: 100)) {
+                if case .text = event { break }  // drop the stream after the first piece
+            }
+        }
+        let survivor = Task { try await engine.complete(GenerationRequest(prompt: "the cat sat on the mat", maxTokens: 40)).tokens }
+        try await victim.value
+        #expect(try await survivor.value == want)
+        while engine.statistics.running > 0 { try await Task.sleep(nanoseconds: 1_000_000) }
+        #expect(engine.statistics.finished == 2)
     }
 
     @Test("A session cancelled mid-prefill keeps only the chunks it evaluated; another sequence in the same steps is unaffected")
@@ -150,4 +176,12 @@ struct EngineTests {
         options.maxSequences = 2
         #expect(try Engine(model: model, options: options).maxSequences == 2)
     }
+}
+
+/// Counts streamed pieces across tasks.
+final class PieceCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.lock(); n += 1; lock.unlock() }
+    var count: Int { lock.lock(); defer { lock.unlock() }; return n }
 }
