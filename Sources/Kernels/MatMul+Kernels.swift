@@ -7,6 +7,19 @@ extension MatMul {
     /// Computes rows `rows` of `y (tokens, w.rows)` on the calling thread.
     static func mulRows(_ w: WeightMatrix, _ xq: UnsafeRawPointer, tokens: Int, _ y: UnsafeMutablePointer<Float>,
                         rows: Range<Int>) {
+        #if arch(x86_64)
+        if tokens > 1 {
+            switch w.type {
+            case .q4_0: return matmulSigned8(Q4_0Bytes.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
+                                             xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
+            case .q5_0: return matmulSigned8(Q5_0Bytes.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
+                                             xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
+            case .q8_0: return matmulSigned8(Q8_0Bytes.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
+                                             xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
+            default: break
+            }
+        }
+        #endif
         switch w.type {
         case .q4_0: mulRows(Q4_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q4_1:
@@ -41,6 +54,20 @@ extension MatMul {
     /// K-quant rows in one of llama.cpp's orders.
     static func mulRows(_ w: WeightMatrix, order: DotOrder, _ xq: UnsafeRawPointer, tokens: Int,
                         _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        #if arch(x86_64)
+        if tokens > 1 {
+            let xBytes = w.vecDotType.rowBytes(w.cols)!
+            switch (w.type, order) {
+            case (.q4_K, .repackedGemm): return matmulK8(Q4_KGemmTile.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows,
+                                                         xq, xBytes: xBytes, cols: w.cols, tokens: tokens, y, rows: rows)
+            case (.q4_K, .tiled): return matmulK8(Q4_KTiledTile.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows,
+                                                  xq, xBytes: xBytes, cols: w.cols, tokens: tokens, y, rows: rows)
+            case (.q6_K, .tiled): return matmulK8(Q6_KTiledTile.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows,
+                                                  xq, xBytes: xBytes, cols: w.cols, tokens: tokens, y, rows: rows)
+            default: break
+            }
+        }
+        #endif
         switch (w.type, order) {
         case (.q4_K, .repackedGemm): mulRows(Q4_KGemmDot.self, w, xq, tokens: tokens, y, rows: rows)
         case (.q4_K, .repackedGemv): mulRows(Q4_KGemvDot.self, w, xq, tokens: tokens, y, rows: rows)

@@ -121,39 +121,49 @@ extension MatMul {
     }
 
     /// The prefill tile on x86-64: for each group of up to 8 tokens, pack them once
-    /// (``packQ8_1x8_avx2(_:xBytes:tokens:blocks:into:)``), then per weight row and block unpack the nibbles once
-    /// and `vpmaddubsw` them with each token's bytes; float steps as ``matmulQ4_1_portable``.
+    /// (``packQ8_1x8_avx2(_:xBytes:tokens:blocks:into:)``), then per weight row two passes over its blocks: the
+    /// scale pass writes d_w·d_x of every block and token to scratch (and runs the m_w·s_x chains, one lane per
+    /// token), the integer pass unpacks the nibbles once per block and `vpmaddubsw`s them with each token's
+    /// bytes, broadcasting the token's scale from memory. Float steps as ``matmulQ4_1_portable``.
     static func matmulQ4_1_avx2(_ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer, xBytes: Int,
                                 cols: Int, tokens: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let blocks = cols / 32
-        let pk = TileScratch.buffer(bytes: blocks * packedBlockBytes_avx2)
+        // Scratch: the packed group (blocks × 320 B), then the row's scales (blocks × 8 f32).
+        let pk = TileScratch.buffer(bytes: blocks * (packedBlockBytes_avx2 + 32))
+        let ds = pk + blocks * packedBlockBytes_avx2
         var t = 0
         while t < tokens {
             let n = min(tileTokens, tokens - t)
             packQ8_1x8_avx2(x + t * xBytes, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
             for r in rows {
                 let w0 = w + r * rowBytes
-                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
                 var ms = SIMD8<Float>()  // lane j: the m_w·s_x chain of token j
                 for b in 0..<blocks {
-                    let o = b * 20, q = UnsafeRawPointer(pk + b * packedBlockBytes_avx2)
+                    let q = UnsafeRawPointer(pk + b * packedBlockBytes_avx2)
                     let dx = q.load(as: SIMD8<Float>.self), sx = q.load(fromByteOffset: 32, as: SIMD8<Float>.self)
-                    let ws = halfPairs4(w0 + o, w0 + o, w0 + o, w0 + o)   // d_w, m_w, …
-                    let d = SIMD8<Float>(repeating: ws[0]) * dx           // lane j: d_w·d_xj
+                    let ws = halfPairs4(w0 + b * 20, w0 + b * 20, w0 + b * 20, w0 + b * 20)   // d_w, m_w, …
+                    (ds + 32 * b).storeBytes(of: SIMD8<Float>(repeating: ws[0]) * dx, as: SIMD8<Float>.self)  // d_w·d_xj
                     ms.addProduct(SIMD8<Float>(repeating: ws[1]), sx)
-                    let wq = AVX2Lanes.nibbles(w0 + o + 4)
+                }
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+                for b in 0..<blocks {
+                    let q = UnsafeRawPointer(pk + b * packedBlockBytes_avx2), d = UnsafeRawPointer(ds + 32 * b)
+                    let wq = AVX2Lanes.nibbles(w0 + b * 20 + 4)
                     @inline(__always) func lanes(_ j: Int) -> SIMD8<Float> {
                         KSIMD.float(AVX2Lanes.unsignedDot(wq, q.load(fromByteOffset: 64 + 32 * j, as: __m256i.self)))
                     }
-                    a0.addProduct(lanes(0), SIMD8(repeating: d[0]))
-                    a1.addProduct(lanes(1), SIMD8(repeating: d[1]))
-                    a2.addProduct(lanes(2), SIMD8(repeating: d[2]))
-                    a3.addProduct(lanes(3), SIMD8(repeating: d[3]))
-                    a4.addProduct(lanes(4), SIMD8(repeating: d[4]))
-                    a5.addProduct(lanes(5), SIMD8(repeating: d[5]))
-                    a6.addProduct(lanes(6), SIMD8(repeating: d[6]))
-                    a7.addProduct(lanes(7), SIMD8(repeating: d[7]))
+                    @inline(__always) func scale(_ j: Int) -> SIMD8<Float> {
+                        SIMD8(repeating: d.load(fromByteOffset: 4 * j, as: Float.self))
+                    }
+                    a0.addProduct(lanes(0), scale(0))
+                    a1.addProduct(lanes(1), scale(1))
+                    a2.addProduct(lanes(2), scale(2))
+                    a3.addProduct(lanes(3), scale(3))
+                    a4.addProduct(lanes(4), scale(4))
+                    a5.addProduct(lanes(5), scale(5))
+                    a6.addProduct(lanes(6), scale(6))
+                    a7.addProduct(lanes(7), scale(7))
                 }
                 let out = y + t * rowCount + r
                 out[0] = KSIMD.hsum(a0) + ms[0]
@@ -317,16 +327,23 @@ extension MatMul {
 
 extension MatMul {
     /// Bytes of per-thread scratch (``TileScratch``) a product of a `type` matrix with `cols` columns and
-    /// `tokens` activation rows makes each participating thread hold: packed Q4_1 operands (x86-64: none for
-    /// decode, 320 B per block for prefill; elsewhere 96 B and 576 B), at least the 16 KiB first allocation when
-    /// any; 0 for other types.
+    /// `tokens` activation rows makes each participating thread hold, at most: packed activations of the
+    /// tiles (x86-64 prefill: Q4_1 352 B per 32 columns, Q4_0/Q5_0/Q8_0 320 B per 32 columns, Q4_K/Q6_K
+    /// 2464 B per 256 columns; x86-64 decode: none; other CPUs: Q4_1 only, 96 B per block for decode and
+    /// 576 B for prefill), at least the 16 KiB first allocation when any; 0 otherwise.
     /// The buffer stays with the thread for its lifetime. - Complexity: O(1).
     public static func threadScratchBytes(type: GGMLType, cols: Int, tokens: Int) -> Int {
-        guard type == .q4_1, tokens > 0 else { return 0 }
+        guard tokens > 0 else { return 0 }
         #if arch(x86_64)
-        if tokens == 1 { return 0 }  // the AVX2 matvec reads the activation in place
-        return TileScratch.allocationBytes(for: cols / 32 * packedBlockBytes_avx2)
+        guard tokens > 1 else { return 0 }  // the AVX2 matvecs read the activation in place
+        switch type {
+        case .q4_1: return TileScratch.allocationBytes(for: cols / 32 * (packedBlockBytes_avx2 + 32))
+        case .q4_0, .q5_0, .q8_0: return TileScratch.allocationBytes(for: cols / 32 * (packedQ8_0BlockBytes + 32))
+        case .q4_K, .q6_K: return TileScratch.allocationBytes(for: cols / 256 * packedQ8_KBlockBytes)
+        default: return 0
+        }
         #else
+        guard type == .q4_1 else { return 0 }
         let need = cols / 32 * (tokens == 1 ? packedVectorBlockBytes : packedBlockBytes_portable)
         return TileScratch.allocationBytes(for: need)
         #endif
@@ -336,7 +353,7 @@ extension MatMul {
 /// Per-thread scratch for packed tile operands (``MatMul/packQ8_1x8_avx2(_:xBytes:tokens:blocks:into:)``): a 64-byte
 /// aligned heap block owned by the calling thread (a `pthread` key; freed when the thread exits), grown on
 /// first use to the widest row seen and then reused, so a steady-state matmul allocates nothing. SmolLM2's
-/// widest Q4_1 row (1536 columns) needs 15 KiB per thread on x86-64 (27 KiB with the portable kernels).
+/// widest Q4_1 row (1536 columns) needs 16.5 KiB per thread on x86-64 (27 KiB with the portable kernels).
 enum TileScratch {
     private static let key: pthread_key_t = {
         var k = pthread_key_t()

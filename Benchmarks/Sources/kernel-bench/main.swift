@@ -88,6 +88,7 @@ struct Options {
     var quick = false
     var dotsOnly = false
     var filter: String? = nil
+    var dram = false
 }
 
 var options = Options()
@@ -100,8 +101,9 @@ while let a = argv.next() {
     case "--dots-only": options.dotsOnly = true
     case "--filter": options.filter = argv.next()
     case "--cpu-time": clock = CLOCK_THREAD_CPUTIME_ID; options.threads = [1]
+    case "--dram": options.dram = true
     default:
-        print("usage: kernel-bench [--runs N] [--threads 1,2] [--quick] [--dots-only] [--filter text] [--cpu-time]")
+        print("usage: kernel-bench [--runs N] [--threads 1,2] [--quick] [--dots-only] [--filter text] [--cpu-time] [--dram]")
         exit(2)
     }
 }
@@ -202,6 +204,40 @@ for t in options.threads {
     let pool = ThreadPool(threads: t)
     let bytes = options.quick ? 256 << 20 : 1 << 30
     print("| \(t) | \(fmt(bandwidth(bytes: bytes, runs: options.runs, pool: pool))) |")
+}
+
+// MARK: - Decode from DRAM: matvec over copies of a matrix totalling ≥ 128 MiB (4× the 32 MiB L3), cycled, so
+// every call streams its weights from memory as decode does.
+
+if options.dram {
+    print("")
+    print("## Matrix–vector from DRAM (\(clockName); ≥ 128 MiB of copies cycled; GB/s = weight bytes / time)")
+    print("| model | matrix | type | rows×cols | threads | µs | GB/s |")
+    print("|---|---|---|---|---|---|---|")
+    for s in shapes {
+        let probe = try! WeightMatrix(type: s.type, rows: s.rows, cols: s.cols, data: UnsafeRawPointer(bitPattern: 64)!)
+        let copies = (128 << 20) / probe.byteCount + 1
+        let ws = (0..<copies).map { _ in randomWeights(s.type, rows: s.rows, cols: s.cols, &rng) }
+        let ms = ws.map { try! WeightMatrix(type: s.type, rows: s.rows, cols: s.cols, data: $0) }
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: s.cols)
+        for i in 0..<s.cols { x[i] = Float(Int(i % 37) - 18) / 9 }
+        let xq = UnsafeMutableRawPointer.allocate(byteCount: MatMul.activationBytes(for: ms[0], tokens: 1), alignment: 64)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: s.rows)
+        for t in options.threads {
+            let pool = ThreadPool(threads: t)
+            MatMul.quantizeActivations(x, tokens: 1, cols: s.cols, as: ms[0].vecDotType, into: xq, pool: pool)
+            var k = 0
+            let ns = measure(runs: options.runs, inner: copies) {
+                MatMul.mulQuantized(ms[k % copies], xq, tokens: 1, y, pool: pool)
+                k += 1
+            }
+            print("| \(s.model) | \(s.name) | \(s.type.name) | \(s.rows)×\(s.cols) | \(t) | \(fmt(ns / 1000)) | "
+                + "\(fmt(Double(probe.byteCount) / ns)) |")
+        }
+        ws.forEach { $0.deallocate() }
+        x.deallocate(); xq.deallocate(); y.deallocate()
+    }
+    exit(0)
 }
 
 print("")

@@ -49,10 +49,16 @@ enum AVX2Lanes {
         signedDot(w.loadUnaligned(as: __m256i.self), y)
     }
 
+    /// Q4_0 quants as 32 signed bytes: nibbles − 8.
+    @inline(__always)
+    static func q4_0Bytes(_ qs: UnsafeRawPointer) -> __m256i {
+        _mm256_sub_epi8(nibbles(qs), _mm256_set1_epi8(8))
+    }
+
     /// Q4_0 block: nibbles − 8.
     @inline(__always)
     static func q4_0(_ qs: UnsafeRawPointer, _ y: UnsafeRawPointer) -> SIMD8<Int32> {
-        signedDot(_mm256_sub_epi8(nibbles(qs), _mm256_set1_epi8(8)), y)
+        signedDot(q4_0Bytes(qs), y)
     }
 
     /// Q4_1 block: unsigned nibbles (0…15) at `qs` times the 32 activation bytes at `y` (ggml's
@@ -62,11 +68,17 @@ enum AVX2Lanes {
         unsignedDot(nibbles(qs), y.loadUnaligned(as: __m256i.self))
     }
 
-    /// Q5_0 block: (nibble | fifth bit << 4) − 16, as ggml builds it (bytes without the bit get 0xF0 or'ed in).
+    /// Q5_0 quants as 32 signed bytes: (nibble | fifth bit << 4) − 16, as ggml builds them (bytes without the
+    /// bit get 0xF0 or'ed in).
+    @inline(__always)
+    static func q5_0Bytes(_ qh: UnsafeRawPointer, _ qs: UnsafeRawPointer) -> __m256i {
+        _mm256_or_si256(nibbles(qs), _mm256_andnot_si256(bits(qh), _mm256_set1_epi8(-16)))
+    }
+
+    /// Q5_0 block.
     @inline(__always)
     static func q5_0(_ qh: UnsafeRawPointer, _ qs: UnsafeRawPointer, _ y: UnsafeRawPointer) -> SIMD8<Int32> {
-        let high = _mm256_andnot_si256(bits(qh), _mm256_set1_epi8(-16))
-        return signedDot(_mm256_or_si256(nibbles(qs), high), y)
+        signedDot(q5_0Bytes(qh, qs), y)
     }
 
     // MARK: K-quants (256-element super-blocks against Q8_K: `d f32 | qs i8[256] | bsums i16[16]`)
