@@ -121,8 +121,15 @@ extension MatMul {
         while !K.streamsRows && r + 4 <= rows.upperBound {
             let w0 = w + r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
             var a0 = DotAccumulator(), a1 = DotAccumulator(), a2 = DotAccumulator(), a3 = DotAccumulator()
+            let ahead = 4 * rowBytes  // the same bytes of the next 4 rows (decode streams from DRAM)
             for b in 0..<blocks {
                 let xb = x + b * K.activationBytes, o = b * K.weightBytes
+                var line = 0
+                repeat {  // every cache line of blocks wider than one line
+                    let p = ahead + o + line
+                    prefetch(w0 + p); prefetch(w1 + p); prefetch(w2 + p); prefetch(w3 + p)
+                    line += 64
+                } while line < K.weightBytes
                 K.accumulate(w0 + o, xb, &a0)
                 K.accumulate(w1 + o, xb, &a1)
                 K.accumulate(w2 + o, xb, &a2)
@@ -141,10 +148,26 @@ extension MatMul {
             r += 4
         }
         while r < rows.upperBound {
-            y[r] = K.dot(w + r * rowBytes, x, count: cols)
+            // One row at a time (`K.dot`'s operations), prefetching `streamAhead` bytes ahead in the stream.
+            let wr = w + r * rowBytes
+            var acc = DotAccumulator()
+            for b in 0..<blocks {
+                let o = b * K.weightBytes
+                var line = 0
+                repeat {
+                    prefetch(wr + streamAhead + o + line)
+                    line += 64
+                } while line < K.weightBytes
+                K.accumulate(wr + o, x + b * K.activationBytes, &acc)
+            }
+            if rest > 0 { K.tail(wr + tailW, x + tailX, count: rest, &acc) }
+            y[r] = acc.result
             r += 1
         }
     }
+
+    /// How far ahead (bytes) the one-row matvec prefetches its weight stream.
+    static let streamAhead = 2048
 
     /// y[t, r] for all tokens and r in `rows`: 2-row × 4-token register tiles, then 2×1, then 1×1 edges.
     @inline(__always)

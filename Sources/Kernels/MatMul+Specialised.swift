@@ -71,8 +71,10 @@ extension MatMul {
             let w0 = w + r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
             var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
             var ms = SIMD8<Float>()  // odd lanes: the m_w·s_x chains of rows 0…3
+            let ahead = 4 * rowBytes  // the same bytes of the next 4 rows (decode streams from DRAM)
             for b in 0..<blocks {
                 let o = b * 20, xb = x + b * 36
+                prefetch(w0 + ahead + o); prefetch(w1 + ahead + o); prefetch(w2 + ahead + o); prefetch(w3 + ahead + o)
                 let xs = halfPairs4(xb, xb, xb, xb)                 // d_x, s_x, d_x, s_x, …
                 let ws = halfPairs4(w0 + o, w1 + o, w2 + o, w3 + o) // d_0, m_0, d_1, m_1, …
                 let d = ws * xs                                    // even lanes: d_w·d_x
