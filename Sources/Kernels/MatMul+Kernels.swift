@@ -6,9 +6,9 @@ import GGUF
 extension MatMul {
     /// Computes rows `rows` of `y (tokens, w.rows)` on the calling thread.
     static func mulRows(_ w: WeightMatrix, _ xq: UnsafeRawPointer, tokens: Int, _ y: UnsafeMutablePointer<Float>,
-                        rows: Range<Int>) {
+                        rows: Range<Int>, groups: RowGroups = .single) {
         #if arch(x86_64)
-        if tokens > 1 {
+        if tokens >= tileMinimumTokens {
             switch w.type {
             case .q4_0: return matmulSigned8(Q4_0Bytes.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
                                              xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
@@ -33,17 +33,26 @@ extension MatMul {
         case .q5_1: mulRows(Q5_1Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q8_0: mulRows(Q8_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q4_K, .q5_K, .q6_K:
-            // llama.cpp's kernel per activation row (``dotOrder(type:rows:token:tokens:)``): the rows of one order
-            // are contiguous (the repacked GEMM takes the batch's first rows in groups of 4, GEMV the rest).
-            var t = 0
+            // llama.cpp's kernel per activation row (``dotOrder(type:rows:token:tokens:)``), picked within the
+            // row's group (its sequence); consecutive rows of one order run together (each output element is the
+            // same float operations whatever tile computes it).
+            let xBytes = w.vecDotType.rowBytes(w.cols)!
+            var group = 0, groupStart = 0, groupLength = groups.length(0, tokens: tokens)
+            var runStart = 0
+            var runOrder = dotOrder(type: w.type, rows: w.rows, token: 0, tokens: groupLength)
+            var t = 1
             while t < tokens {
-                let order = dotOrder(type: w.type, rows: w.rows, token: t, tokens: tokens)
-                var end = t + 1
-                while end < tokens, dotOrder(type: w.type, rows: w.rows, token: end, tokens: tokens) == order { end += 1 }
-                let xBytes = w.vecDotType.rowBytes(w.cols)!
-                mulRows(w, order: order, xq + t * xBytes, tokens: end - t, y + t * w.rows, rows: rows)
-                t = end
+                if t - groupStart == groupLength {
+                    group += 1; groupStart = t; groupLength = groups.length(group, tokens: tokens)
+                }
+                let order = dotOrder(type: w.type, rows: w.rows, token: t - groupStart, tokens: groupLength)
+                if order != runOrder {
+                    mulRows(w, order: runOrder, xq + runStart * xBytes, tokens: t - runStart, y + runStart * w.rows, rows: rows)
+                    runStart = t; runOrder = order
+                }
+                t += 1
             }
+            mulRows(w, order: runOrder, xq + runStart * xBytes, tokens: tokens - runStart, y + runStart * w.rows, rows: rows)
         case .f16: mulRows(F16Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .f32: mulRows(F32Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .bf16: mulRows(BF16Dot.self, w, xq, tokens: tokens, y, rows: rows)
@@ -79,6 +88,10 @@ extension MatMul {
         default: mulRows(Q6_KDot.self, w, xq, tokens: tokens, y, rows: rows)
         }
     }
+
+    /// Batches of at least this many activation rows run the x86-64 1 row × 8 token tiles for Q4_0/Q5_0/Q8_0
+    /// (smaller ones, e.g. a few sequences decoding together, the 2×4 tile: no padded work).
+    static let tileMinimumTokens = 4
 
     /// Batches of at least this many activation rows take llama.cpp's tiled K-quant matmul.
     public static let tiledMinimumRows = 8

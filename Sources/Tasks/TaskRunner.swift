@@ -23,7 +23,15 @@ public final class TaskRunner {
 
     /// Creates a runner (allocates the session: KV cache for `options.contextLength` tokens).
     /// - Throws: ``TasksError/unsupportedModel(_:)`` without a usable chat template; `InferenceError` for bad options.
-    public init(model: Model, options: TaskOptions = TaskOptions()) throws {
+    public convenience init(model: Model, options: TaskOptions = TaskOptions()) throws {
+        try self.init(session: try Session(model: model, options: options.sessionOptions(for: model)), options: options)
+    }
+
+    /// Creates a runner on an existing session (e.g. an ``Engine`` lane's); the session's own options (context,
+    /// KV type, residency) apply, the task options' session fields are ignored.
+    /// - Throws: ``TasksError/unsupportedModel(_:)`` without a usable chat template.
+    public init(session: Session, options: TaskOptions = TaskOptions()) throws {
+        let model = session.model
         self.model = model
         self.options = options
         do { template = try ChatTemplate(metadata: model.file.metadata) } catch TokenizerError.noChatTemplate {
@@ -32,7 +40,7 @@ public final class TaskRunner {
             throw TasksError.unsupportedModel("\(error)")
         }
         tokenizer = model.tokenizer
-        session = try Session(model: model, options: options.sessionOptions(for: model))
+        self.session = session
         var eot = tokenizer.eotID
         if eot == nil {
             for text in ["<|im_end|>", "<end_of_turn>"] {

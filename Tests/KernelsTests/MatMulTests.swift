@@ -26,8 +26,9 @@ struct MatMulTests {
             x = DotTestData.activations(tokens * cols, &rng)
         }
 
-        /// y from `MatMul.mul` on a pool of `threads`.
-        func mul(threads: Int) throws -> [Float] {
+        /// y from `MatMul.mul` on a pool of `threads`, with the rows divided into `groups` (one sequence's rows
+        /// each) when given.
+        func mul(threads: Int, groups: [Int32]? = nil) throws -> [Float] {
             let pool = ThreadPool(threads: threads)
             return try weights.withUnsafeBytes { wp in
                 let w = try WeightMatrix(type: type, rows: rows, cols: cols, data: wp.baseAddress!)
@@ -36,13 +37,26 @@ struct MatMulTests {
                 x.withUnsafeBufferPointer { xp in
                     y.withUnsafeMutableBufferPointer { yp in
                         scratch.withUnsafeMutableBytes { sp in
-                            MatMul.mul(w, xp.baseAddress!, tokens: tokens, yp.baseAddress!, scratch: sp.baseAddress!,
-                                       pool: pool)
+                            if let groups {
+                                groups.withUnsafeBufferPointer { g in
+                                    MatMul.mul(w, xp.baseAddress!, tokens: tokens, yp.baseAddress!, scratch: sp.baseAddress!,
+                                               groups: RowGroups(lengths: g.baseAddress!, count: g.count), pool: pool)
+                                }
+                            } else {
+                                MatMul.mul(w, xp.baseAddress!, tokens: tokens, yp.baseAddress!, scratch: sp.baseAddress!,
+                                           pool: pool)
+                            }
                         }
                     }
                 }
                 return y
             }
+        }
+
+        /// The same weights with `tokens` activation rows (`other.x` must hold exactly that many).
+        init(copying other: Problem, tokens: Int) {
+            type = other.type; rows = other.rows; cols = other.cols; self.tokens = tokens
+            weights = other.weights; x = other.x
         }
 
         /// y from the plain per-row `Dot.row` loop.
@@ -83,6 +97,31 @@ struct MatMulTests {
             let ref = try p.reference()
             let got: [UInt32] = y.map { $0.bitPattern }, want: [UInt32] = ref.map { $0.bitPattern }
             #expect(got == want, "\(type.name) rows \(shape.0) tokens \(shape.1)")
+        }
+    }
+
+    /// Row groups as a multi-sequence step makes them: 8 decode rows, prefill chunks beside decode rows, GEMM
+    /// and GEMV parts of a repacked Q4_K group, the tiled order from 8 rows next to vec rows.
+    static let groupings: [[Int32]] = [[1, 1, 1, 1, 1, 1, 1, 1], [9, 1, 3, 1], [1, 12], [4, 8, 1], [6, 7], [2, 2, 2, 2, 2, 2]]
+
+    @Test("A product over several sequences' rows equals each sequence's product alone, bit for bit", arguments: types)
+    func rowGroupsEqualSeparateProducts(type: GGMLType) throws {
+        for (i, groups) in Self.groupings.enumerated() {
+            let tokens = Int(groups.reduce(0, +))
+            let rows = type == .q4_K ? 16 : 13  // Q4_K with rows % 8 == 0 is llama.cpp's repacked case
+            let p = Problem(type, rows: rows, blocks: type.blockSize == 256 ? 2 : 3, tokens: tokens,
+                            seed: UInt64(i) * 7919 + UInt64(type.rawValue))
+            let together = try p.mul(threads: 2, groups: groups)
+            var alone: [Float] = []
+            var start = 0
+            for g in groups.map(Int.init) {
+                var part = p
+                part.x = Array(p.x[start * p.cols..<(start + g) * p.cols])
+                part = Problem(copying: part, tokens: g)
+                alone += try part.mul(threads: 2)
+                start += g
+            }
+            #expect(together.map(\.bitPattern) == alone.map(\.bitPattern), "\(type.name) groups \(groups)")
         }
     }
 
