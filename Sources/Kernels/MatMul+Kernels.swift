@@ -10,10 +10,10 @@ extension MatMul {
         #if arch(x86_64)
         if tokens >= tileMinimumTokens {
             switch w.type {
-            case .q4_0: return matmulSigned8(Q4_0Bytes.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
-                                             xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
-            case .q5_0: return matmulSigned8(Q5_0Bytes.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
-                                             xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
+            case .q4_0: return matmulUnsigned8(Q4_0Unsigned.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
+                                               xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
+            case .q5_0: return matmulUnsigned8(Q5_0Unsigned.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
+                                               xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
             case .q8_0: return matmulSigned8(Q8_0Bytes.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
                                              xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
             default: break

@@ -330,7 +330,7 @@ extension MatMul {
 extension MatMul {
     /// Bytes of per-thread scratch (``TileScratch``) a product of a `type` matrix with `cols` columns and
     /// `tokens` activation rows makes each participating thread hold, at most: packed activations of the
-    /// tiles (x86-64 prefill: Q4_1 352 B per 32 columns, Q4_0/Q5_0/Q8_0 320 B per 32 columns, Q4_K/Q6_K
+    /// tiles (x86-64 prefill: Q4_1 352 B per 32 columns, Q4_0/Q5_0 576 B, Q8_0 320 B, Q4_K/Q6_K
     /// 2464 B per 256 columns; x86-64 decode: none; other CPUs: Q4_1 only, 96 B per block for decode and
     /// 576 B for prefill), at least the 16 KiB first allocation when any; 0 otherwise.
     /// The buffer stays with the thread for its lifetime. - Complexity: O(1).
@@ -340,7 +340,8 @@ extension MatMul {
         guard tokens > 1 else { return 0 }  // the AVX2 matvecs read the activation in place
         switch type {
         case .q4_1: return TileScratch.allocationBytes(for: cols / 32 * (packedBlockBytes_avx2 + 32))
-        case .q4_0, .q5_0, .q8_0: return TileScratch.allocationBytes(for: cols / 32 * (packedQ8_0BlockBytes + 32))
+        case .q4_0, .q5_0: return TileScratch.allocationBytes(for: cols / 32 * (packedQ8_0SumsBlockBytes + 32))
+        case .q8_0: return TileScratch.allocationBytes(for: cols / 32 * (packedQ8_0BlockBytes + 32))
         case .q4_K, .q6_K: return TileScratch.allocationBytes(for: cols / 256 * packedQ8_KBlockBytes)
         default: return 0
         }

@@ -166,11 +166,13 @@ struct MatMulTests {
         // SmolLM2's ffn down: 1536 columns = 48 blocks. x86-64: prefill packs 320 B per block, decode nothing;
         // portable kernels: 576 B and 96 B.
         #if arch(x86_64)
-        // Q4_1: 320 B packed + 32 B of row scales per block; Q8_0-activation formats 288 + 32; K-quants 2464 B
+        // Q4_1: 320 B packed + 32 B of row scales per block; Q4_0/Q5_0 544 + 32 (with the lane sums); Q8_0 288 + 32;
+        // K-quants 2464 B
         // per super-block.
         #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 1536, tokens: 8) == 48 * 352 + 64)
         #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 1536, tokens: 1) == 0)
-        #expect(MatMul.threadScratchBytes(type: .q5_0, cols: 2048, tokens: 8) == 64 * 320 + 64)
+        #expect(MatMul.threadScratchBytes(type: .q5_0, cols: 2048, tokens: 8) == 64 * 576 + 64)
+        #expect(MatMul.threadScratchBytes(type: .q8_0, cols: 2048, tokens: 8) == 64 * 320 + 64)
         #expect(MatMul.threadScratchBytes(type: .q6_K, cols: 2048, tokens: 64) == 8 * 2464 + 64)
         #expect(MatMul.threadScratchBytes(type: .q8_0, cols: 1536, tokens: 1) == 0)
         #expect(MatMul.threadScratchBytes(type: .f16, cols: 1536, tokens: 8) == 0)
