@@ -44,21 +44,26 @@ struct BenchCommand: ParsableCommand {
         let sampler = try Sampler(parameters: .greedy, vocabularySize: model.config.vocabularySize)
 
         var prefill: [Double] = [], decode: [Double] = [], ttft: [Double] = []
+        var prefillCPU: [Double] = [], decodeCPU: [Double] = []   // process CPU ms per token
         for run in 0...repetitions {
             session.reset()
-            let a = DispatchTime.now().uptimeNanoseconds
+            let a = DispatchTime.now().uptimeNanoseconds, cpuA = Self.processCPUms()
             var logits = try session.prefill(prompt)
             var next = sampler.sample(logits)
-            let b = DispatchTime.now().uptimeNanoseconds
+            let b = DispatchTime.now().uptimeNanoseconds, cpuB = Self.processCPUms()
             for _ in 1..<genTokens {
                 logits = try session.decode(next)
                 next = sampler.sample(logits)
             }
-            let c = DispatchTime.now().uptimeNanoseconds
+            let c = DispatchTime.now().uptimeNanoseconds, cpuC = Self.processCPUms()
             if run == 0 { continue }   // warm-up
             prefill.append(Double(promptTokens) / (Double(b - a) / 1e9))
             ttft.append(Double(b - a) / 1e6)
-            if genTokens > 1 { decode.append(Double(genTokens - 1) / (Double(c - b) / 1e9)) }
+            prefillCPU.append((cpuB - cpuA) / Double(promptTokens))
+            if genTokens > 1 {
+                decode.append(Double(genTokens - 1) / (Double(c - b) / 1e9))
+                decodeCPU.append((cpuC - cpuB) / Double(genTokens - 1))
+            }
         }
         withExtendedLifetime(session) {}
         // N sequences together (for N = 1 the figures above are the same-run single-sequence baseline).
@@ -77,6 +82,8 @@ struct BenchCommand: ParsableCommand {
             "prefill_tok_s": Self.median(prefill),
             "decode_tok_s": Self.median(decode),
             "ttft_ms": Self.median(ttft),
+            "cpu_ms_per_token": Self.median(decodeCPU),
+            "prefill_cpu_ms_per_token": Self.median(prefillCPU),
             "load_ms": loadMs,
             "peak_rss_bytes": rss,
         ]
@@ -88,9 +95,11 @@ struct BenchCommand: ParsableCommand {
         if json {
             try printJSON(result)
         } else {
-            print(String(format: "%@  threads %d  pp%d %.1f tok/s  tg%d %.1f tok/s  ttft %.1f ms  load %.1f ms  peak RSS %.1f MB",
+            print(String(format: "%@  threads %d  pp%d %.1f tok/s (%.2f CPU ms/tok)  tg%d %.1f tok/s (%.2f CPU ms/tok)  "
+                         + "ttft %.1f ms  load %.1f ms  peak RSS %.1f MB",
                          result["model"] as! String, options.threads, promptTokens, Self.median(prefill),
-                         genTokens, Self.median(decode), Self.median(ttft), loadMs, Double(rss) / 1e6))
+                         Self.median(prefillCPU), genTokens, Self.median(decode), Self.median(decodeCPU),
+                         Self.median(ttft), loadMs, Double(rss) / 1e6))
             if sequences > 1 {
                 print(String(format: "  %d sequences: aggregate decode %.1f tok/s (%.2f× one sequence), per sequence %.1f tok/s, TTFT p50 %.1f ms p99 %.1f ms",
                              sequences, together.aggregateDecodeTokS, together.aggregateDecodeTokS / max(Self.median(decode), 1e-9),
@@ -103,6 +112,16 @@ struct BenchCommand: ParsableCommand {
         guard !v.isEmpty else { return 0 }
         let s = v.sorted()
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// User + system CPU time of the whole process so far (all threads, `getrusage(RUSAGE_SELF)`), in ms:
+    /// what a token costs on battery, where spinning workers count and descheduled time does not.
+    static func processCPUms() -> Double {
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        let us = (Int(usage.ru_utime.tv_sec) + Int(usage.ru_stime.tv_sec)) * 1_000_000
+            + Int(usage.ru_utime.tv_usec) + Int(usage.ru_stime.tv_usec)
+        return Double(us) / 1000
     }
 
     /// Peak resident set size of this process (VmHWM from /proc/self/status; getrusage elsewhere).
