@@ -10,8 +10,9 @@ import Testing
 /// and the memory budget refuse with typed errors.
 @Suite("Engine")
 struct EngineTests {
+    /// Steps of ~0.1–1 ms: long enough that concurrent requests overlap even on a loaded machine.
     static func model() throws -> Model {
-        let (path, _) = try TinyModel(dim: 128, heads: 4, kvHeads: 2, ffn: 256, layers: 3, context: 256).write()
+        let (path, _) = try TinyModel(dim: 256, heads: 4, kvHeads: 2, ffn: 512, layers: 4, context: 256).write()
         return try Model(path: path)
     }
 
@@ -31,11 +32,11 @@ struct EngineTests {
     @Test("Eight concurrent greedy requests each get exactly their solo tokens, in shared steps")
     func concurrentRequestsMatchSolo() async throws {
         let model = try Self.model()
-        let want = try Self.prompts.map { try Self.solo(model, $0).tokens }
+        let want = try Self.prompts.map { try Self.solo(model, $0, maxTokens: 48).tokens }
         let engine = try Engine(model: model, options: Self.options(8))
         let got = try await withThrowingTaskGroup(of: (Int, [Int32]).self) { group in
             for (i, p) in Self.prompts.enumerated() {
-                group.addTask { (i, try await engine.complete(GenerationRequest(prompt: p, maxTokens: 24)).tokens) }
+                group.addTask { (i, try await engine.complete(GenerationRequest(prompt: p, maxTokens: 48)).tokens) }
             }
             var out = [[Int32]](repeating: [], count: Self.prompts.count)
             for try await (i, t) in group { out[i] = t }
