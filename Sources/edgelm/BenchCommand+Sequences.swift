@@ -9,6 +9,8 @@ extension BenchCommand {
         var ttftMs: [Double] = []
         var decodeTokS: [Double] = []
         var aggregateDecodeTokS = 0.0
+        /// Mean sequences per step over all runs (how well the steps were shared; 1 for one sequence).
+        var sequencesPerStep = 1.0
     }
 
     /// Runs `sequences` sequences together `repetitions` times (after a warm-up): all prefill at once (each
@@ -76,6 +78,8 @@ extension BenchCommand {
                 total.aggregateDecodeTokS += Double(sequences * (genTokens - 1)) / wall / Double(repetitions)
             }
         }
+        let stats = context.statistics
+        total.sequencesPerStep = stats.steps > 0 ? Double(stats.sequences) / Double(stats.steps) : 1
         return total
     }
 

@@ -92,6 +92,7 @@ struct BenchCommand: ParsableCommand {
         result["per_sequence_decode_tok_s"] = Self.median(together.decodeTokS)
         result["ttft_ms_p50"] = Self.percentile(together.ttftMs, 50)
         result["ttft_ms_p99"] = Self.percentile(together.ttftMs, 99)
+        result["sequences_per_step"] = together.sequencesPerStep
         if json {
             try printJSON(result)
         } else {
@@ -101,9 +102,10 @@ struct BenchCommand: ParsableCommand {
                          Self.median(prefillCPU), genTokens, Self.median(decode), Self.median(decodeCPU),
                          Self.median(ttft), loadMs, Double(rss) / 1e6))
             if sequences > 1 {
-                print(String(format: "  %d sequences: aggregate decode %.1f tok/s (%.2f× one sequence), per sequence %.1f tok/s, TTFT p50 %.1f ms p99 %.1f ms",
+                print(String(format: "  %d sequences: aggregate decode %.1f tok/s (%.2f× one sequence), per sequence %.1f tok/s, TTFT p50 %.1f ms p99 %.1f ms, %.2f sequences per step",
                              sequences, together.aggregateDecodeTokS, together.aggregateDecodeTokS / max(Self.median(decode), 1e-9),
-                             Self.median(together.decodeTokS), Self.percentile(together.ttftMs, 50), Self.percentile(together.ttftMs, 99)))
+                             Self.median(together.decodeTokS), Self.percentile(together.ttftMs, 50), Self.percentile(together.ttftMs, 99),
+                             together.sequencesPerStep))
             }
         }
     }
