@@ -17,15 +17,23 @@ public final class TaskRunner {
     let template: ChatTemplate
     let tokenizer: any Tokenizer
     let endOfTurn: Int32?
-    private var contextualCache: [String: [Double]] = [:]
-    private var temperatures: [String: Double] = [:]
+    var contextualCache: [LabelSet: [Double]] = [:]
+    var temperatures: [LabelSet: Double] = [:]
     private var trieStorage: TokenTrie?
+    /// KV snapshots of classification prefixes (a label set's instruction, descriptions and examples), shared
+    /// by every runner given the same cache: a label set's prefix is evaluated once and restored afterwards.
+    /// Nil when ``TaskOptions/prefixCacheBytes`` is 0 and none was passed (the session still keeps the last
+    /// label set's prefix between calls).
+    public let prefixCache: PrefixCache?
 
     /// Creates a runner (allocates the session: KV cache for `options.contextLength` tokens).
+    /// - Parameter prefixCache: a cache of prompt-prefix KV states to share with other runners of the same
+    ///   model (e.g. parallel workers); nil makes one of ``TaskOptions/prefixCacheBytes`` when that is > 0.
     /// - Throws: ``TasksError/unsupportedModel(_:)`` without a usable chat template; `InferenceError` for bad options.
-    public init(model: Model, options: TaskOptions = TaskOptions()) throws {
+    public init(model: Model, options: TaskOptions = TaskOptions(), prefixCache: PrefixCache? = nil) throws {
         self.model = model
         self.options = options
+        self.prefixCache = prefixCache ?? (options.prefixCacheBytes > 0 ? PrefixCache(capacityBytes: options.prefixCacheBytes) : nil)
         do { template = try ChatTemplate(metadata: model.file.metadata) } catch TokenizerError.noChatTemplate {
             template = ChatTemplate(style: .plainText)   // a base model: plain-text prompts (docs/tasks.md)
         } catch {
@@ -62,7 +70,7 @@ public final class TaskRunner {
 
     /// Evaluates `prompt`, reusing the session's KV state for the longest common prefix; returns a copy of
     /// the last token's logits. At least one token is always evaluated (to produce logits).
-    private func prefillReusing(_ prompt: [Int32], _ timings: inout TaskTimings) throws -> [Float] {
+    func prefillReusing(_ prompt: [Int32], _ timings: inout TaskTimings) throws -> [Float] {
         guard prompt.count < session.contextLength else {
             throw TasksError.inputTooLong(tokens: prompt.count, contextLength: session.contextLength)
         }
@@ -75,152 +83,6 @@ public final class TaskRunner {
         timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         timings.promptTokens += prompt.count - common
         return logits
-    }
-
-    // MARK: - Classify
-
-    /// The classification prompt: the instruction and the label list in the system turn, the text as
-    /// `Text: …` in the user turn, and the assistant's answer opened with `Label:` (labels are scored as its
-    /// continuation, see ``verbalise(_:)``). Chosen on the `tune` split of docs/data/classify.jsonl (docs/tasks.md).
-    func classificationPrompt(_ text: String, labels: [String], instruction: String?) -> [Int32] {
-        let list = labels.joined(separator: ", ")
-        let system = (instruction.map { $0 + "\n" } ?? "Classify the text.\n")
-            + "Answer with exactly one of: \(list)."
-        return chatTokens(system: system, user: "Text: \(text)", assistantPrefix: "Label:")
-    }
-
-    /// The tokens a label is scored as after `Label:`: a leading space and a capitalised first letter
-    /// (`positive` → ` Positive`), the way the model writes a word after a colon.
-    func verbalise(_ label: String) -> [Int32] {
-        tokenizer.encode(" " + label.prefix(1).uppercased() + label.dropFirst(), parseSpecial: false)
-    }
-
-    static func cacheKey(_ labels: [String], _ instruction: String?) -> String {
-        (instruction ?? "") + "\u{1F}" + labels.joined(separator: "\u{1E}")
-    }
-
-    /// Length-normalised log-likelihood of each label's tokens (plus end-of-turn) after `prompt`.
-    /// One prefill of the prompt; each label continues from its KV state and is truncated away afterwards.
-    func labelScores(prompt: [Int32], labels: [[Int32]], timings: inout TaskTimings) throws -> [Double] {
-        let first = try prefillReusing(prompt, &timings)
-        let base = session.position
-        let firstLSE = Self.logSumExp(first)
-        var scores: [Double] = []
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        for var ids in labels {
-            if options.scoreEndOfTurn, let e = endOfTurn { ids.append(e) }
-            var sum = Double(first[Int(ids[0])]) - firstLSE
-            if ids.count > 1 {
-                guard base + ids.count - 1 <= session.contextLength else {
-                    throw TasksError.inputTooLong(tokens: base + ids.count, contextLength: session.contextLength)
-                }
-                try session.evaluateAll(Array(ids.dropLast())) { i, logits in
-                    sum += Double(logits[Int(ids[i + 1])]) - Self.logSumExp(logits)
-                }
-                timings.generatedTokens += ids.count - 1
-                session.truncate(to: base)
-            }
-            scores.append(sum / Double(ids.count))
-        }
-        timings.decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        return scores
-    }
-
-    /// Classifies `text` into one of `labels` by the likelihood of each label as the model's answer.
-    ///
-    /// Each label is scored as the answer after `Label:` (leading space, first letter capitalised, then the
-    /// end-of-turn token). Scores are length-normalised log-likelihoods; by default they are contextually calibrated (the scores
-    /// of a content-free input are subtracted — computed once per label set and cached) and, when
-    /// ``calibrateTemperature(examples:labels:instruction:)`` was run for this label set, divided by the
-    /// fitted temperature before the softmax.
-    /// - Parameters:
-    ///   - labels: at least two distinct non-empty labels; short natural words work best.
-    ///   - instruction: replaces the default "Classify the text." system line.
-    /// - Throws: ``TasksError/invalidLabels(_:)``, ``TasksError/inputTooLong(tokens:contextLength:)``.
-    /// - Complexity: one prefill of the prompt (minus a prefix shared with the previous call) plus
-    ///   Σ label tokens single-token evaluations; the first call per label set also scores the content-free input.
-    public func classify(_ text: String, labels: [String], instruction: String? = nil) throws -> Classification {
-        let start = DispatchTime.now().uptimeNanoseconds
-        guard labels.count >= 2 else { throw TasksError.invalidLabels("got \(labels.count) label(s)") }
-        guard labels.allSatisfy({ !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
-            throw TasksError.invalidLabels("a label is empty")
-        }
-        guard Set(labels.map { $0.lowercased() }).count == labels.count else {
-            throw TasksError.invalidLabels("labels repeat (ignoring case): \(labels)")
-        }
-        let labelIDs = labels.map { verbalise($0) }
-        guard Set(labelIDs).count == labelIDs.count else {
-            throw TasksError.invalidLabels("labels differ only in the case of their first letter: \(labels)")
-        }
-        var timings = TaskTimings()
-        let raw = try labelScores(prompt: classificationPrompt(text, labels: labels, instruction: instruction),
-                                  labels: labelIDs, timings: &timings)
-        var calibrated = raw
-        if options.calibration == .contextual {
-            let bias = try contextualBias(labels: labels, labelIDs: labelIDs, instruction: instruction, timings: &timings)
-            for i in calibrated.indices { calibrated[i] -= bias[i] }
-        }
-        let t = temperatures[Self.cacheKey(labels, instruction)] ?? 1
-        let probs = Self.softmax(calibrated.map { $0 / t })
-        let best = probs.indices.max { probs[$0] < probs[$1] }!
-        timings.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return Classification(label: labels[best], labels: labels, probabilities: probs, rawScores: raw, timings: timings)
-    }
-
-    /// The calibrated-away scores of the content-free inputs for a label set (cached).
-    func contextualBias(labels: [String], labelIDs: [[Int32]], instruction: String?, timings: inout TaskTimings) throws -> [Double] {
-        let key = Self.cacheKey(labels, instruction)
-        if let b = contextualCache[key] { return b }
-        var bias = [Double](repeating: 0, count: labels.count)
-        for cf in options.contentFreeInputs {
-            let s = try labelScores(prompt: classificationPrompt(cf, labels: labels, instruction: instruction),
-                                    labels: labelIDs, timings: &timings)
-            for i in bias.indices { bias[i] += s[i] / Double(options.contentFreeInputs.count) }
-        }
-        contextualCache[key] = bias
-        return bias
-    }
-
-    /// Fits a softmax temperature for this label set on labelled examples (minimising their negative
-    /// log-likelihood) and uses it in later `classify` calls with the same labels and instruction.
-    /// - Returns: the fitted temperature.
-    /// - Complexity: one `classify` per example plus a 1-D search.
-    @discardableResult
-    public func calibrateTemperature(examples: [(text: String, label: String)], labels: [String],
-                                     instruction: String? = nil) throws -> Double {
-        let key = Self.cacheKey(labels, instruction)
-        temperatures[key] = nil
-        var rows: [(scores: [Double], target: Int)] = []
-        for e in examples {
-            guard let target = labels.firstIndex(of: e.label) else {
-                throw TasksError.invalidLabels("example label '\(e.label)' is not one of \(labels)")
-            }
-            let c = try classify(e.text, labels: labels, instruction: instruction)
-            rows.append((c.probabilities.map { log(max($0, 1e-300)) }, target))   // log-probs at T = 1
-        }
-        let t = TemperatureScaling.fit(rows)
-        temperatures[key] = t
-        return t
-    }
-
-    /// Sets (or clears, with nil) the temperature used for a label set.
-    public func setTemperature(_ t: Double?, labels: [String], instruction: String? = nil) {
-        temperatures[Self.cacheKey(labels, instruction)] = t
-    }
-
-    static func logSumExp<C: Collection>(_ x: C) -> Double where C.Element == Float {
-        var m = -Float.infinity
-        for v in x where v > m { m = v }
-        var s: Double = 0
-        for v in x { s += Double(expf(v - m)) }
-        return Double(m) + log(s)
-    }
-
-    static func softmax(_ x: [Double]) -> [Double] {
-        let m = x.max() ?? 0
-        let e = x.map { exp($0 - m) }
-        let s = e.reduce(0, +)
-        return e.map { $0 / s }
     }
 
     // MARK: - Extract
@@ -242,8 +104,11 @@ public final class TaskRunner {
 
     /// Extracts a JSON value matching `schema` from `text` with constrained decoding: at every step only
     /// tokens that keep the output a valid prefix of a schema-valid document are allowed, so the result
-    /// always parses and validates. Greedy; when `options.maxExtractTokens` is reached the shortest valid
-    /// completion closes the document (``Extraction/forcedCompletion``).
+    /// always parses and validates. String fields that come from the text (``TaskOptions/spans``: by default
+    /// every string not marked `"x-edgelm-source": "free"` nor named like generated text) only accept tokens
+    /// that continue a span of `text`, so their values are copied, never invented (`null`, when the schema
+    /// allows it, is the answer for a value the text does not have). Greedy; when `options.maxExtractTokens`
+    /// is reached the shortest valid completion closes the document (``Extraction/forcedCompletion``).
     /// - Parameter onPartial: receives the JSON text so far after each token (return false to stop early;
     ///   the document is then closed by the shortest completion).
     /// - Throws: ``TasksError/inputTooLong(tokens:contextLength:)``; schema errors are thrown earlier by ``JSONSchema``.
@@ -258,7 +123,8 @@ public final class TaskRunner {
             throw TasksError.inputTooLong(tokens: prompt.count + 8, contextLength: session.contextLength)
         }
         var logits = try prefillReusing(prompt, &timings)
-        var state = JSONConstraint(schema: schema, limits: options.jsonLimits)
+        var state = options.spans == .off ? JSONConstraint(schema: schema, limits: options.jsonLimits)
+            : JSONConstraint(schema: schema, limits: options.jsonLimits, source: text, spans: options.spans)
         var out: [UInt8] = []
         var forced = false
         var logProbSum = 0.0

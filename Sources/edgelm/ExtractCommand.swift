@@ -15,11 +15,14 @@ struct ExtractCommand: ParsableCommand {
     var schema: String
     @Option(name: .long, help: "The text to extract from.") var text: String
     @Option(name: .long, help: "Cap on generated tokens (the JSON is closed when reached; at most the profile's max output tokens).") var maxTokens = 192
+    @Option(name: .long, help: ArgumentHelp("String fields copied from the text: auto (every string not marked \"x-edgelm-source\": \"free\" nor named like generated text, e.g. summary), marked (only \"x-edgelm-source\": \"span\"), off.", valueName: "policy"))
+    var spans = "auto"
     @Flag(name: .long, help: "Print timings and routing to stderr.") var verbose = false
 
     func validate() throws {
         try checkRange("--max-tokens", maxTokens, 1...100_000)
         guard !text.isEmpty else { throw ValidationError("--text must not be empty") }
+        guard SpanPolicy(rawValue: spans) != nil else { throw ValidationError("--spans must be auto, marked or off") }
     }
 
     func run() throws {
@@ -31,6 +34,7 @@ struct ExtractCommand: ParsableCommand {
             let parsed = try JSONSchema(json: String(decoding: data, as: UTF8.self))   // unsupported features fail here
             var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
             opts.maxExtractTokens = try memoryOptions.resolvedProfile().map { min(maxTokens, $0.maxOutputTokens) } ?? maxTokens
+            opts.spans = SpanPolicy(rawValue: spans) ?? .auto
             let local = TimedLocalHandler(try TaskRunner(model: model, options: opts))
             let start = DispatchTime.now().uptimeNanoseconds
             let result = try taskOptions.router(local: local)

@@ -96,6 +96,10 @@ final class TimedLocalHandler: LocalTaskHandler {
             let c = try runner.classify(text, labels: labels, instruction: instruction)
             lastTimings = c.timings
             return (.classification(c), c.confidence)
+        case .classifyWith(let text, let set):
+            let c = try runner.classify(text, labelSet: set)
+            lastTimings = c.timings
+            return (.classification(c), c.confidence)
         case .extract(let text, let schema):
             let e = try runner.extract(text, schema: schema)
             lastTimings = e.timings
