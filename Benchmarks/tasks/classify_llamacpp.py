@@ -137,6 +137,73 @@ class Scorer:
         return out
 
 
+def score_family_channel(scorer, fam, cfg, splits, shots_k):
+    """Noisy-channel scoring: log P(text | label) for each label (Min et al. 2022), the text's tokens after a
+    prompt that names the label; demonstrations in the same direction."""
+    labels = fam["labels"]
+    shots = []
+    if shots_k > 0:
+        per = {}
+        for t, l, s in fam["rows"]:
+            if s == "examples":
+                per.setdefault(labels.index(l), []).append(t)
+        for r in range(shots_k):
+            for i in range(len(labels)):
+                if r < len(per.get(i, [])):
+                    shots.append((per[i][r], i))
+    words = humanise_set(labels)
+    spelled = [capitalise(w) for w in words]
+    descs = fam["descriptions"] if cfg.get("descriptions", True) else None
+    lines = [cfg.get("channel_instruction", "Write a text of the given label.")]
+    if descs and any(descs):
+        lines.append("Labels:")
+        for sp, d in zip(spelled, descs):
+            lines.append(f"- {sp}: {d}" if d else f"- {sp}")
+    system = "\n".join(lines)
+    bos = [scorer.llm.token_bos()] if scorer.add_bos else []
+    if scorer.chat:
+        prefix = f"<|im_start|>system\n{system}<|im_end|>\n"
+        for t, i in shots:
+            prefix += f"<|im_start|>user\nLabel: {spelled[i]}<|im_end|>\n<|im_start|>assistant\nText: {t}<|im_end|>\n"
+        prefix += "<|im_start|>user\nLabel:"
+        tail = "<|im_end|>\n<|im_start|>assistant\nText:"
+        end = "<|im_end|>"
+    else:
+        prefix = system + "\n\n"
+        for t, i in shots:
+            prefix += f"Label: {spelled[i]}\nText: {t}\n\n"
+        prefix += "Label:"
+        tail = "\nText:"
+        end = "\n"
+    # Twin of TaskRunner.channelPrompt: tok(prefix) + tok(" Label") + tok(tail), then tok(" text") + end.
+    ptoks = bos + scorer.tok(prefix)
+    mids = [scorer.tok(" " + spelled[i]) + scorer.tok(tail) for i in range(len(labels))]
+    endt = scorer.tok(end)[:1] if cfg.get("eot", True) else []
+    rows = []
+    for t, l, s in fam["rows"]:
+        if s not in splits:
+            continue
+        t0 = time.time()
+        body = scorer.tok(" " + t) + endt
+        lp = []
+        for i in range(len(labels)):
+            toks = ptoks + mids[i] + body
+            common = 0
+            while common < min(len(scorer.cur), len(toks) - 1) and scorer.cur[common] == toks[common]:
+                common += 1
+            start = len(ptoks) + len(mids[i])  # index of the first body token
+            common = min(common, start - 1)
+            out = scorer._eval(toks[common:], common, True)
+            scorer.cur = list(toks)
+            tot = []
+            for j in range(start, len(toks)):
+                row = out[j - 1 - common]
+                tot.append(Scorer.logsoftmax(row)[toks[j]])
+            lp.append(tot)
+        rows.append({"text": t, "label": labels.index(l), "split": s, "lp": lp, "ms": (time.time() - t0) * 1000})
+    return {"cf": [], "rows": rows, "labels": labels, "spelled": spelled}
+
+
 def reduce(lp, norm):
     if norm == "sum":
         return sum(lp)
@@ -245,15 +312,22 @@ def calibrated(res, norm, calibration):
     return out
 
 
+def lsm(x):
+    x = np.asarray(x, dtype=np.float64)
+    m = x.max()
+    return x - (m + math.log(np.exp(x - m).sum()))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", default="docs/data/classify-families.jsonl")
     ap.add_argument("--split", default="heldout")
     ap.add_argument("--fit-split", default=None)
-    ap.add_argument("--shots", type=int, default=0)
-    ap.add_argument("--norm", default="mean")
-    ap.add_argument("--calibration", default="contextual")
+    ap.add_argument("--shots", type=int, default=2)
+    ap.add_argument("--norm", default="mean", help="direct label score: mean or sum of token log-probs")
+    ap.add_argument("--calibration", default="contextual", help="direct scores: contextual or none")
+    ap.add_argument("--scoring", default="combined", help="combined, direct or channel")
     ap.add_argument("--temperature", type=float, default=None)
     ap.add_argument("--cfg", default="{}", help="prompt options as JSON (humanise, descriptions, list, capitalise, eot, instruction)")
     ap.add_argument("--json", action="store_true")
@@ -265,56 +339,69 @@ def main():
     scorer = Scorer(args.model, threads=args.threads)
     splits = {args.split} | ({args.fit_split} if args.fit_split else set())
     os.makedirs(args.cache, exist_ok=True)
-    results = {}
-    for name, fam in fams.items():
-        key = hashlib.sha1(json.dumps([args.model, args.data, name, sorted(splits), args.shots, cfg, "v2"], sort_keys=True).encode()).hexdigest()
+
+    def cached(name, fam, channel):
+        c = dict(cfg, channel=True) if channel else {k: v for k, v in cfg.items() if k != "channel"}
+        key = hashlib.sha1(json.dumps([args.model, args.data, name, sorted(splits), args.shots, c, "v3" if channel else "v2"],
+                                      sort_keys=True).encode()).hexdigest()
         cp = os.path.join(args.cache, key)
         if os.path.exists(cp):
-            results[name] = pickle.load(open(cp, "rb"))
-        else:
-            results[name] = score_family(scorer, fam, cfg, splits, args.shots)
-            pickle.dump(results[name], open(cp, "wb"))
+            return pickle.load(open(cp, "rb"))
+        r = (score_family_channel if channel else score_family)(scorer, fam, c, splits, args.shots)
+        pickle.dump(r, open(cp, "wb"))
+        return r
+
+    # Per family: [(scores before temperature, row)] for the chosen scoring.
+    scored = {}
+    for name, fam in fams.items():
+        parts = []
+        if args.scoring in ("direct", "combined"):
+            parts.append(calibrated(cached(name, fam, False), args.norm, args.calibration))
+        if args.scoring in ("channel", "combined"):
+            parts.append(calibrated(cached(name, fam, True), "sum", "none"))
+        rows = []
+        for items in zip(*parts):
+            r = items[0][1]
+            s = items[0][0] if len(items) == 1 else sum(lsm(x[0]) for x in items)
+            rows.append((np.asarray(s), r, sum(x[1]["ms"] for x in items)))
+        scored[name] = (rows, fam["labels"])
     T = args.temperature
     if T is None and args.fit_split:
-        rows = []
-        for name, res in results.items():
-            for s, r in calibrated(res, args.norm, args.calibration):
-                if r["split"] == args.fit_split:
-                    rows.append((s, r["label"]))
-        T = fit_temperature(rows)
+        T = fit_temperature([(s, r["label"]) for rows, _ in scored.values() for s, r, _ in rows if r["split"] == args.fit_split])
     T = T or 1.0
     report = {"model": os.path.basename(args.model), "split": args.split, "shots": args.shots, "norm": args.norm,
-              "calibration": args.calibration, "temperature": T, "cfg": cfg, "families": {}}
+              "calibration": args.calibration, "scoring": args.scoring, "temperature": T, "cfg": cfg, "families": {}}
     allitems, allcal, ms = [], [], []
-    for name, res in results.items():
+    for name, (rows, labels) in scored.items():
         pairs, cal = [], []
-        for s, r in calibrated(res, args.norm, args.calibration):
+        for s, r, t in rows:
             if r["split"] != args.split:
                 continue
             p = softmax(s / T)
             pred = int(p.argmax())
             pairs.append((r["label"], pred))
             cal.append((float(p.max()), pred == r["label"]))
-            ms.append(r["ms"])
+            ms.append(t)
         if not pairs:
             continue
         acc = sum(y == p for y, p in pairs) / len(pairs)
         report["families"][name] = {"accuracy": acc, "correct": sum(y == p for y, p in pairs), "total": len(pairs),
-                                    "macro_f1": macro_f1(pairs, range(len(res["labels"]))), "ece": ece(cal)}
+                                    "macro_f1": macro_f1(pairs, range(len(labels))), "ece": ece(cal)}
         allitems += [y == p for y, p in pairs]
         allcal += cal
     report["accuracy"] = sum(allitems) / len(allitems)
     report["correct"], report["total"] = sum(allitems), len(allitems)
     report["ece"] = ece(allcal)
-    report["macro_accuracy"] = float(np.mean([f["accuracy"] for f in report["families"].values()]))
+    report["macro_f1"] = float(np.mean([f["macro_f1"] for f in report["families"].values()]))
+    report["min_family_accuracy"] = float(min(f["accuracy"] for f in report["families"].values()))
     report["latency_p50_ms"] = float(np.median(ms)) if ms else 0
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        print(f"{report['model']} split={args.split} shots={args.shots} norm={args.norm} cal={args.calibration} T={T:.3f} cfg={cfg}")
+        print(f"{report['model']} split={args.split} scoring={args.scoring} shots={args.shots} norm={args.norm} cal={args.calibration} T={T:.3f} cfg={cfg}")
         for n, f in report["families"].items():
             print(f"  {n:28s} {f['correct']:3d}/{f['total']:3d} {100*f['accuracy']:5.1f}%  F1 {f['macro_f1']:.2f}  ECE {f['ece']:.2f}")
-        print(f"  overall {report['correct']}/{report['total']} = {100*report['accuracy']:.1f}%  macro {100*report['macro_accuracy']:.1f}%  ECE {report['ece']:.3f}  p50 {report['latency_p50_ms']:.0f} ms")
+        print(f"  overall {report['correct']}/{report['total']} = {100*report['accuracy']:.1f}%  macro-F1 {report['macro_f1']:.3f}  min family {100*report['min_family_accuracy']:.0f}%  ECE {report['ece']:.3f}  p50 {report['latency_p50_ms']:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -141,6 +141,15 @@ public struct JSONConstraint: Sendable {
     /// True once a whole document has been accepted (no further byte is valid).
     public var isComplete: Bool { top.kind == .document && top.phase == 1 }
 
+    /// True where an object property's value starts (after its `:`) and that value is a nullable span string:
+    /// the point where `extract` weighs `null` against copying a span.
+    public var atNullableSpanValue: Bool {
+        guard top.kind == .object, top.phase == 3 || top.phase == 4, top.table >= 0 else { return false }
+        let n = schema.nodes[Int(top.node)]
+        let value = schema.nodes[Int(n.properties[Int(top.table)])]
+        return value.kind == .string && value.span && value.nullable
+    }
+
     /// Feeds `bytes`; returns false (and leaves the state unspecified) when they do not keep a valid prefix.
     @inline(__always)
     public mutating func advance<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {

@@ -114,13 +114,19 @@ public struct LabelSet: Sendable, Equatable, Hashable {
 
     // MARK: - Files
 
+    /// The parser's own message ("JSON parse error at byte 20: unterminated object"), without the schema wording.
+    static func parseMessage(_ error: Error) -> String {
+        if case TasksError.invalidSchema(let m) = error { return m }
+        return "not JSON: \(error)"
+    }
+
     /// Parses a labels file: a JSON array of `{"label": "billing", "description": "charges, invoices", "words"?: "…"}`
     /// objects (or of plain strings).
     /// - Throws: ``TasksError/invalidLabelsFile(_:)`` naming the entry and what is wrong.
     public static func parseLabelsFile(_ data: Data) throws -> [LabelSpec] {
         let v: JSONValue
         do { v = try JSONValue.parse(Array(data)) } catch {
-            throw TasksError.invalidLabelsFile("not JSON: \(error)")
+            throw TasksError.invalidLabelsFile(Self.parseMessage(error))
         }
         guard case .array(let items) = v else {
             throw TasksError.invalidLabelsFile("the top level must be an array of {\"label\": …, \"description\": …} objects")
@@ -160,7 +166,7 @@ public struct LabelSet: Sendable, Equatable, Hashable {
             let t = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if t.isEmpty || t.hasPrefix("//") { continue }
             let v: JSONValue
-            do { v = try JSONValue.parse(t) } catch { throw TasksError.invalidExamples("line \(i + 1): not JSON: \(error)") }
+            do { v = try JSONValue.parse(t) } catch { throw TasksError.invalidExamples("line \(i + 1): \(Self.parseMessage(error))") }
             guard case .string(let text)? = v["text"], case .string(let label)? = v["label"] else {
                 throw TasksError.invalidExamples("line \(i + 1): needs string \"text\" and \"label\"")
             }

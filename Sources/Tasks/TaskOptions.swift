@@ -20,6 +20,16 @@ public enum LabelScore: String, Sendable, Codable, CaseIterable {
     case sum
 }
 
+/// How `classify` scores the labels.
+public enum ClassifierScoring: String, Sendable, Codable, CaseIterable {
+    /// The likelihood of each label as the answer after the text (`Label: …`), contextually calibrated.
+    case direct
+    /// The likelihood of the text after a prompt that names the label (noisy channel, Min et al. 2022).
+    case channel
+    /// Both, as the sum of their log-probabilities (a product of the two distributions).
+    case combined
+}
+
 /// Which string fields `extract` constrains to spans (substrings) of the input text.
 public enum SpanPolicy: String, Sendable, Codable, CaseIterable {
     /// Every string field, unless marked `"x-edgelm-source": "free"` or named like generated text
@@ -50,14 +60,19 @@ public struct TaskOptions: Sendable {
     public var scoreEndOfTurn: Bool = true
     /// How a label's per-token log-probabilities make its score.
     public var labelScore: LabelScore = .mean
+    /// How `classify` scores labels (chosen on the tune split, docs/tasks.md).
+    public var scoring: ClassifierScoring = .combined
     /// Softmax temperature of `classify` for label sets without a fitted one; nil for the model's default
     /// (``TaskRunner/defaultTemperature``).
     public var temperature: Double?
-    /// Bytes of the runner's own ``PrefixCache`` (label-set prefixes); 0 for none. Counted in the session's
+    /// Bytes of the runner's own ``PrefixCache`` (the prefixes of label sets and of the extraction prompt); 0
+    /// for none (combined scoring then re-evaluates its two prefixes for every input). Counted in the session's
     /// memory figure (``sessionOptions(for:)``).
-    public var prefixCacheBytes: Int = 0
+    public var prefixCacheBytes: Int = 32 << 20
     /// Which string fields `extract` constrains to spans of the input.
     public var spans: SpanPolicy = .auto
+    /// Show `extract` two worked examples (other schemas: copied values, a number, nulls) before the task.
+    public var extractDemonstrations = true
     /// Cap on generated tokens for `extract` (the JSON is closed by the shortest completion when reached).
     public var maxExtractTokens: Int = 192
     /// Limits that bound strings/arrays/numbers where the schema sets none.

@@ -19,6 +19,14 @@ struct ClassificationPrompt {
     let spelled: [String]
 }
 
+/// The channel prompt of one label set: each label's text is scored after a prompt that names the label.
+struct ChannelPrompt {
+    /// The shared prefix (BOS, the instruction, descriptions, examples written label-first, then `Label:`).
+    let prefix: [Int32]
+    /// Per label: its words, the turn change and `Text:`.
+    let mids: [[Int32]]
+}
+
 extension TaskRunner {
     /// The token that ends an answer: end of turn for chat models, a newline for plain-text prompts.
     var answerEnd: Int32? {
@@ -83,25 +91,13 @@ extension TaskRunner {
         p.prefix + tokenizer.encode(p.before + text, parseSpecial: false) + tokenizer.encode(p.after, parseSpecial: true)
     }
 
-    /// Evaluates `prompt` whose first `shared` tokens are a label set's prefix: from the session's own KV
-    /// state when it already holds that prefix (the previous call used the same label set), else from the
-    /// runner's ``PrefixCache`` when there is one (restored, or prefilled and cached), else prefilled.
+    /// Evaluates `prompt` whose first `shared` tokens are a label set's prefix (see ``ensurePrefix(_:_:)``).
     private func prefillClassification(_ prompt: [Int32], shared: Int, _ timings: inout TaskTimings) throws -> [Float] {
-        let have = session.tokens
-        let sessionHasPrefix = have.count >= shared && Array(have[0..<shared]) == Array(prompt[0..<shared])
-        guard !sessionHasPrefix, let cache = prefixCache, shared >= 1, shared < prompt.count else {
-            return try prefillReusing(prompt, &timings)
-        }
         guard prompt.count < session.contextLength else {
             throw TasksError.inputTooLong(tokens: prompt.count, contextLength: session.contextLength)
         }
-        let hits = cache.hits
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        session.reset()
-        let logits = Array(try session.prefill(prompt, reusingPrefix: shared, from: cache))
-        timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        timings.promptTokens += cache.hits > hits ? prompt.count - shared : prompt.count
-        return logits
+        if shared > 0 && shared < prompt.count { try ensurePrefix(Array(prompt[0..<shared]), &timings) }
+        return try prefillReusing(prompt, &timings)
     }
 
     /// Log-likelihood of each label's tokens after `prompt`, one array of per-token log-probabilities per label.
@@ -128,6 +124,112 @@ extension TaskRunner {
         }
         timings.decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         return out
+    }
+
+    /// The channel prompt of `set` (``ClassifierScoring/channel``): a system turn "Write a text of the given
+    /// label." with the `Labels:` descriptions, each example as a user turn `Label: …` answered `Text: …`, then
+    /// `Label: <label>` and the answer opened with `Text:`; base models: the same as plain text
+    /// (`Label: …\nText: …` blocks). The input's text is scored after it (``channelScores(_:text:timings:)``).
+    func channelPrompt(_ set: LabelSet) -> ChannelPrompt {
+        let spelledWords = set.words.map(LabelWords.capitalised)
+        var lines = ["Write a text of the given label."]
+        if set.labels.contains(where: { $0.description != nil }) {
+            lines.append("Labels:")
+            for (w, spec) in zip(spelledWords, set.labels) {
+                lines.append(spec.description.map { "- \(w): \($0)" } ?? "- \(w)")
+            }
+        }
+        let system = lines.joined(separator: "\n")
+        var prefixText: String
+        let afterLabel: String
+        if template.style == .plainText {
+            prefixText = system + "\n\n"
+            for s in set.shots { prefixText += "Label: \(spelledWords[s.label])\nText: \(s.text)\n\n" }
+            prefixText += "Label:"
+            afterLabel = "\nText:"
+        } else {
+            var messages: [ChatMessage] = [.system(system)]
+            for s in set.shots { messages += [.user("Label: \(spelledWords[s.label])"), .assistant("Text: \(s.text)")] }
+            let marker = "\u{1}EDGELM-LABEL\u{1}"
+            messages.append(.user("Label:" + marker))
+            let rendered = template.render(messages)
+            let r = rendered.range(of: marker)!
+            prefixText = String(rendered[..<r.lowerBound])
+            afterLabel = String(rendered[r.upperBound...]) + "Text:"
+        }
+        var prefix: [Int32] = []
+        if tokenizer.addBOS, let bos = tokenizer.bosID { prefix.append(bos) }
+        prefix += tokenizer.encode(prefixText, parseSpecial: true)
+        let tail = tokenizer.encode(afterLabel, parseSpecial: true)
+        return ChannelPrompt(prefix: prefix, mids: spelledWords.map { tokenizer.encode(" " + $0, parseSpecial: false) + tail })
+    }
+
+    /// Makes the session start with `prefix`: kept when it already does, else restored from the
+    /// ``prefixCache`` (or evaluated and cached there), else evaluated after the longest common prefix.
+    func ensurePrefix(_ prefix: [Int32], _ timings: inout TaskTimings) throws {
+        guard !prefix.isEmpty else { return }
+        guard prefix.count < session.contextLength else {
+            throw TasksError.inputTooLong(tokens: prefix.count, contextLength: session.contextLength)
+        }
+        let have = session.tokens
+        if have.count >= prefix.count && Array(have[0..<prefix.count]) == prefix { return }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer { timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+        if let cache = prefixCache {
+            let hits = cache.hits
+            session.reset()
+            try session.prefill(prefix, reusingPrefix: prefix.count, from: cache)
+            if cache.hits == hits { timings.promptTokens += prefix.count }
+            return
+        }
+        var common = 0
+        while common < min(have.count, prefix.count), have[common] == prefix[common] { common += 1 }
+        session.truncate(to: common)
+        if common < prefix.count {
+            _ = try session.prefill(Array(prefix[common...]))
+            timings.promptTokens += prefix.count - common
+        }
+    }
+
+    /// Channel scores: for each label, the log-likelihood of the text (and the end-of-answer token) after the
+    /// prompt names that label — log P(text | label). One evaluation of the label's words and the text per label,
+    /// after the shared prefix.
+    func channelScores(_ p: ChannelPrompt, text: String, timings: inout TaskTimings) throws -> [Double] {
+        var body = tokenizer.encode(" " + text, parseSpecial: false)
+        if options.scoreEndOfTurn, let end = answerEnd { body.append(end) }
+        guard !body.isEmpty else { return [Double](repeating: 0, count: p.mids.count) }
+        let longest = p.prefix.count + (p.mids.map(\.count).max() ?? 0) + body.count
+        guard longest <= session.contextLength else {
+            throw TasksError.inputTooLong(tokens: longest, contextLength: session.contextLength)
+        }
+        try ensurePrefix(p.prefix, &timings)
+        var scores: [Double] = []
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for mid in p.mids {
+            let head = p.prefix + mid
+            let have = session.tokens
+            var common = p.prefix.count
+            while common < min(have.count, head.count - 1), have[common] == head[common] { common += 1 }
+            session.truncate(to: common)
+            let input = Array(head[common...]) + body.dropLast()
+            let first = head.count - 1 - common   // input index whose logits predict body[0]
+            var sum = 0.0
+            try session.evaluateAll(input) { i, logits in
+                guard i >= first else { return }
+                sum += Double(logits[Int(body[i - first])]) - Self.logSumExp(logits)
+            }
+            timings.promptTokens += input.count
+            scores.append(sum)
+        }
+        timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        return scores
+    }
+
+    /// Log-softmax of `x`.
+    static func logSoftmax(_ x: [Double]) -> [Double] {
+        let m = x.max() ?? 0
+        let lse = m + log(x.reduce(0) { $0 + exp($1 - m) })
+        return x.map { $0 - lse }
     }
 
     /// A label's score from its per-token log-probabilities (``TaskOptions/labelScore``).
@@ -166,15 +268,22 @@ extension TaskRunner {
             throw TasksError.invalidLabels("labels are spelled the same: \(labelSet.names)")
         }
         var timings = TaskTimings()
-        let raw = try labelLogProbs(prompt: classificationTokens(p, text: text), shared: p.prefix.count,
+        var raw = [Double](repeating: 0, count: labelSet.labels.count)
+        if options.scoring != .channel {
+            raw = try labelLogProbs(prompt: classificationTokens(p, text: text), shared: p.prefix.count,
                                     labels: p.labelTokens, timings: &timings).map(reduceScore)
-        var calibrated = raw
-        if options.calibration == .contextual {
-            let bias = try contextualBias(labelSet, prompt: p, timings: &timings)
-            for i in calibrated.indices { calibrated[i] -= bias[i] }
+            if options.calibration == .contextual {
+                let bias = try contextualBias(labelSet, prompt: p, timings: &timings)
+                for i in raw.indices { raw[i] -= bias[i] }
+            }
+        }
+        if options.scoring != .direct {
+            let channel = try channelScores(channelPrompt(labelSet), text: text, timings: &timings)
+            raw = options.scoring == .channel ? channel
+                : zip(Self.logSoftmax(raw), Self.logSoftmax(channel)).map { $0 + $1 }
         }
         let t = temperature(for: labelSet)
-        let probs = Self.softmax(calibrated.map { $0 / t })
+        let probs = Self.softmax(raw.map { $0 / t })
         let best = probs.indices.max { probs[$0] < probs[$1] }!
         timings.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Classification(label: labelSet.names[best], labels: labelSet.names, probabilities: probs,
@@ -191,10 +300,12 @@ extension TaskRunner {
     /// 1 for other models or settings. See docs/tasks.md.
     public var defaultTemperature: Double {
         guard options.calibration == .contextual, options.labelScore == .mean, options.scoreEndOfTurn else { return 1 }
-        return Self.fittedTemperatures[model.config.architecture + (template.style == .plainText ? "/base" : "/chat")] ?? 1
+        let key = "\(model.config.architecture)/\(template.style == .plainText ? "base" : "chat")/\(options.scoring.rawValue)"
+        return Self.fittedTemperatures[key] ?? 1
     }
 
-    /// Temperatures fitted on the tune split (`edgelm eval --task classify --fit-split tune`), per architecture/prompt style.
+    /// Temperatures fitted on the tune split of docs/data/classify-families.jsonl with 2 examples per label
+    /// (`edgelm eval --task classify --fit-split tune`), per architecture, prompt style and scoring.
     static let fittedTemperatures: [String: Double] = [:]
 
     /// The calibrated-away scores of the content-free inputs for a label set (cached per label set).

@@ -87,19 +87,69 @@ public final class TaskRunner {
 
     // MARK: - Extract
 
-    func extractionPrompt(_ text: String, schema: JSONSchema) -> [Int32] {
-        var fields = ""
-        if case .object(let props) = schema.kind {
-            for p in props {
-                fields += "- \(p.name): \(p.schema.typeDescription)"
-                if let d = p.schema.description { fields += " — \(d)" }
-                if !p.required { fields += " (null if not given)" }
-                fields += "\n"
+    /// One line naming the fields of an object schema and their types: `name (string), email (string or null: …)`.
+    static func fieldList(_ schema: JSONSchema) -> String {
+        guard case .object(let props) = schema.kind else { return schema.typeDescription }
+        return props.map { p in
+            var t: String
+            switch p.schema.kind {
+            case .string: t = "string"
+            case .number: t = "number"
+            case .integer: t = "integer"
+            case .boolean: t = "true or false"
+            case .enumeration(let vs): t = "one of " + vs.map(\.description).joined(separator: ", ")
+            case .array(let items, _): t = "list of " + items.typeDescription
+            case .object: t = p.schema.typeDescription
             }
+            if p.schema.nullable || !p.required { t += " or null" }
+            if let d = p.schema.description { t += ": " + d }
+            return "\(p.name) (\(t))"
+        }.joined(separator: ", ")
+    }
+
+    /// The output bytes the prompt already holds (`{` for plain-text prompts).
+    var extractionPrimer: [UInt8] { template.style == .plainText ? [UInt8(ascii: "{")] : [] }
+
+    /// Two worked examples of other schemas shown before every extraction (``TaskOptions/extractDemonstrations``;
+    /// left out when the prompt would not fit the context with them): values copied from the text, a number,
+    /// and `null` for what the text does not say.
+    static let extractionDemonstrations: [(fields: String, text: String, json: String)] = [
+        ("title (string), author (string), year (integer or null), publisher (string or null)",
+         "The Hobbit was written by J. R. R. Tolkien and published in 1937.",
+         #"{"title": "The Hobbit", "author": "J. R. R. Tolkien", "year": 1937, "publisher": null}"#),
+        ("city (string), temperature (number or null), wind (string or null), date (string or null)",
+         "Oslo will reach 4.5 degrees on Friday.",
+         #"{"city": "Oslo", "temperature": 4.5, "wind": null, "date": "Friday"}"#),
+    ]
+
+    /// The extraction prompt: the instruction, the worked examples (a fixed prefix, shared by every schema and
+    /// input), then the schema's fields and the text; the JSON follows (the constrained decoder writes it). A
+    /// plain-text prompt ends with `JSON: {`: the document's first byte is part of the prompt (``extractionPrimer``).
+    func extractionPrompt(_ text: String, schema: JSONSchema, demonstrations: Bool? = nil) -> [Int32] {
+        let system = "Extract the fields from the text as JSON. Copy values exactly from the text; "
+            + "use null when the text does not give a value. Reply with the JSON object only."
+        let demos = (demonstrations ?? options.extractDemonstrations) ? Self.extractionDemonstrations : []
+        let task = "Fields: \(Self.fieldList(schema))\nText: "
+        var ids: [Int32] = []
+        if tokenizer.addBOS, let bos = tokenizer.bosID { ids.append(bos) }
+        if template.style == .plainText {
+            var prefix = system + "\n\n"
+            for d in demos { prefix += "Fields: \(d.fields)\nText: \(d.text)\nJSON: \(d.json)\n\n" }
+            ids += tokenizer.encode(prefix, parseSpecial: true)
+            ids += tokenizer.encode(task + text, parseSpecial: false)
+            ids += tokenizer.encode("\nJSON: {", parseSpecial: true)
+            return ids
         }
-        let system = "Extract information from the user's text as JSON with these fields:\n\(fields)"
-            + "Copy values exactly from the text. Reply with the JSON object only."
-        return chatTokens(system: system, user: text)
+        var messages: [ChatMessage] = [.system(system)]
+        for d in demos { messages += [.user("Fields: \(d.fields)\nText: \(d.text)"), .assistant(d.json)] }
+        let marker = "\u{1}EDGELM-INPUT\u{1}"
+        messages.append(.user(marker))
+        let rendered = template.render(messages)
+        let r = rendered.range(of: marker)!
+        ids += tokenizer.encode(String(rendered[..<r.lowerBound]), parseSpecial: true)
+        ids += tokenizer.encode(task + text, parseSpecial: false)
+        ids += tokenizer.encode(String(rendered[r.upperBound...]), parseSpecial: true)
+        return ids
     }
 
     /// Extracts a JSON value matching `schema` from `text` with constrained decoding: at every step only
@@ -118,14 +168,18 @@ public final class TaskRunner {
         let start = DispatchTime.now().uptimeNanoseconds
         let trie = tokenTrie
         var timings = TaskTimings()
-        let prompt = extractionPrompt(text, schema: schema)
+        var prompt = extractionPrompt(text, schema: schema)
+        if prompt.count + 8 > session.contextLength && options.extractDemonstrations {
+            prompt = extractionPrompt(text, schema: schema, demonstrations: false)   // a small context: without the examples
+        }
         guard prompt.count + 8 <= session.contextLength else {
             throw TasksError.inputTooLong(tokens: prompt.count + 8, contextLength: session.contextLength)
         }
         var logits = try prefillReusing(prompt, &timings)
         var state = options.spans == .off ? JSONConstraint(schema: schema, limits: options.jsonLimits)
             : JSONConstraint(schema: schema, limits: options.jsonLimits, source: text, spans: options.spans)
-        var out: [UInt8] = []
+        var out: [UInt8] = extractionPrimer
+        guard state.advance(out) else { throw TasksError.invalidSchema("the schema's documents do not start with {") }
         var forced = false
         var logProbSum = 0.0
         var steps = 0
@@ -136,8 +190,14 @@ public final class TaskRunner {
                 forced = true; break
             }
             let m0 = DispatchTime.now().uptimeNanoseconds
-            let choice = Self.constrainedArgmax(logits, trie: trie, state: state)
-            maskNanos += DispatchTime.now().uptimeNanoseconds - m0
+            var branch: ValueBranch? = nil
+            if state.atNullableSpanValue {
+                maskNanos += DispatchTime.now().uptimeNanoseconds - m0
+                branch = try nullOrSpan(logits, state: state, trie: trie, maskNanos: &maskNanos)
+            }
+            let m1 = DispatchTime.now().uptimeNanoseconds
+            let choice = Self.constrainedArgmax(logits, trie: trie, state: state, branch: branch)
+            maskNanos += DispatchTime.now().uptimeNanoseconds - m1
             guard let (token, prob) = choice else { forced = true; break }
             let piece = trie.pieces[Int(token)]
             let ok = state.advance(piece)
@@ -160,17 +220,70 @@ public final class TaskRunner {
                           confidence: steps > 0 ? logProbSum / Double(steps) : 0, timings: timings)
     }
 
-    /// The best allowed token and its probability among the allowed tokens, or nil when none is allowed.
+    /// Which way a nullable span value goes.
+    enum ValueBranch { case null, string }
+
+    /// The first byte of a token after any leading spaces (nil for all spaces).
+    static func firstNonSpace(_ piece: [UInt8]) -> UInt8? { piece.first { $0 != 0x20 } }
+
+    /// At the start of a nullable span value, `null` or a copied span: the probability of the `null` tokens
+    /// against that of the string tokens, where a bare opening quote counts only with the probability the model
+    /// then gives to tokens that continue a span of the input (one look-ahead decode, truncated away). So a
+    /// value the text does not have — the model opening a quote for an address it would invent — becomes
+    /// `null` instead of a forced copy of something else.
+    func nullOrSpan(_ logits: [Float], state: JSONConstraint, trie: TokenTrie, maskNanos: inout UInt64) throws -> ValueBranch {
+        let m0 = DispatchTime.now().uptimeNanoseconds
+        let lse = Self.logSumExp(logits)
+        var nullMass = 0.0, stringMass = 0.0
+        var quote: Int32? = nil
+        trie.forEachAllowed(from: state) { id in
+            let piece = trie.pieces[Int(id)]
+            let p = exp(Double(logits[Int(id)]) - lse)
+            switch Self.firstNonSpace(piece) {
+            case UInt8(ascii: "n"): nullMass += p
+            case UInt8(ascii: "\""):
+                if piece.last == UInt8(ascii: "\""), piece.filter({ $0 != 0x20 }).count == 1 {
+                    if quote == nil || logits[Int(id)] > logits[Int(quote!)] { quote = id }
+                } else {
+                    stringMass += p
+                }
+            default: break
+            }
+        }
+        maskNanos += DispatchTime.now().uptimeNanoseconds - m0
+        if let q = quote, session.position < session.contextLength {
+            let base = session.position
+            let next = Array(try session.decode(q))
+            session.truncate(to: base)
+            let m1 = DispatchTime.now().uptimeNanoseconds
+            var after = state
+            _ = after.advance(trie.pieces[Int(q)])
+            let lse2 = Self.logSumExp(next)
+            var copied = 0.0
+            trie.forEachAllowed(from: after) { id in copied += exp(Double(next[Int(id)]) - lse2) }
+            stringMass += exp(Double(logits[Int(q)]) - lse) * copied
+            maskNanos += DispatchTime.now().uptimeNanoseconds - m1
+        }
+        return nullMass >= stringMass ? .null : .string
+    }
+
+    /// The best allowed token (on `branch` when given) and its probability, or nil when none is allowed.
     /// Fast path: when the unconstrained argmax is allowed it is the constrained argmax too (no trie walk).
-    static func constrainedArgmax(_ logits: [Float], trie: TokenTrie, state: JSONConstraint) -> (Int32, Double)? {
+    static func constrainedArgmax(_ logits: [Float], trie: TokenTrie, state: JSONConstraint,
+                                  branch: ValueBranch? = nil) -> (Int32, Double)? {
+        func onBranch(_ id: Int32) -> Bool {
+            guard let branch else { return true }
+            let first = firstNonSpace(trie.pieces[Int(id)])
+            return branch == .null ? first == UInt8(ascii: "n") : first == UInt8(ascii: "\"")
+        }
         var best = 0
         var bestValue = -Float.infinity
         for (i, v) in logits.enumerated() where v > bestValue { bestValue = v; best = i }
         var allowed: [Int32] = []
-        if trie.allows(Int32(best), from: state) {
+        if trie.allows(Int32(best), from: state) && onBranch(Int32(best)) {
             allowed = [Int32(best)]
         } else {
-            trie.forEachAllowed(from: state) { allowed.append($0) }
+            trie.forEachAllowed(from: state) { if onBranch($0) { allowed.append($0) } }
             guard !allowed.isEmpty else { return nil }
             best = Int(allowed[0]); bestValue = logits[best]
             for id in allowed where logits[Int(id)] > bestValue { bestValue = logits[Int(id)]; best = Int(id) }

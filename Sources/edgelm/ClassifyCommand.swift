@@ -164,10 +164,13 @@ struct ClassifyCommand: ParsableCommand {
     @OptionGroup var labelOptions: LabelSetOptions
     @Option(name: .long, help: "The text to classify.") var text: String
     @Option(name: .long, help: "Calibration: contextual (default) or none.") var calibration = "contextual"
+    @Option(name: .long, help: "Scoring: combined (default: answer and text likelihood), direct (answer) or channel (text).")
+    var scoring = "combined"
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
         guard !text.isEmpty else { throw ValidationError("--text must not be empty") }
+        guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
         guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
     }
 
@@ -177,6 +180,7 @@ struct ClassifyCommand: ParsableCommand {
             let set = try labelOptions.labelSet()
             var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
             opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
+            opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
             let local = TimedLocalHandler(try TaskRunner(model: model, options: opts))
             return try classifyOne(text, labelSet: set, router: taskOptions.router(local: local), local: local,
                                    request: { taskOptions.request($0, defaultCapability: .classify) }, recorder: recorder)

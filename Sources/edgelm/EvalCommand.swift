@@ -38,7 +38,9 @@ struct EvalCommand: ParsableCommand {
     @Flag(name: .long, help: "Leave label descriptions out of the prompt (classify).") var noDescriptions = false
     @Flag(name: .long, help: "Score labels verbatim, not as humanised words (classify).") var rawLabels = false
     @Option(name: .long, help: "Label score: mean (default) or sum of the token log-probabilities (classify).") var labelScore = "mean"
+    @Option(name: .long, help: "Scoring: combined (default), direct or channel (classify).") var scoring = "combined"
     @Option(name: .long, help: "String fields copied from the text (extract): auto, marked or off.") var spans = "auto"
+    @Flag(name: .long, help: "Leave the two worked examples out of the extraction prompt (extract).") var noDemonstrations = false
     @Option(name: .long, help: "Context length (default: the --profile's, else 2048).") var ctx: Int?
     @Option(name: .long, help: "Content-free inputs for contextual calibration, separated by '|'.") var contentFree = "N/A|[MASK]|"
     @Flag(name: .long, help: "Do not score the end-of-turn token after each label.") var noEndOfTurn = false
@@ -52,6 +54,7 @@ struct EvalCommand: ParsableCommand {
         if let temperature { try checkRange("--temperature", temperature, 0.01...100) }
         try checkRange("--shots", shots, 0...64)
         guard LabelScore(rawValue: labelScore) != nil else { throw ValidationError("--label-score must be mean or sum") }
+        guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
         guard SpanPolicy(rawValue: spans) != nil else { throw ValidationError("--spans must be auto, marked or off") }
     }
 
@@ -90,8 +93,10 @@ struct EvalCommand: ParsableCommand {
         opts.contentFreeInputs = contentFree.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
         opts.scoreEndOfTurn = !noEndOfTurn
         opts.labelScore = LabelScore(rawValue: labelScore) ?? .mean
+        opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
         opts.temperature = temperature
         opts.spans = SpanPolicy(rawValue: spans) ?? .auto
+        opts.extractDemonstrations = !noDemonstrations
         let runner = try TaskRunner(model: model, options: opts)
         var results: [(correct: Bool, score: Double)] = []
         let report = task == "classify"
@@ -245,7 +250,7 @@ struct EvalCommand: ParsableCommand {
             "min_family_accuracy": familyAccuracies.min() ?? 0,
             "ece": ClassificationMetrics.ece(all), "latency_p50_ms": Self.percentile(latencies, 0.5),
             "latency_p95_ms": Self.percentile(latencies, 0.95), "prompt_tokens_p50": Self.percentile(prefillTokens, 0.5),
-            "calibration": calibration, "label_score": labelScore, "shots": shots, "descriptions": !noDescriptions,
+            "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
             "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature,
             "families": perFamily, "family_order": familyOrder,
             "reliability": ClassificationMetrics.reliability(all).map {
@@ -261,7 +266,7 @@ struct EvalCommand: ParsableCommand {
     func printClassifyReport(_ r: [String: Any]) {
         func pct(_ x: Any?) -> String { String(format: "%5.1f %%", 100 * ((x as? Double) ?? 0)) }
         func num(_ x: Any?) -> String { String(format: "%.3f", (x as? Double) ?? 0) }
-        print("classify: \(r["examples"] ?? 0) examples\(split.map { " (split \($0))" } ?? ""), calibration \(calibration), temperature \(num(r["temperature"])), shots \(shots)\(noDescriptions ? ", no descriptions" : "")\(rawLabels ? ", raw labels" : "")")
+        print("classify: \(r["examples"] ?? 0) examples\(split.map { " (split \($0))" } ?? ""), scoring \(scoring), calibration \(calibration), temperature \(num(r["temperature"])), shots \(shots)\(noDescriptions ? ", no descriptions" : "")\(rawLabels ? ", raw labels" : "")")
         print("family                 n   accuracy  macro-F1    ECE")
         let fams = r["families"] as? [String: Any] ?? [:]
         for name in r["family_order"] as? [String] ?? [] {

@@ -103,6 +103,7 @@ import Inference
     @Test func prefixIsComputedOncePerLabelSet() throws {
         var opts = TaskOptions(contextLength: 512, threads: 1)
         opts.calibration = .none
+        opts.scoring = .direct
         let set = LabelSet(labels: [LabelSpec("red", description: "warm colours"), LabelSpec("blue", description: "cold colours")],
                            examples: [.init(text: "fire", label: "red"), .init(text: "ice", label: "blue")])
         let cache = PrefixCache(capacityBytes: 16 << 20)
@@ -138,6 +139,60 @@ import Inference
                                                                examples: [.init(text: "b b", label: "beta")]))
         #expect(plain.rawScores != described.rawScores)
         #expect(plain.rawScores != shot.rawScores)
+    }
+
+    /// Channel scores are log P(text, end | prefix, label) — checked against scoring each sequence from scratch in
+    /// a fresh session — and combined scores are the sum of the direct and channel log-softmaxes.
+    @Test func channelAndCombinedScores() throws {
+        var opts = TaskOptions(contextLength: 512, threads: 1)
+        opts.calibration = .none
+        opts.scoring = .channel
+        let r = try TaskRunnerTests.runner(seed: 9, options: opts)
+        let set = LabelSet(labels: [LabelSpec("tech_issue", description: "broken things"), LabelSpec("billing")],
+                           examples: [.init(text: "b a", label: "billing")])
+        let c = try r.classify("a b b", labelSet: set)
+        let p = r.channelPrompt(set)
+        #expect(r.tokenizer.decode(p.prefix).contains("- Tech issue: broken things"))
+        #expect(r.tokenizer.decode(p.prefix).contains("Label: Billing"))
+        #expect(r.tokenizer.decode(p.prefix).hasSuffix("Label:"))
+        let body = r.tokenizer.encode(" a b b", parseSpecial: false) + [r.answerEnd!]
+        let fresh = try Session(model: r.model, options: SessionOptions(contextLength: 512, threads: 1))
+        for i in 0..<2 {
+            fresh.reset()
+            let head = p.prefix + p.mids[i]
+            let all = head + body
+            var sum = 0.0
+            try fresh.evaluateAll(all) { pos, logits in
+                if pos >= head.count - 1 && pos < all.count - 1 {
+                    sum += Double(logits[Int(all[pos + 1])]) - TaskRunner.logSumExp(logits)
+                }
+            }
+            #expect(abs(c.rawScores[i] - sum) < 1e-3, "label \(i): \(c.rawScores[i]) vs \(sum)")
+        }
+        // Combined = direct (here uncalibrated) + channel, as log-softmaxes.
+        var d = opts; d.scoring = .direct
+        var m = opts; m.scoring = .combined
+        let direct = try TaskRunner(model: r.model, options: d).classify("a b b", labelSet: set).rawScores
+        let combined = try TaskRunner(model: r.model, options: m).classify("a b b", labelSet: set).rawScores
+        let want = zip(TaskRunner.logSoftmax(direct), TaskRunner.logSoftmax(c.rawScores)).map { $0 + $1 }
+        #expect(zip(combined, want).allSatisfy { abs($0 - $1) < 1e-6 }, "\(combined) vs \(want)")
+    }
+
+    /// Combined scoring keeps both prefixes in the prefix cache: after the first input, an input evaluates only
+    /// its own tokens (its text once for the answer, and the label words and text per label).
+    @Test func combinedScoringReusesBothPrefixes() throws {
+        var opts = TaskOptions(contextLength: 512, threads: 1)
+        opts.calibration = .none
+        let r = try TaskRunnerTests.runner(seed: 4, options: opts)
+        let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue")], examples: [.init(text: "fire", label: "red")])
+        _ = try r.classify("apple", labelSet: set)
+        let b = try r.classify("sky", labelSet: set)
+        let direct = r.classificationPrompt(set), channel = r.channelPrompt(set)
+        let perInput = r.classificationTokens(direct, text: "sky").count - direct.prefix.count
+            + channel.mids.map { $0.count }.reduce(0, +) + 2 * (r.tokenizer.encode(" sky", parseSpecial: false).count + 1 - 1)
+        #expect(b.timings.promptTokens <= perInput, "\(b.timings.promptTokens) > \(perInput)")
+        #expect(b.timings.promptTokens < direct.prefix.count + channel.prefix.count)
+        #expect((r.prefixCache?.count ?? 0) >= 2)
     }
 
     @Test func temperatureSources() throws {

@@ -139,3 +139,22 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+/// The extraction prompt: the worked examples (other schemas) first, then the request's fields and text; a
+/// context too small for the examples gets the prompt without them.
+@Suite struct ExtractionPromptTests {
+    @Test func demonstrationsThenFieldsAndText() throws {
+        let r = try TaskRunnerTests.runner()
+        let schema = try JSONSchema(json: #"{"type":"object","properties":{"name":{"type":"string"},"age":{"type":["integer","null"],"description":"in years"}},"required":["name"]}"#)
+        let with = r.tokenizer.decode(r.extractionPrompt("Ann, 42", schema: schema, demonstrations: true))
+        #expect(with.contains("The Hobbit") && with.contains(#""publisher": null"#))
+        #expect(with.contains("Fields: name (string), age (integer or null: in years)\nText: Ann, 42"))
+        #expect(with.range(of: "The Hobbit")!.lowerBound < with.range(of: "Ann, 42")!.lowerBound)
+        let without = r.tokenizer.decode(r.extractionPrompt("Ann, 42", schema: schema, demonstrations: false))
+        #expect(!without.contains("The Hobbit") && without.contains("Text: Ann, 42"))
+        // The tiny test model's 512-token context cannot hold the examples: extraction still runs, without them.
+        let e = try r.extract("Ann, 42", schema: schema)
+        try schema.validate(e.value)
+        #expect(e.timings.promptTokens == r.extractionPrompt("Ann, 42", schema: schema, demonstrations: false).count)
+    }
+}

@@ -38,6 +38,7 @@ import InferenceTestSupport
     @Test func labelScoresMatchFromScratchScoring() throws {
         var opts = TaskOptions(contextLength: 512, threads: 1)
         opts.calibration = .none
+        opts.scoring = .direct
         let r = try Self.runner(options: opts)
         let labels = ["yes", "no", "maybe so"]
         let c = try r.classify("is it?", labels: labels)
