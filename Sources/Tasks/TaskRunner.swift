@@ -126,6 +126,12 @@ public final class TaskRunner {
     /// input), then the schema's fields and the text; the JSON follows (the constrained decoder writes it). A
     /// plain-text prompt ends with `JSON: {`: the document's first byte is part of the prompt (``extractionPrimer``).
     func extractionPrompt(_ text: String, schema: JSONSchema, demonstrations: Bool? = nil) -> [Int32] {
+        extractionPromptParts(text, schema: schema, demonstrations: demonstrations).tokens
+    }
+
+    /// The extraction prompt and the length of its fixed part (instruction and worked examples: the same for
+    /// every request, so its KV state is kept in the prefix cache).
+    func extractionPromptParts(_ text: String, schema: JSONSchema, demonstrations: Bool? = nil) -> (tokens: [Int32], fixed: Int) {
         let system = "Extract the fields from the text as JSON. Copy values exactly from the text; "
             + "use null when the text does not give a value. Reply with the JSON object only."
         let demos = (demonstrations ?? options.extractDemonstrations) ? Self.extractionDemonstrations : []
@@ -136,9 +142,10 @@ public final class TaskRunner {
             var prefix = system + "\n\n"
             for d in demos { prefix += "Fields: \(d.fields)\nText: \(d.text)\nJSON: \(d.json)\n\n" }
             ids += tokenizer.encode(prefix, parseSpecial: true)
+            let fixed = ids.count
             ids += tokenizer.encode(task + text, parseSpecial: false)
             ids += tokenizer.encode("\nJSON: {", parseSpecial: true)
-            return ids
+            return (ids, fixed)
         }
         var messages: [ChatMessage] = [.system(system)]
         for d in demos { messages += [.user("Fields: \(d.fields)\nText: \(d.text)"), .assistant(d.json)] }
@@ -147,9 +154,10 @@ public final class TaskRunner {
         let rendered = template.render(messages)
         let r = rendered.range(of: marker)!
         ids += tokenizer.encode(String(rendered[..<r.lowerBound]), parseSpecial: true)
+        let fixed = ids.count
         ids += tokenizer.encode(task + text, parseSpecial: false)
         ids += tokenizer.encode(String(rendered[r.upperBound...]), parseSpecial: true)
-        return ids
+        return (ids, fixed)
     }
 
     /// Extracts a JSON value matching `schema` from `text` with constrained decoding: at every step only
@@ -168,13 +176,15 @@ public final class TaskRunner {
         let start = DispatchTime.now().uptimeNanoseconds
         let trie = tokenTrie
         var timings = TaskTimings()
-        var prompt = extractionPrompt(text, schema: schema)
+        var (prompt, fixed) = extractionPromptParts(text, schema: schema)
         if prompt.count + 8 > session.contextLength && options.extractDemonstrations {
-            prompt = extractionPrompt(text, schema: schema, demonstrations: false)   // a small context: without the examples
+            (prompt, fixed) = extractionPromptParts(text, schema: schema, demonstrations: false)   // a small context: without the examples
         }
         guard prompt.count + 8 <= session.contextLength else {
             throw TasksError.inputTooLong(tokens: prompt.count + 8, contextLength: session.contextLength)
         }
+        // The instruction and worked examples are the same for every request: kept in the prefix cache.
+        if fixed > 0 && fixed < prompt.count { try ensurePrefix(Array(prompt[0..<fixed]), &timings) }
         var logits = try prefillReusing(prompt, &timings)
         var state = options.spans == .off ? JSONConstraint(schema: schema, limits: options.jsonLimits)
             : JSONConstraint(schema: schema, limits: options.jsonLimits, source: text, spans: options.spans)

@@ -266,24 +266,25 @@ struct EvalCommand: ParsableCommand {
     func printClassifyReport(_ r: [String: Any]) {
         func pct(_ x: Any?) -> String { String(format: "%5.1f %%", 100 * ((x as? Double) ?? 0)) }
         func num(_ x: Any?) -> String { String(format: "%.3f", (x as? Double) ?? 0) }
+        func pad(_ s: String) -> String { s.count >= 20 ? s : s + String(repeating: " ", count: 20 - s.count) }
         print("classify: \(r["examples"] ?? 0) examples\(split.map { " (split \($0))" } ?? ""), scoring \(scoring), calibration \(calibration), temperature \(num(r["temperature"])), shots \(shots)\(noDescriptions ? ", no descriptions" : "")\(rawLabels ? ", raw labels" : "")")
         print("family                 n   accuracy  macro-F1    ECE")
         let fams = r["families"] as? [String: Any] ?? [:]
         for name in r["family_order"] as? [String] ?? [] {
             guard let f = fams[name] as? [String: Any] else { continue }
-            print(String(format: "%-20@ %3d   %@    %@   %@", name, (f["total"] as? Int) ?? 0, pct(f["accuracy"]),
-                         num(f["macro_f1"]), num(f["ece"])))
+            print(pad(name) + String(format: " %3d   ", (f["total"] as? Int) ?? 0) + pct(f["accuracy"]) + "    "
+                  + num(f["macro_f1"]) + "   " + num(f["ece"]))
         }
-        print(String(format: "%-20@ %3d   %@    %@   %@", "overall", (r["examples"] as? Int) ?? 0, pct(r["accuracy"]),
-                     num(r["macro_f1"]), num(r["ece"])))
+        print(pad("overall") + String(format: " %3d   ", (r["examples"] as? Int) ?? 0) + pct(r["accuracy"]) + "    "
+              + num(r["macro_f1"]) + "   " + num(r["ece"]))
         print("reliability (confidence bin: predictions, accuracy, mean confidence):")
         for b in r["reliability"] as? [[String: Any]] ?? [] where (b["count"] as? Int ?? 0) > 0 {
-            print(String(format: "  %.1f–%.1f: %3d  %@  %@", (b["lower"] as? Double) ?? 0, (b["upper"] as? Double) ?? 0,
-                         (b["count"] as? Int) ?? 0, num(b["accuracy"]), num(b["mean_confidence"])))
+            print(String(format: "  %.1f–%.1f: %3d  ", (b["lower"] as? Double) ?? 0, (b["upper"] as? Double) ?? 0,
+                         (b["count"] as? Int) ?? 0) + num(b["accuracy"]) + "  " + num(b["mean_confidence"]))
         }
         print("threshold (answers kept, their accuracy):")
         for s in r["selective"] as? [[String: Any]] ?? [] {
-            print(String(format: "  ≥ %.1f: %@ kept, %@ right", (s["threshold"] as? Double) ?? 0, pct(s["coverage"]), pct(s["accuracy"])))
+            print(String(format: "  ≥ %.1f: ", (s["threshold"] as? Double) ?? 0) + pct(s["coverage"]) + " kept, " + pct(s["accuracy"]) + " right")
         }
         for k in ["accuracy", "macro_f1", "ece", "min_family_accuracy", "latency_p50_ms", "latency_p95_ms"] {
             print("\(k): \(r[k] ?? 0)")

@@ -2,6 +2,17 @@ import ArgumentParser
 import EdgeLM
 import Foundation
 
+/// Runs one extraction through `router` and records its telemetry event: the per-input step of `extract`.
+func extractOne(_ text: String, schema: JSONSchema, router: Router, local: TimedLocalHandler,
+                request: (TaskInput) -> TaskRequest, recorder: TelemetryRecorder) throws -> (RoutedResult, JSONValue) {
+    let start = DispatchTime.now().uptimeNanoseconds
+    let result = try router.run(request(.extract(text: text, schema: schema)))
+    guard case .extraction(let value) = result.output else { throw CLIError("unexpected output kind") }
+    recorder.record(TelemetryEvent(task: .extract, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+                                   tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
+    return (result, value)
+}
+
 struct ExtractCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "extract",
@@ -36,13 +47,8 @@ struct ExtractCommand: ParsableCommand {
             opts.maxExtractTokens = try memoryOptions.resolvedProfile().map { min(maxTokens, $0.maxOutputTokens) } ?? maxTokens
             opts.spans = SpanPolicy(rawValue: spans) ?? .auto
             let local = TimedLocalHandler(try TaskRunner(model: model, options: opts))
-            let start = DispatchTime.now().uptimeNanoseconds
-            let result = try taskOptions.router(local: local)
-                .run(taskOptions.request(.extract(text: text, schema: parsed), defaultCapability: .prefill))
-            guard case .extraction(let value) = result.output else { throw CLIError("unexpected output kind") }
-            recorder.record(TelemetryEvent(task: .extract, latencyMs: TelemetryRecorder.elapsedMs(since: start),
-                                           tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
-            return (result, value)
+            return try extractOne(text, schema: parsed, router: taskOptions.router(local: local), local: local,
+                                  request: { taskOptions.request($0, defaultCapability: .prefill) }, recorder: recorder)
         }
         writeStdout(value.description + "\n")
         if verbose {

@@ -2,6 +2,17 @@ import ArgumentParser
 import EdgeLM
 import Foundation
 
+/// Runs one rewrite through `router` and records its telemetry event: the per-input step of `rewrite` (non-streaming).
+func rewriteOne(_ text: String, instruction: String, maxTokens: Int, router: Router, local: TimedLocalHandler,
+                request: (TaskInput) -> TaskRequest, recorder: TelemetryRecorder) throws -> (RoutedResult, String) {
+    let start = DispatchTime.now().uptimeNanoseconds
+    let result = try router.run(request(.rewrite(text: text, instruction: instruction, maxTokens: maxTokens)))
+    guard case .rewrite(let s) = result.output else { throw CLIError("unexpected output kind") }
+    recorder.record(TelemetryEvent(task: .rewrite, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+                                   tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
+    return (result, s)
+}
+
 struct RewriteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rewrite",
@@ -34,12 +45,9 @@ struct RewriteCommand: ParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         if json || taskOptions.remoteURL != nil || ProcessInfo.processInfo.environment["EDGELM_REMOTE_URL"] != nil {
             let local = TimedLocalHandler(runner)
-            let result = try taskOptions.router(local: local)
-                .run(taskOptions.request(.rewrite(text: text, instruction: instruction, maxTokens: maxTokens),
-                                         defaultCapability: .draft))
-            guard case .rewrite(let s) = result.output else { throw CLIError("unexpected output kind") }
-            recorder.record(TelemetryEvent(task: .rewrite, latencyMs: TelemetryRecorder.elapsedMs(since: start),
-                                           tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
+            let (result, s) = try rewriteOne(text, instruction: instruction, maxTokens: maxTokens,
+                                             router: taskOptions.router(local: local), local: local,
+                                             request: { taskOptions.request($0, defaultCapability: .draft) }, recorder: recorder)
             if json {
                 var obj: [String: Any] = ["text": s]
                 obj.merge(routingFields(result)) { a, _ in a }
