@@ -96,8 +96,16 @@ extension TaskRunner {
         guard prompt.count < session.contextLength else {
             throw TasksError.inputTooLong(tokens: prompt.count, contextLength: session.contextLength)
         }
-        if shared > 0 && shared < prompt.count { try ensurePrefix(Array(prompt[0..<shared]), &timings) }
-        return try prefillReusing(prompt, &timings)
+        guard shared > 0 && shared < prompt.count else { return try prefillReusing(prompt, &timings) }
+        try ensurePrefix(Array(prompt[0..<shared]), &timings)
+        // Always evaluate the rest from the prefix on (not from a longer match with the previous input): the
+        // computation, and so the rounding, is then the same whatever the runner evaluated before.
+        session.truncate(to: shared)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let logits = Array(try session.prefill(Array(prompt[shared...])))
+        timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        timings.promptTokens += prompt.count - shared
+        return logits
     }
 
     /// Log-likelihood of each label's tokens after `prompt`, one array of per-token log-probabilities per label.
@@ -207,9 +215,7 @@ extension TaskRunner {
         let t0 = DispatchTime.now().uptimeNanoseconds
         for mid in p.mids {
             let head = p.prefix + mid
-            let have = session.tokens
-            var common = p.prefix.count
-            while common < min(have.count, head.count - 1), have[common] == head[common] { common += 1 }
+            let common = p.prefix.count   // from the prefix on, every time (see prefillClassification)
             session.truncate(to: common)
             let input = Array(head[common...]) + body.dropLast()
             let first = head.count - 1 - common   // input index whose logits predict body[0]

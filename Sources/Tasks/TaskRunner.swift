@@ -41,14 +41,20 @@ public final class TaskRunner {
         }
         tokenizer = model.tokenizer
         session = try Session(model: model, options: options.sessionOptions(for: model))
-        var eot = tokenizer.eotID
-        if eot == nil {
-            for text in ["<|im_end|>", "<end_of_turn>"] {
-                let ids = tokenizer.encode(text, parseSpecial: true)
-                if ids.count == 1 { eot = ids[0]; break }
-            }
+        // The token that closes the assistant's turn in this template (ChatML `<|im_end|>`, Gemma
+        // `<end_of_turn>`), not the vocabulary's lowest-numbered end-of-text token (SmolLM2's `eot` resolves to
+        // `<|endoftext|>`, which never ends a chat answer).
+        var eot: Int32? = nil
+        let turnEnd: String? = switch template.style {
+        case .chatML: "<|im_end|>"
+        case .gemma: "<end_of_turn>"
+        case .plainText: nil
         }
-        endOfTurn = eot ?? tokenizer.eosID
+        if let turnEnd {
+            let ids = tokenizer.encode(turnEnd, parseSpecial: true)
+            if ids.count == 1 { eot = ids[0] }
+        }
+        endOfTurn = eot ?? tokenizer.eotID ?? tokenizer.eosID
     }
 
     /// The token trie of the vocabulary (built on first use of `extract`, ≈ 0.1 s for 49k tokens).

@@ -2,6 +2,7 @@
 // docs/data/. Skipped when weights/ is absent. Slow in debug builds: run with `-c release`.
 
 import EdgeLM
+@testable import Tasks
 import Foundation
 import Testing
 
@@ -63,5 +64,71 @@ struct TasksRealModelTests {
             if e.value["name"] == v["expected"]?["name"] { names += 1 }
         }
         #expect(names >= 10, "names right: \(names)/12")
+    }
+}
+
+/// The task runner's label scoring on the real model (shared prefix in the prefix cache, labels continued
+/// from the prompt's KV state and truncated away, the channel prompt per label) equals scoring every sequence
+/// from scratch in a fresh session, and answers end with the template's turn end (`<|im_end|>`).
+@Suite("Task scoring on SmolLM2 equals from-scratch evaluation", .serialized)
+struct TaskScoringRealModelTests {
+    @Test func directAndChannelScoresMatchFreshSessions() throws {
+        guard let path = RealModel.path(RealModel.smolLM) else { print("skipping: \(RealModel.smolLM) absent"); return }
+        let model = try Model(path: path)
+        let set = LabelSet(labels: [LabelSpec("URGENT", description: "needs action right now"), LabelSpec("NORMAL"),
+                                    LabelSpec("LOW_PRIORITY", description: "no time pressure")],
+                           examples: [LabeledExample(text: "The server is down!", label: "URGENT"),
+                                      LabeledExample(text: "Please review this by Thursday.", label: "NORMAL"),
+                                      LabeledExample(text: "No rush, maybe someday.", label: "LOW_PRIORITY")])
+        let text = "The site is down and we're losing orders every minute!"
+        try check(model, set, text)
+        // The urgency family of docs/data/classify-families.jsonl as the CLI reads it (labels file, examples file).
+        if let root = RealModel.repositoryRoot {
+            let labels = try LabelSet.parseLabelsFile(try Data(contentsOf: root.appendingPathComponent("docs/data/labels/urgency.labels.json")))
+            let examples = try LabelSet.parseExamples(try Data(contentsOf: root.appendingPathComponent("docs/data/labels/urgency.examples.jsonl")))
+            try check(model, LabelSet(labels: labels, examples: examples), text)
+        }
+    }
+
+    func check(_ model: Model, _ set: LabelSet, _ text: String) throws {
+        var opts = TaskOptions(contextLength: 1024, threads: 2)
+        opts.calibration = .none
+        let fresh = try Session(model: model, options: SessionOptions(contextLength: 1024, threads: 2))
+        func score(_ head: [Int32], _ tail: [Int32]) throws -> [Double] {
+            fresh.reset()
+            let all = head + tail
+            var lp: [Double] = []
+            try fresh.evaluateAll(all) { pos, logits in
+                if pos >= head.count - 1 && pos < all.count - 1 {
+                    var m = -Float.infinity
+                    for v in logits where v > m { m = v }
+                    var s = 0.0
+                    for v in logits { s += Double(expf(v - m)) }
+                    lp.append(Double(logits[Int(all[pos + 1])]) - (Double(m) + log(s)))
+                }
+            }
+            return lp
+        }
+        for scoring in [ClassifierScoring.direct, .channel] {
+            opts.scoring = scoring
+            let runner = try TaskRunner(model: model, options: opts)
+            #expect(runner.answerEnd == model.tokenizer.encode("<|im_end|>", parseSpecial: true).first)
+            let c = try runner.classify(text, labelSet: set)
+            for i in 0..<3 {
+                let want: Double
+                if scoring == .direct {
+                    let p = runner.classificationPrompt(set)
+                    let lp = try score(runner.classificationTokens(p, text: text), p.labelTokens[i])
+                    want = lp.reduce(0, +) / Double(lp.count)
+                } else {
+                    let p = runner.channelPrompt(set)
+                    let body = model.tokenizer.encode(" " + text, parseSpecial: false) + [runner.answerEnd!]
+                    want = try score(p.prefix + p.mids[i], body).reduce(0, +)
+                }
+                // Not bit-identical: the runner evaluates the prefix, the rest and the label in separate batches
+                // (rounding differs by up to a few hundredths of a nat); a wrong token or position is off by far more.
+                #expect(abs(c.rawScores[i] - want) < 0.05, "\(scoring) label \(i): \(c.rawScores[i]) vs \(want)")
+            }
+        }
     }
 }
