@@ -20,6 +20,12 @@ extension Engine {
         try await run { lane in try lane.taskRunner(options).classify(text, labels: labels, instruction: instruction) }
     }
 
+    /// Classifies `text` with a full ``LabelSet`` (descriptions, few-shot examples; its prompt prefix is cached
+    /// per lane) on a free lane.
+    public func classify(_ text: String, labelSet: LabelSet, options: TaskOptions = TaskOptions()) async throws -> Classification {
+        try await run { lane in try lane.taskRunner(options).classify(text, labelSet: labelSet) }
+    }
+
     /// Extracts `schema`-shaped JSON from `text` (``TaskRunner/extract(_:schema:onPartial:)``) on a free lane.
     public func extract(_ text: String, schema: JSONSchema, options: TaskOptions = TaskOptions()) async throws -> Extraction {
         try await run { lane in
