@@ -10,6 +10,9 @@ var kernelSettings: [SwiftSetting] = []
 kernelSettings.append(.unsafeFlags(["-Ounchecked", "-Xcc", "-march=x86-64-v3"], .when(configuration: .release)))
 // The AVX2 intrinsics the kernels import (Dot+AVX2.swift) need the target features in debug builds too.
 kernelSettings.append(.unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(configuration: .debug)))
+// Software prefetch in the decode matvecs (Kernels/Prefetch.swift): LLVM's prefetch intrinsic through the
+// compiler's Builtin module; without these flags the hint compiles to nothing.
+kernelSettings.append(.unsafeFlags(["-Xfrontend", "-enable-builtin-module", "-DEDGELM_PREFETCH"]))
 #endif
 // Hot code outside the kernels (attention loop, tokenizer) benefits from the same code generation.
 var hotSettings: [SwiftSetting] = []

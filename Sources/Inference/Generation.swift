@@ -12,6 +12,8 @@ public enum StopReason: String, Sendable, Codable {
     case stopString = "stop_string"
     /// The session's context is full (``KVCachePolicy/refuse``; the other policies evict and go on).
     case contextFull = "context_full"
+    /// The caller stopped it (`onText` returned false, ``Session/shouldStop``, or the task was cancelled).
+    case cancelled = "cancelled"
 }
 
 /// A generation request.
@@ -87,8 +89,10 @@ extension Session {
         generated.reserveCapacity(request.maxTokens)
         var decoder = StreamingDecoder(tokenizer: tok)
         var text = ""             // all text produced
-        var emitted = 0           // characters of `text` already passed to onText
-        let maxStop = request.stopStrings.map(\.count).max() ?? 0
+        // Counted in Unicode scalars, not Characters: a later combining mark can merge into a character already
+        // streamed, which would shift Character offsets.
+        var emitted = 0           // scalars of `text` already passed to onText
+        let maxStop = request.stopStrings.map(\.unicodeScalars.count).max() ?? 0
         var reason = StopReason.maxTokens
         var history = prompt
         history.reserveCapacity(prompt.count + request.maxTokens)
@@ -109,20 +113,23 @@ extension Session {
             }
             // Stream what can no longer become part of a stop string.
             if let onText {
-                let safe = max(emitted, text.count - max(maxStop - 1, 0))
+                let safe = max(emitted, text.unicodeScalars.count - max(maxStop - 1, 0))
                 if safe > emitted {
-                    let chunk = String(text.dropFirst(emitted).prefix(safe - emitted))
+                    let chunk = String(String.UnicodeScalarView(text.unicodeScalars.dropFirst(emitted).prefix(safe - emitted)))
                     emitted = safe
-                    if !onText(chunk) { break loop }
+                    if !onText(chunk) { reason = .cancelled; break loop }
                 }
             }
             if generated.count == request.maxTokens { break }
+            if let stop = shouldStop, stop() { reason = .cancelled; break }
             // Under the refuse policy a full context ends the generation; the other policies make room.
             if position >= contextLength && kvPolicy == .refuse { reason = .contextFull; break }
             logits = try decode(next)
         }
         if reason != .stopString { text += decoder.finish() }
-        if let onText, text.count > emitted { _ = onText(String(text.dropFirst(emitted))) }
+        if let onText, text.unicodeScalars.count > emitted {
+            _ = onText(String(String.UnicodeScalarView(text.unicodeScalars.dropFirst(emitted))))
+        }
         let t2 = DispatchTime.now().uptimeNanoseconds
         return GenerationResult(text: text, promptTokens: prompt, tokens: generated, stopReason: reason,
                                 prefillSeconds: Double(t1 - t0) / 1e9, decodeSeconds: Double(t2 - t1) / 1e9)

@@ -22,6 +22,8 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
     case invalidParameter(String)
     /// The model file could not be found.
     case modelNotFound(path: String)
+    /// The caller cancelled the evaluation (``Session/shouldStop``, Swift `Task` cancellation of an ``Engine`` call).
+    case cancelled
 
     public var description: String {
         switch self {
@@ -47,6 +49,8 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
             return "invalid parameter: \(s)"
         case .modelNotFound(let p):
             return "model file not found: \(p); run weights/fetch.sh to download the default models, or pass --model PATH"
+        case .cancelled:
+            return "the evaluation was cancelled by its caller"
         }
     }
 }

@@ -98,50 +98,6 @@ extension Session {
         discardedTokens += d
     }
 
-    // MARK: - Quantized-KV attention
-
-    /// Causal (optionally sliding-window) GQA attention over a quantized cache: each key row of the head is
-    /// dequantized and dotted with the f32 query (8 lanes), softmax in f32 with `expf`, and the output is
-    /// `Σ p_j · v_j` accumulated over dequantized value rows, divided by the sum. Not llama.cpp's order (its
-    /// quantized cache needs flash attention): fidelity is measured against the f16 path instead.
-    func attentionQuantized(layer l: Int, tokens n: Int, start: Int, kqScale scale: Float) {
-        let hd = c.headDim, qDim = c.qDim, ctxPad = self.ctxPad
-        let group = c.headCount / c.headCountKV
-        let stripes = min(n, attnTasksPerHead)
-        let layer = c.attentionLayers[l], intactFrom = kvIntactFrom[l]
-        let kv = self.kv, q = self.q, attn = self.attn, scores = self.scores, tmp = self.kvTmp
-        let headBytes = kv.type.rowBytes(hd)
-        pool.parallelFor(c.headCount * stripes) { task in
-            let h = task / stripes, stripe = task % stripes, kvh = h / group
-            let s = scores + task * ctxPad
-            let row = tmp + task * 2 * hd, acc = row + hd
-            var t = stripe
-            while t < n {
-                let pos = start + t
-                let first = max(layer.firstVisible(from: pos), intactFrom)
-                let qv = q + t * qDim + h * hd
-                var maxScore = -Float.infinity
-                for j in first...pos {
-                    kv.dequantize(kv.kRow(l, j) + kvh * headBytes, row, count: hd)
-                    let d = QuantizedAttentionMath.dot(row, qv, hd) * scale
-                    s[j] = d
-                    maxScore = max(maxScore, d)
-                }
-                var sum: Float = 0
-                for j in first...pos { let e = expf(s[j] - maxScore); s[j] = e; sum += e }
-                for i in 0..<hd { acc[i] = 0 }
-                for j in first...pos {
-                    kv.dequantize(kv.vRow(l, j) + kvh * headBytes, row, count: hd)
-                    QuantizedAttentionMath.axpy(s[j], row, acc, hd)
-                }
-                let inv = 1 / sum
-                let out = attn + t * qDim + h * hd
-                for i in 0..<hd { out[i] = acc[i] * inv }
-                t += stripes
-            }
-        }
-    }
-
     // MARK: - Snapshots
 
     /// The positions of each layer a snapshot of the first `count` tokens keeps: all of them on global

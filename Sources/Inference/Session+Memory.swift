@@ -155,6 +155,8 @@ public enum MemoryBudgetSuggestion: Sendable, Equatable, CustomStringConvertible
     case streamedWeights
     /// Stream the weights and use a context of at most this many tokens.
     case streamedWeightsAndContext(maxContext: Int)
+    /// Run at most this many concurrent sequences (``EngineOptions/maxSequences``, `--max-sessions`).
+    case fewerSequences(maxSequences: Int)
     /// Nothing fits: this is the smallest footprint (streamed, 1 thread, batch 1, `context` tokens).
     case raiseCap(minimum: Int, context: Int)
 
@@ -165,6 +167,7 @@ public enum MemoryBudgetSuggestion: Sendable, Equatable, CustomStringConvertible
         case .smallerContext(let c): return "use a context of at most \(c) tokens (--ctx \(c))"
         case .streamedWeights: return "stream the weights (weight_residency: streamed)"
         case .streamedWeightsAndContext(let c): return "stream the weights and use a context of at most \(c) tokens"
+        case .fewerSequences(let n): return "run at most \(n) concurrent sequence\(n == 1 ? "" : "s")"
         case .raiseCap(let m, let c): return "raise the memory cap to at least \(ByteCount.format(m)) (\(m) bytes; streamed weights, 1 thread, context \(c))"
         }
     }

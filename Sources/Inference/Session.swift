@@ -27,10 +27,15 @@ public struct SessionOptions: Sendable {
     /// Bytes of a ``PrefixCache`` this session is expected to fill (counted against ``memoryBudget``;
     /// share the sum over the sessions of one cache).
     public var prefixCacheBytes: Int
+    /// The pool and step scratch the session runs on, shared with other sessions (their work is batched
+    /// together). nil: the process-wide ``ExecutionContext/shared(threads:)`` context for ``threads``.
+    public var context: ExecutionContext?
 
     public init(contextLength: Int? = nil, batchSize: Int = 64, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                 residency: WeightResidency = .resident, memoryBudget: MemoryBudget? = nil,
-                kvType: KVCacheType = .f16, kvPolicy: KVCachePolicy = .refuse, prefixCacheBytes: Int = 0) {
+                kvType: KVCacheType = .f16, kvPolicy: KVCachePolicy = .refuse, prefixCacheBytes: Int = 0,
+                context: ExecutionContext? = nil) {
+        self.context = context
         self.contextLength = contextLength
         self.batchSize = batchSize
         self.threads = threads
@@ -45,21 +50,27 @@ public struct SessionOptions: Sendable {
 /// Which positions of an evaluated batch produce logits.
 public enum LogitsMode: Sendable { case none, last, all }
 
-/// The mutable state of one conversation with a ``Model``: the KV cache, scratch buffers, the position.
-/// The forward graph is the model's architecture's (`Architectures/<Arch>.swift`); the session owns the state
-/// it runs on and the shared blocks it is composed of (`Session+Blocks.swift`).
+/// One conversation with a ``Model``: its sequence's KV cache and tokens, its context policy and its logits,
+/// evaluated on an ``ExecutionContext`` it shares with other sessions.
+///
+/// The forward graph is the model's architecture's (`Architectures/<Arch>.swift`), run by the context's step
+/// (`ForwardPass`). Sessions of one context that evaluate at the same time are batched into one step
+/// (``ExecutionContext``); each gets exactly the logits it would get alone.
 ///
 /// Everything is allocated (reserved) in `init`; ``prefill(_:)`` and ``decode(_:)`` allocate nothing.
 /// - Memory: KV cache `2 · Σ_layers positions · kvDim · 2` bytes (f16; q8_0 ≈ 0.53×, q4_0 ≈ 0.28×) where a
 ///   global layer keeps the whole context and a sliding-window layer a ring of its window plus one batch,
-///   reserved up front and backed by the OS page by page as positions fill (``KVCache``), plus
-///   `batchSize · (4·dim + 2·qDim + 2·kvDim + 2·ffn + vocab) · 4` bytes of scratch.
-/// - Not thread-safe: use one session per thread; sessions share the model.
+///   reserved up front and backed by the OS page by page as positions fill (``KVCache``), plus its logits
+///   (`batchSize · vocab · 4` bytes reserved, one row resident when decoding); the context holds the
+///   `batchSize · (4·dim + 2·qDim + 2·kvDim + 2·ffn + vocab) · 4` bytes of step scratch, shared.
+/// - Not thread-safe: use one session per thread; sessions share the model and the context.
 public final class Session {
     public let model: Model
     public let contextLength: Int
     public let batchSize: Int
-    public var threads: Int { pool.threadCount }
+    /// The context the session runs on.
+    public let context: ExecutionContext
+    public var threads: Int { context.threads }
     /// Element type of the KV cache.
     public var kvType: KVCacheType { kv.type }
     /// What happens when the context is full.
@@ -73,7 +84,11 @@ public final class Session {
     public var kvReservedBytes: Int { kv.totalBytes }
     /// Tokens evaluated so far (the KV cache holds exactly these; after a context shift or sliding-window
     /// eviction, the kept ones, at positions `0..<tokens.count`).
-    public internal(set) var tokens: [Int32]
+    public internal(set) var tokens: [Int32] {
+        get { sequence.tokens }
+        _modify { yield &sequence.tokens }
+        set { sequence.tokens = newValue }
+    }
     /// Tokens dropped from the cache by ``kvPolicy`` (or ``discard(_:)``) since the last ``reset()``.
     public internal(set) var discardedTokens = 0
     /// Whether `logitsBuffer` row `lastLogitsRow` holds the logits after the last token (for snapshots).
@@ -82,45 +97,38 @@ public final class Session {
     public var position: Int { tokens.count }
     /// Not API: called with named intermediate activations of each forward pass (llama.cpp's tensor names,
     /// e.g. "attn_norm-0"), for layer-by-layer comparison with the reference implementation.
-    public var _debugTap: ((String, UnsafeBufferPointer<Float>) -> Void)?
+    public var _debugTap: ((String, UnsafeBufferPointer<Float>) -> Void)? {
+        get { request.debugTap }
+        set { request.debugTap = newValue }
+    }
 
-    let pool: ThreadPool
+    /// Checked between the chunks of ``prefill(_:)`` / ``evaluateAll(_:_:)`` (which then throw
+    /// ``InferenceError/cancelled``, keeping the chunks already evaluated) and between generated tokens
+    /// (generation then ends with ``StopReason/cancelled``). How an ``Engine`` stops a cancelled request.
+    public var shouldStop: (() -> Bool)?
+
     let c: ModelConfig
-    let embeddingRowBytes: Int
-
-    /// KV cache: paged, f16 `K (pages, pageLen, kvDim)` and transposed `V (pages, kvDim, pageLen)` per layer,
-    /// or quantized rows; a ring of pages on sliding-window layers.
-    let kv: KVCache
-    /// Per layer, the lowest position whose K and V the cache still holds (0 on global layers; on a
-    /// sliding-window ring, positions older than its capacity were overwritten).
-    var kvIntactFrom: [Int]
+    /// This session's sequence: KV cache, tokens (`kv`, `kvIntactFrom` below are its).
+    let sequence: SequenceState
+    /// The session's request to its context, reused by every step.
+    let request: StepRequest
+    var kv: KVCache { sequence.kv }
+    /// Per layer, the lowest position whose K and V the cache still holds.
+    var kvIntactFrom: [Int] {
+        get { sequence.kvIntactFrom }
+        _modify { yield &sequence.kvIntactFrom }
+        set { sequence.kvIntactFrom = newValue }
+    }
     let ctxPad: Int                                       // ctx rounded up to 32 (attention reads whole chunks)
-    let kvTmp: UnsafeMutablePointer<Float>                // (attnTasks, 2·headDim) quantized-KV attention rows
     let ropeTmp: UnsafeMutablePointer<Float>              // (ropeDim + kvDim) re-rotation scratch
-    let q16: UnsafeMutablePointer<Float16>                // (attnTasks, headDim) query in f16
-    let p16: UnsafeMutablePointer<Float16>                // (attnTasks, ctxPad) attention weights in f16
-    // Activations for one batch.
-    let x: UnsafeMutablePointer<Float>                    // (batch, dim)   residual stream
-    let xn: UnsafeMutablePointer<Float>                   // (batch, dim)   normalised input of a sub-layer
-    let q: UnsafeMutablePointer<Float>                    // (batch, qDim)
-    let k: UnsafeMutablePointer<Float>                    // (batch, kvDim)
-    let v: UnsafeMutablePointer<Float>                    // (batch, kvDim)
-    let attn: UnsafeMutablePointer<Float>                 // (batch, qDim)  attention output before wo
-    let proj: UnsafeMutablePointer<Float>                 // (batch, dim)   wo / down output
-    let gate: UnsafeMutablePointer<Float>                 // (batch, ffn)
-    let up: UnsafeMutablePointer<Float>                   // (batch, ffn)
-    let actQ: UnsafeMutableRawPointer                     // (batch, max cols) activations in a vec-dot type
-    let scores: UnsafeMutablePointer<Float>               // (attnTasks, ctxPad)
-    let attnTasksPerHead: Int
     let logitsBuffer: UnsafeMutablePointer<Float>         // (batch, vocab)
-    let ropeCache: UnsafeMutablePointer<Float>            // (batch, ropeDim) cos/sin pairs per position
     /// Page releaser of ``WeightResidency/streamed`` sessions (nil when resident).
     let streamer: WeightStreamer?
 
     /// The sizes of every buffer `init` allocates (one function, so ``memoryRequirement(model:options:)``
     /// cannot drift from the real allocations). Float counts unless named otherwise.
     struct Layout {
-        var ctx: Int, batch: Int, ctxPad: Int, attnTasksPerHead: Int
+        var ctx: Int, batch: Int, ctxPad: Int, attnTasksPerHead: Int, attnTasks: Int
         var kvCapacities: [Int] // positions each layer's KV keeps
         var kvBytes: Int        // bytes of the KV cache reservation (K and V, all layers)
         var x: Int, xn: Int, q: Int, k: Int, v: Int, attn: Int, proj: Int, gate: Int, up: Int
@@ -160,6 +168,7 @@ public final class Session {
             actQBytes = model.weights.allMatrices.reduce(0) { max($0, MatMul.activationBytes(for: $1, tokens: b)) }
             attnTasksPerHead = max(1, min(b, 2 * options.threads))
             let tasks = c.headCount * attnTasksPerHead
+            attnTasks = tasks
             x = b * c.embeddingLength; xn = x; proj = x
             q = b * c.qDim; attn = q
             k = b * c.kvDim; v = k
@@ -208,45 +217,23 @@ public final class Session {
         guard options.kvPolicy.keptPrefix < ctx else {
             throw InferenceError.invalidParameter("KV policy \(options.kvPolicy) keeps \(options.kvPolicy.keptPrefix) tokens but the context holds only \(ctx)")
         }
-        self.kv = try KVCache(type: options.kvType, kvDim: c.kvDim, ctxPad: layout.ctxPad, capacities: layout.kvCapacities)
-        self.kvIntactFrom = Array(repeating: 0, count: c.blockCount)
-        self.pool = ThreadPool(threads: options.threads)
-        self.tokens = []
-        self.tokens.reserveCapacity(ctx)
-        let e = model.weights.tokenEmbedding
-        self.embeddingRowBytes = e.byteCount / c.vocabularySize
-
+        let kv = try KVCache(type: options.kvType, kvDim: c.kvDim, ctxPad: layout.ctxPad, capacities: layout.kvCapacities)
+        sequence = SequenceState(kv: kv, layers: c.blockCount, contextLength: ctx)
+        context = options.context ?? ExecutionContext.shared(threads: options.threads)
+        context.reserve(ForwardPass.Capacity(layout: layout, rows: layout.batch, segments: 1))
         ctxPad = layout.ctxPad
-        func floats(_ n: Int) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1)); p.initialize(repeating: 0, count: max(n, 1)); return p
-        }
-        x = floats(layout.x)
-        xn = floats(layout.xn)
-        q = floats(layout.q)
-        k = floats(layout.k)
-        v = floats(layout.v)
-        attn = floats(layout.attn)
-        proj = floats(layout.proj)
-        gate = floats(layout.gate)
-        up = floats(layout.up)
-        actQ = .allocate(byteCount: layout.actQBytes, alignment: 64)
-        attnTasksPerHead = layout.attnTasksPerHead
-        scores = floats(layout.scores)
-        q16 = .allocate(capacity: layout.q16Halfs); q16.initialize(repeating: 0, count: layout.q16Halfs)
-        p16 = .allocate(capacity: layout.p16Halfs); p16.initialize(repeating: 0, count: layout.p16Halfs)
         // Not pre-touched: (batch, vocab) is 12–25 MB for SmolLM2, but only row 0 is written unless a caller asks
         // for every position's logits, and untouched pages of this large allocation never become resident.
         logitsBuffer = .allocate(capacity: layout.logits)
-        ropeCache = floats(layout.ropeCache)
-        kvTmp = floats(layout.kvTmp)
-        ropeTmp = floats(layout.ropeTmp)
+        ropeTmp = .allocate(capacity: layout.ropeTmp)
+        ropeTmp.initialize(repeating: 0, count: layout.ropeTmp)
         streamer = options.residency == .streamed ? WeightStreamer(model: model) : nil
+        request = StepRequest(model: model, sequence: sequence, destination: logitsBuffer, streamer: streamer)
     }
 
     deinit {
-        q16.deallocate(); p16.deallocate()
-        for p in [x, xn, q, k, v, attn, proj, gate, up, scores, logitsBuffer, ropeCache, kvTmp, ropeTmp] { p.deallocate() }
-        actQ.deallocate()
+        context.leave(sequence)
+        logitsBuffer.deallocate(); ropeTmp.deallocate()
     }
 
     /// Forgets every token (the KV cache is overwritten lazily; its pages stay resident, see
@@ -301,6 +288,7 @@ public final class Session {
         try validate(input)
         var start = 0
         while start < input.count {
+            if let stop = shouldStop, stop() { throw InferenceError.cancelled }
             let n = min(batchSize, input.count - start)
             let last = start + n == input.count
             try makeRoom(for: n)
@@ -315,6 +303,7 @@ public final class Session {
     /// Evaluates one token and returns its logits (valid until the next call). Allocates nothing.
     @discardableResult
     public func decode(_ token: Int32) throws -> UnsafeBufferPointer<Float> {
+        if let stop = shouldStop, stop() { throw InferenceError.cancelled }
         try validate(CollectionOfOne(token))
         try makeRoom(for: 1)
         withUnsafePointer(to: token) { p in forward(UnsafeBufferPointer(start: p, count: 1), logits: .last) }
@@ -328,6 +317,7 @@ public final class Session {
         try validate(input)
         var start = 0
         while start < input.count {
+            if let stop = shouldStop, stop() { throw InferenceError.cancelled }
             let n = min(batchSize, input.count - start)
             try makeRoom(for: n)
             input.withUnsafeBufferPointer { buf in
@@ -354,12 +344,37 @@ public final class Session {
 
     // MARK: - Forward pass
 
-    /// Runs `ids` (at most `batchSize`, already validated) through the architecture's graph at positions
-    /// `position ..< position + ids.count`, appends them to `tokens`, fills `logitsBuffer` per `logits`.
+    /// Evaluates `ids` (at most `batchSize`, already validated) at positions `position ..< position + ids.count`
+    /// in a step of the session's context (possibly together with other sessions' work), appends them to
+    /// `tokens`, fills `logitsBuffer` per `logits`.
     func forward(_ ids: UnsafeBufferPointer<Int32>, logits mode: LogitsMode) {
-        model.architecture.forward(self, ids, start: tokens.count, logits: mode)
-        for t in 0..<ids.count { tokens.append(ids[t]) }
-        lastLogitsValid = mode != .none
-        lastLogitsRow = mode == .all ? ids.count - 1 : 0
+        request.ids = ids
+        request.logits = mode
+        context.evaluate(request)
+        didEvaluate(ids.count, mode)
     }
+
+    private func didEvaluate(_ count: Int, _ mode: LogitsMode) {
+        lastLogitsValid = mode != .none
+        lastLogitsRow = mode == .all ? count - 1 : 0
+    }
+
+    /// Evaluates one chunk of each of several sessions of one context and model in exactly one step (the batch
+    /// compositions the tests prove bit-identical to evaluating each alone). Inputs must be valid and fit.
+    static func evaluateTogether(_ parts: [(session: Session, ids: [Int32], logits: LogitsMode)]) {
+        guard let first = parts.first?.session else { return }
+        first.context.runExclusive { pass in
+            pass.begin(model: first.model)
+            for p in parts {
+                precondition(p.session.context === first.context && p.session.model === first.model)
+                p.ids.withUnsafeBufferPointer { pass.add(p.session.sequence, $0, logits: p.logits, into: p.session.logitsBuffer) }
+            }
+            pass.run()
+        }
+        for p in parts { p.session.didEvaluate(p.ids.count, p.logits) }
+    }
+
+    /// Tells the context this session will not evaluate again soon (e.g. its generation ended), so steps of
+    /// other sessions do not wait for it. Optional: evaluating again is always allowed.
+    public func pause() { context.leave(sequence) }
 }

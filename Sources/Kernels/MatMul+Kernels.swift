@@ -6,7 +6,20 @@ import GGUF
 extension MatMul {
     /// Computes rows `rows` of `y (tokens, w.rows)` on the calling thread.
     static func mulRows(_ w: WeightMatrix, _ xq: UnsafeRawPointer, tokens: Int, _ y: UnsafeMutablePointer<Float>,
-                        rows: Range<Int>) {
+                        rows: Range<Int>, groups: RowGroups = .single) {
+        #if arch(x86_64)
+        if tokens >= tileMinimumTokens {
+            switch w.type {
+            case .q4_0: return matmulUnsigned8(Q4_0Unsigned.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
+                                               xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
+            case .q5_0: return matmulUnsigned8(Q5_0Unsigned.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
+                                               xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
+            case .q8_0: return matmulSigned8(Q8_0Bytes.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq,
+                                             xBytes: w.vecDotType.rowBytes(w.cols)!, cols: w.cols, tokens: tokens, y, rows: rows)
+            default: break
+            }
+        }
+        #endif
         switch w.type {
         case .q4_0: mulRows(Q4_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q4_1:
@@ -20,17 +33,26 @@ extension MatMul {
         case .q5_1: mulRows(Q5_1Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q8_0: mulRows(Q8_0Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .q4_K, .q5_K, .q6_K:
-            // llama.cpp's kernel per activation row (``dotOrder(type:rows:token:tokens:)``): the rows of one order
-            // are contiguous (the repacked GEMM takes the batch's first rows in groups of 4, GEMV the rest).
-            var t = 0
+            // llama.cpp's kernel per activation row (``dotOrder(type:rows:token:tokens:)``), picked within the
+            // row's group (its sequence); consecutive rows of one order run together (each output element is the
+            // same float operations whatever tile computes it).
+            let xBytes = w.vecDotType.rowBytes(w.cols)!
+            var group = 0, groupStart = 0, groupLength = groups.length(0, tokens: tokens)
+            var runStart = 0
+            var runOrder = dotOrder(type: w.type, rows: w.rows, token: 0, tokens: groupLength)
+            var t = 1
             while t < tokens {
-                let order = dotOrder(type: w.type, rows: w.rows, token: t, tokens: tokens)
-                var end = t + 1
-                while end < tokens, dotOrder(type: w.type, rows: w.rows, token: end, tokens: tokens) == order { end += 1 }
-                let xBytes = w.vecDotType.rowBytes(w.cols)!
-                mulRows(w, order: order, xq + t * xBytes, tokens: end - t, y + t * w.rows, rows: rows)
-                t = end
+                if t - groupStart == groupLength {
+                    group += 1; groupStart = t; groupLength = groups.length(group, tokens: tokens)
+                }
+                let order = dotOrder(type: w.type, rows: w.rows, token: t - groupStart, tokens: groupLength)
+                if order != runOrder {
+                    mulRows(w, order: runOrder, xq + runStart * xBytes, tokens: t - runStart, y + runStart * w.rows, rows: rows)
+                    runStart = t; runOrder = order
+                }
+                t += 1
             }
+            mulRows(w, order: runOrder, xq + runStart * xBytes, tokens: tokens - runStart, y + runStart * w.rows, rows: rows)
         case .f16: mulRows(F16Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .f32: mulRows(F32Dot.self, w, xq, tokens: tokens, y, rows: rows)
         case .bf16: mulRows(BF16Dot.self, w, xq, tokens: tokens, y, rows: rows)
@@ -41,6 +63,20 @@ extension MatMul {
     /// K-quant rows in one of llama.cpp's orders.
     static func mulRows(_ w: WeightMatrix, order: DotOrder, _ xq: UnsafeRawPointer, tokens: Int,
                         _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        #if arch(x86_64)
+        if tokens > 1 {
+            let xBytes = w.vecDotType.rowBytes(w.cols)!
+            switch (w.type, order) {
+            case (.q4_K, .repackedGemm): return matmulK8(Q4_KGemmTile.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows,
+                                                         xq, xBytes: xBytes, cols: w.cols, tokens: tokens, y, rows: rows)
+            case (.q4_K, .tiled): return matmulK8(Q4_KTiledTile.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows,
+                                                  xq, xBytes: xBytes, cols: w.cols, tokens: tokens, y, rows: rows)
+            case (.q6_K, .tiled): return matmulK8(Q6_KTiledTile.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows,
+                                                  xq, xBytes: xBytes, cols: w.cols, tokens: tokens, y, rows: rows)
+            default: break
+            }
+        }
+        #endif
         switch (w.type, order) {
         case (.q4_K, .repackedGemm): mulRows(Q4_KGemmDot.self, w, xq, tokens: tokens, y, rows: rows)
         case (.q4_K, .repackedGemv): mulRows(Q4_KGemvDot.self, w, xq, tokens: tokens, y, rows: rows)
@@ -52,6 +88,10 @@ extension MatMul {
         default: mulRows(Q6_KDot.self, w, xq, tokens: tokens, y, rows: rows)
         }
     }
+
+    /// Batches of at least this many activation rows run the x86-64 1 row × 8 token tiles for Q4_0/Q5_0/Q8_0
+    /// (smaller ones, e.g. a few sequences decoding together, the 2×4 tile: no padded work).
+    static let tileMinimumTokens = 4
 
     /// Batches of at least this many activation rows take llama.cpp's tiled K-quant matmul.
     public static let tiledMinimumRows = 8
@@ -94,8 +134,15 @@ extension MatMul {
         while !K.streamsRows && r + 4 <= rows.upperBound {
             let w0 = w + r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
             var a0 = DotAccumulator(), a1 = DotAccumulator(), a2 = DotAccumulator(), a3 = DotAccumulator()
+            let ahead = 4 * rowBytes  // the same bytes of the next 4 rows (decode streams from DRAM)
             for b in 0..<blocks {
                 let xb = x + b * K.activationBytes, o = b * K.weightBytes
+                var line = 0
+                repeat {  // every cache line of blocks wider than one line
+                    let p = ahead + o + line
+                    prefetch(w0 + p); prefetch(w1 + p); prefetch(w2 + p); prefetch(w3 + p)
+                    line += 64
+                } while line < K.weightBytes
                 K.accumulate(w0 + o, xb, &a0)
                 K.accumulate(w1 + o, xb, &a1)
                 K.accumulate(w2 + o, xb, &a2)
@@ -114,10 +161,26 @@ extension MatMul {
             r += 4
         }
         while r < rows.upperBound {
-            y[r] = K.dot(w + r * rowBytes, x, count: cols)
+            // One row at a time (`K.dot`'s operations), prefetching `streamAhead` bytes ahead in the stream.
+            let wr = w + r * rowBytes
+            var acc = DotAccumulator()
+            for b in 0..<blocks {
+                let o = b * K.weightBytes
+                var line = 0
+                repeat {
+                    prefetch(wr + streamAhead + o + line)
+                    line += 64
+                } while line < K.weightBytes
+                K.accumulate(wr + o, x + b * K.activationBytes, &acc)
+            }
+            if rest > 0 { K.tail(wr + tailW, x + tailX, count: rest, &acc) }
+            y[r] = acc.result
             r += 1
         }
     }
+
+    /// How far ahead (bytes) the one-row matvec prefetches its weight stream.
+    static let streamAhead = 2048
 
     /// y[t, r] for all tokens and r in `rows`: 2-row × 4-token register tiles, then 2×1, then 1×1 edges.
     @inline(__always)

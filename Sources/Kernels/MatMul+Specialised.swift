@@ -1,5 +1,8 @@
 import GGUF
 
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -16,6 +19,11 @@ import Darwin
 // converted with one `vcvtph2ps`, the d_w·d_x products of a whole tile come from one multiply, and the m_w·s_x
 // chains of a whole tile live in the lanes of one vector (lane-wise fused multiply-adds are the same scalar
 // chains). The generic kernels spent more instructions on scales than on the integer dot itself.
+//
+// On x86-64 the integer part is ggml's `vpmaddubsw` on the raw bytes (``AVX2Lanes``): the activation quants
+// need no even/odd split, so decode reads them in place and the prefill tile packs only scales and raw bytes.
+// Elsewhere the `_portable` kernels below (16-bit `vpmaddwd`-shaped Swift SIMD on pre-split activations) run;
+// they stay compiled and tested on x86-64 too. Both produce the same integers, hence the same floats.
 
 extension MatMul {
     /// Four fp16 pairs at `p0…p3` → `[a0, b0, a1, b1, a2, b2, a3, b3]`.
@@ -27,7 +35,154 @@ extension MatMul {
         return KSIMD.widen(unsafeBitCast(v, to: SIMD8<Float16>.self))
     }
 
-    /// Bytes of one block of a packed decode activation (see ``packQ8_1x1(_:blocks:into:)``).
+    /// y[r] for r in `rows` (decode), 4 weight rows per pass sharing one activation block.
+    static func matvecQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafeRawPointer, cols: Int,
+                           _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        #if arch(x86_64)
+        matvecQ4_1_avx2(w, rowBytes: rowBytes, x, cols: cols, y, rows: rows)
+        #else
+        matvecQ4_1_portable(w, rowBytes: rowBytes, x, cols: cols, y, rows: rows)
+        #endif
+    }
+
+    /// y[t, r] for all tokens and r in `rows` (prefill, `tokens ≥ 2`), 1 weight row × 8 tokens per pass.
+    static func matmulQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer, xBytes: Int,
+                           cols: Int, tokens: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        #if arch(x86_64)
+        matmulQ4_1_avx2(w, rowBytes: rowBytes, rowCount: rowCount, x, xBytes: xBytes, cols: cols, tokens: tokens, y, rows: rows)
+        #else
+        matmulQ4_1_portable(w, rowBytes: rowBytes, rowCount: rowCount, x, xBytes: xBytes, cols: cols, tokens: tokens, y, rows: rows)
+        #endif
+    }
+
+    #if arch(x86_64)
+    /// Bytes of one block of an 8-token group packed for ``matmulQ4_1_avx2``: `[d_x0 … d_x7]` f32,
+    /// `[s_x0 … s_x7]` f32, then the 32 quant bytes of tokens 0…7 as they are.
+    static let packedBlockBytes_avx2 = 64 + tileTokens * 32
+
+    /// The decode matvec on x86-64: per block one activation load and one scale conversion for 4 rows; each row
+    /// `vpmaddubsw` of its nibbles with the activation bytes read in place (no packing), then the float steps of
+    /// `Q4_1Dot.accumulate` (d_w·d_x in 8 lanes, m_w·s_x in a chain held in the odd lanes of `ms`).
+    static func matvecQ4_1_avx2(_ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafeRawPointer, cols: Int,
+                                _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        let blocks = cols / 32
+        var r = rows.lowerBound
+        while r + 4 <= rows.upperBound {
+            let w0 = w + r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            var ms = SIMD8<Float>()  // odd lanes: the m_w·s_x chains of rows 0…3
+            let ahead = 4 * rowBytes  // the same bytes of the next 4 rows (decode streams from DRAM)
+            for b in 0..<blocks {
+                let o = b * 20, xb = x + b * 36
+                prefetch(w0 + ahead + o); prefetch(w1 + ahead + o); prefetch(w2 + ahead + o); prefetch(w3 + ahead + o)
+                let xs = halfPairs4(xb, xb, xb, xb)                 // d_x, s_x, d_x, s_x, …
+                let ws = halfPairs4(w0 + o, w1 + o, w2 + o, w3 + o) // d_0, m_0, d_1, m_1, …
+                let d = ws * xs                                    // even lanes: d_w·d_x
+                ms.addProduct(ws, xs)                              // odd lanes: += m_w·s_x (fused)
+                let q = xb.loadUnaligned(fromByteOffset: 4, as: __m256i.self)
+                a0.addProduct(KSIMD.float(AVX2Lanes.unsignedDot(AVX2Lanes.nibbles(w0 + o + 4), q)), SIMD8(repeating: d[0]))
+                a1.addProduct(KSIMD.float(AVX2Lanes.unsignedDot(AVX2Lanes.nibbles(w1 + o + 4), q)), SIMD8(repeating: d[2]))
+                a2.addProduct(KSIMD.float(AVX2Lanes.unsignedDot(AVX2Lanes.nibbles(w2 + o + 4), q)), SIMD8(repeating: d[4]))
+                a3.addProduct(KSIMD.float(AVX2Lanes.unsignedDot(AVX2Lanes.nibbles(w3 + o + 4), q)), SIMD8(repeating: d[6]))
+            }
+            y[r] = KSIMD.hsum(a0) + ms[1]
+            y[r + 1] = KSIMD.hsum(a1) + ms[3]
+            y[r + 2] = KSIMD.hsum(a2) + ms[5]
+            y[r + 3] = KSIMD.hsum(a3) + ms[7]
+            r += 4
+        }
+        while r < rows.upperBound {
+            y[r] = Q4_1Dot.dot(w + r * rowBytes, x, count: cols)
+            r += 1
+        }
+    }
+
+    /// Packs `n` (1…8) tokens of Q8_1 rows at `x` (`xBytes` apart) for ``matmulQ4_1_avx2``; lanes past `n`
+    /// repeat the last token. Per block, 320 bytes: `[d_x0 … d_x7]` f32 (fp16 widened, exact), `[s_x0 … s_x7]`
+    /// f32, then token j's 32 quant bytes at 64 + 32j (copied).
+    @inline(__always)
+    static func packQ8_1x8_avx2(_ x: UnsafeRawPointer, xBytes: Int, tokens n: Int, blocks: Int,
+                                into pk: UnsafeMutableRawPointer) {
+        @inline(__always) func row(_ j: Int) -> UnsafeRawPointer { x + min(j, n - 1) * xBytes }
+        let x0 = x, x1 = row(1), x2 = row(2), x3 = row(3), x4 = row(4), x5 = row(5), x6 = row(6), x7 = row(7)
+        for b in 0..<blocks {
+            let p = b * 36, o = pk + b * packedBlockBytes_avx2
+            let lo = halfPairs4(x0 + p, x1 + p, x2 + p, x3 + p)   // d_x0, s_x0, d_x1, s_x1, …
+            let hi = halfPairs4(x4 + p, x5 + p, x6 + p, x7 + p)
+            o.storeBytes(of: SIMD8<Float>(lo[0], lo[2], lo[4], lo[6], hi[0], hi[2], hi[4], hi[6]), as: SIMD8<Float>.self)
+            (o + 32).storeBytes(of: SIMD8<Float>(lo[1], lo[3], lo[5], lo[7], hi[1], hi[3], hi[5], hi[7]), as: SIMD8<Float>.self)
+            (o + 64).storeBytes(of: (x0 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
+            (o + 96).storeBytes(of: (x1 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
+            (o + 128).storeBytes(of: (x2 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
+            (o + 160).storeBytes(of: (x3 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
+            (o + 192).storeBytes(of: (x4 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
+            (o + 224).storeBytes(of: (x5 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
+            (o + 256).storeBytes(of: (x6 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
+            (o + 288).storeBytes(of: (x7 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
+        }
+    }
+
+    /// The prefill tile on x86-64: for each group of up to 8 tokens, pack them once
+    /// (``packQ8_1x8_avx2(_:xBytes:tokens:blocks:into:)``), then per weight row two passes over its blocks: the
+    /// scale pass writes d_w·d_x of every block and token to scratch (and runs the m_w·s_x chains, one lane per
+    /// token), the integer pass unpacks the nibbles once per block and `vpmaddubsw`s them with each token's
+    /// bytes, broadcasting the token's scale from memory. Float steps as ``matmulQ4_1_portable``.
+    static func matmulQ4_1_avx2(_ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer, xBytes: Int,
+                                cols: Int, tokens: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        let blocks = cols / 32
+        // Scratch: the packed group (blocks × 320 B), then the row's scales (blocks × 8 f32).
+        let pk = TileScratch.buffer(bytes: blocks * (packedBlockBytes_avx2 + 32))
+        let ds = pk + blocks * packedBlockBytes_avx2
+        var t = 0
+        while t < tokens {
+            let n = min(tileTokens, tokens - t)
+            packQ8_1x8_avx2(x + t * xBytes, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
+            for r in rows {
+                let w0 = w + r * rowBytes
+                var ms = SIMD8<Float>()  // lane j: the m_w·s_x chain of token j
+                for b in 0..<blocks {
+                    let q = UnsafeRawPointer(pk + b * packedBlockBytes_avx2)
+                    let dx = q.load(as: SIMD8<Float>.self), sx = q.load(fromByteOffset: 32, as: SIMD8<Float>.self)
+                    let ws = halfPairs4(w0 + b * 20, w0 + b * 20, w0 + b * 20, w0 + b * 20)   // d_w, m_w, …
+                    (ds + 32 * b).storeBytes(of: SIMD8<Float>(repeating: ws[0]) * dx, as: SIMD8<Float>.self)  // d_w·d_xj
+                    ms.addProduct(SIMD8<Float>(repeating: ws[1]), sx)
+                }
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+                for b in 0..<blocks {
+                    let q = UnsafeRawPointer(pk + b * packedBlockBytes_avx2), d = UnsafeRawPointer(ds + 32 * b)
+                    let wq = AVX2Lanes.nibbles(w0 + b * 20 + 4)
+                    @inline(__always) func lanes(_ j: Int) -> SIMD8<Float> {
+                        KSIMD.float(AVX2Lanes.unsignedDot(wq, q.load(fromByteOffset: 64 + 32 * j, as: __m256i.self)))
+                    }
+                    @inline(__always) func scale(_ j: Int) -> SIMD8<Float> {
+                        SIMD8(repeating: d.load(fromByteOffset: 4 * j, as: Float.self))
+                    }
+                    a0.addProduct(lanes(0), scale(0))
+                    a1.addProduct(lanes(1), scale(1))
+                    a2.addProduct(lanes(2), scale(2))
+                    a3.addProduct(lanes(3), scale(3))
+                    a4.addProduct(lanes(4), scale(4))
+                    a5.addProduct(lanes(5), scale(5))
+                    a6.addProduct(lanes(6), scale(6))
+                    a7.addProduct(lanes(7), scale(7))
+                }
+                let out = y + t * rowCount + r
+                out[0] = KSIMD.hsum(a0) + ms[0]
+                if n > 1 { out[rowCount] = KSIMD.hsum(a1) + ms[1] }
+                if n > 2 { out[2 * rowCount] = KSIMD.hsum(a2) + ms[2] }
+                if n > 3 { out[3 * rowCount] = KSIMD.hsum(a3) + ms[3] }
+                if n > 4 { out[4 * rowCount] = KSIMD.hsum(a4) + ms[4] }
+                if n > 5 { out[5 * rowCount] = KSIMD.hsum(a5) + ms[5] }
+                if n > 6 { out[6 * rowCount] = KSIMD.hsum(a6) + ms[6] }
+                if n > 7 { out[7 * rowCount] = KSIMD.hsum(a7) + ms[7] }
+            }
+            t += n
+        }
+    }
+    #endif
+
+    /// Bytes of one block of a packed decode activation (see ``packQ8_1x1(_:blocks:into:)``; portable kernels only).
     static let packedVectorBlockBytes = 96
 
     /// Packs one Q8_1 activation row for the 4-row matvec. Per block, 96 bytes: `[d_x s_x d_x s_x d_x s_x d_x s_x]`
@@ -43,7 +198,7 @@ extension MatMul {
 
     /// y[r] for r in `rows` (decode): the activation packed once (``packQ8_1x1(_:blocks:into:)``), then 4 rows
     /// per pass reading it from memory.
-    static func matvecQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafeRawPointer, cols: Int,
+    static func matvecQ4_1_portable(_ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafeRawPointer, cols: Int,
                            _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let blocks = cols / 32
         let pk = TileScratch.buffer(bytes: blocks * packedVectorBlockBytes)
@@ -80,8 +235,8 @@ extension MatMul {
     /// Tokens per packed group: one weight row against 8 tokens per pass (8 accumulators, the unpacked
     /// weight block and the scales fit the 16 ymm registers without spills; 2 rows × 4 tokens spilled).
     static let tileTokens = 8
-    /// Bytes of one block of a packed 8-token group (see ``packQ8_1x8(_:xBytes:tokens:blocks:into:)``).
-    static let packedBlockBytes = 64 + tileTokens * 64
+    /// Bytes of one block of a packed 8-token group (see ``packQ8_1x8_portable(_:xBytes:tokens:blocks:into:)``).
+    static let packedBlockBytes_portable = 64 + tileTokens * 64
 
     /// Packs `n` (1…8) tokens of Q8_1 rows at `x` (`xBytes` apart) for the 1×8 tile; lanes past `n` repeat
     /// the last token (valid data whose results are never stored). Per block, 576 bytes:
@@ -94,12 +249,12 @@ extension MatMul {
     /// done here once per token group instead of once per row, and the tile's multiplies then take it
     /// straight from memory. Values are copied, never rounded: results stay bit-identical to `Dot.row`.
     @inline(__always)
-    static func packQ8_1x8(_ x: UnsafeRawPointer, xBytes: Int, tokens n: Int, blocks: Int,
+    static func packQ8_1x8_portable(_ x: UnsafeRawPointer, xBytes: Int, tokens n: Int, blocks: Int,
                            into pk: UnsafeMutableRawPointer) {
         @inline(__always) func row(_ j: Int) -> UnsafeRawPointer { x + min(j, n - 1) * xBytes }
         let x0 = x, x1 = row(1), x2 = row(2), x3 = row(3), x4 = row(4), x5 = row(5), x6 = row(6), x7 = row(7)
         for b in 0..<blocks {
-            let p = b * 36, o = pk + b * packedBlockBytes
+            let p = b * 36, o = pk + b * packedBlockBytes_portable
             let lo = halfPairs4(x0 + p, x1 + p, x2 + p, x3 + p)   // d_x0, s_x0, d_x1, s_x1, …
             let hi = halfPairs4(x4 + p, x5 + p, x6 + p, x7 + p)
             o.storeBytes(of: SIMD8<Float>(lo[0], lo[2], lo[4], lo[6], hi[0], hi[2], hi[4], hi[6]), as: SIMD8<Float>.self)
@@ -125,24 +280,24 @@ extension MatMul {
     }
 
     /// y[t, r] for all tokens and r in `rows` (prefill, `tokens ≥ 2`): for each group of up to 8 tokens,
-    /// pack their activations once (``packQ8_1x8(_:xBytes:tokens:blocks:into:)``, into this thread's
+    /// pack their activations once (``packQ8_1x8_portable(_:xBytes:tokens:blocks:into:)``, into this thread's
     /// ``TileScratch``), then one weight row × 8 tokens per pass over the rows. A short last group is padded,
     /// so there are no edge kernels.
-    static func matmulQ4_1(_ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer, xBytes: Int,
+    static func matmulQ4_1_portable(_ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer, xBytes: Int,
                            cols: Int, tokens: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let blocks = cols / 32
-        let pk = TileScratch.buffer(bytes: blocks * packedBlockBytes)
+        let pk = TileScratch.buffer(bytes: blocks * packedBlockBytes_portable)
         var t = 0
         while t < tokens {
             let n = min(tileTokens, tokens - t)
-            packQ8_1x8(x + t * xBytes, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
+            packQ8_1x8_portable(x + t * xBytes, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
             for r in rows {
                 let w0 = w + r * rowBytes
                 var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
                 var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
                 var ms = SIMD8<Float>()  // lane j: the m_w·s_x chain of token j
                 for b in 0..<blocks {
-                    let o = b * 20, q = UnsafeRawPointer(pk + b * packedBlockBytes)
+                    let o = b * 20, q = UnsafeRawPointer(pk + b * packedBlockBytes_portable)
                     let dx = q.load(as: SIMD8<Float>.self), sx = q.load(fromByteOffset: 32, as: SIMD8<Float>.self)
                     let ws = halfPairs4(w0 + o, w0 + o, w0 + o, w0 + o)   // d_w, m_w, …
                     let d = SIMD8<Float>(repeating: ws[0]) * dx           // lane j: d_w·d_xj
@@ -174,20 +329,34 @@ extension MatMul {
 
 extension MatMul {
     /// Bytes of per-thread scratch (``TileScratch``) a product of a `type` matrix with `cols` columns and
-    /// `tokens` activation rows makes each participating thread hold: packed Q4_1 operands, 96 B per block
-    /// for decode and 576 B per block for prefill (at least the 16 KiB first allocation); 0 for other types.
+    /// `tokens` activation rows makes each participating thread hold, at most: packed activations of the
+    /// tiles (x86-64 prefill: Q4_1 352 B per 32 columns, Q4_0/Q5_0 576 B, Q8_0 320 B, Q4_K/Q6_K
+    /// 2464 B per 256 columns; x86-64 decode: none; other CPUs: Q4_1 only, 96 B per block for decode and
+    /// 576 B for prefill), at least the 16 KiB first allocation when any; 0 otherwise.
     /// The buffer stays with the thread for its lifetime. - Complexity: O(1).
     public static func threadScratchBytes(type: GGMLType, cols: Int, tokens: Int) -> Int {
-        guard type == .q4_1, tokens > 0 else { return 0 }
-        let need = cols / 32 * (tokens == 1 ? packedVectorBlockBytes : packedBlockBytes)
+        guard tokens > 0 else { return 0 }
+        #if arch(x86_64)
+        guard tokens > 1 else { return 0 }  // the AVX2 matvecs read the activation in place
+        switch type {
+        case .q4_1: return TileScratch.allocationBytes(for: cols / 32 * (packedBlockBytes_avx2 + 32))
+        case .q4_0, .q5_0: return TileScratch.allocationBytes(for: cols / 32 * (packedQ8_0SumsBlockBytes + 32))
+        case .q8_0: return TileScratch.allocationBytes(for: cols / 32 * (packedQ8_0BlockBytes + 32))
+        case .q4_K, .q6_K: return TileScratch.allocationBytes(for: cols / 256 * packedQ8_KBlockBytes)
+        default: return 0
+        }
+        #else
+        guard type == .q4_1 else { return 0 }
+        let need = cols / 32 * (tokens == 1 ? packedVectorBlockBytes : packedBlockBytes_portable)
         return TileScratch.allocationBytes(for: need)
+        #endif
     }
 }
 
-/// Per-thread scratch for packed tile operands (``MatMul/packQ8_1x8(_:xBytes:tokens:blocks:into:)``): a 64-byte
+/// Per-thread scratch for packed tile operands (``MatMul/packQ8_1x8_avx2(_:xBytes:tokens:blocks:into:)``): a 64-byte
 /// aligned heap block owned by the calling thread (a `pthread` key; freed when the thread exits), grown on
 /// first use to the widest row seen and then reused, so a steady-state matmul allocates nothing. SmolLM2's
-/// widest Q4_1 row (1536 columns) needs 27 KiB per thread.
+/// widest Q4_1 row (1536 columns) needs 16.5 KiB per thread on x86-64 (27 KiB with the portable kernels).
 enum TileScratch {
     private static let key: pthread_key_t = {
         var k = pthread_key_t()

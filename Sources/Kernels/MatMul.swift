@@ -97,8 +97,9 @@ public enum MatMul {
     /// `y (tokens, w.rows) = xq (tokens, w.cols) · wᵀ` with activations already in `w.vecDotType`
     /// (`xq` rows are `w.vecDotType.rowBytes(w.cols)` apart).
     /// - Complexity: O(tokens · rows · cols); no allocation.
+    /// - Parameter groups: how the rows divide into sequences (K-quant kernel orders are picked per group).
     public static func mulQuantized(_ w: WeightMatrix, _ xq: UnsafeRawPointer, tokens: Int,
-                                    _ y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+                                    _ y: UnsafeMutablePointer<Float>, groups: RowGroups = .single, pool: ThreadPool) {
         precondition(tokens >= 0, "MatMul.mulQuantized: negative token count")
         if tokens == 0 { return }
         let chunk = rowChunk(rows: w.rows, tokens: tokens, threads: pool.threadCount)
@@ -106,7 +107,7 @@ public enum MatMul {
         pool.parallelFor(tasks) { task in
             let lower = task * chunk
             let range = lower..<min(w.rows, lower + chunk)
-            mulRows(w, xq, tokens: tokens, y, rows: range)
+            mulRows(w, xq, tokens: tokens, y, rows: range, groups: groups)
         }
     }
 
@@ -117,7 +118,8 @@ public enum MatMul {
     public static func mulQuantized(_ a: WeightMatrix, _ ya: UnsafeMutablePointer<Float>,
                                     _ b: WeightMatrix, _ yb: UnsafeMutablePointer<Float>,
                                     _ c: WeightMatrix? = nil, _ yc: UnsafeMutablePointer<Float>? = nil,
-                                    activations xq: UnsafeRawPointer, tokens: Int, pool: ThreadPool) {
+                                    activations xq: UnsafeRawPointer, tokens: Int, groups: RowGroups = .single,
+                                    pool: ThreadPool) {
         precondition(tokens >= 0, "MatMul.mulQuantized: negative token count")
         precondition(a.cols == b.cols && a.vecDotType == b.vecDotType
                      && (c.map { $0.cols == a.cols && $0.vecDotType == a.vecDotType } ?? true)
@@ -130,13 +132,13 @@ public enum MatMul {
         pool.parallelFor(tasksA + tasksB + tasksC) { task in
             if task < tasksA {
                 let lower = task * chunk
-                mulRows(a, xq, tokens: tokens, ya, rows: lower..<min(a.rows, lower + chunk))
+                mulRows(a, xq, tokens: tokens, ya, rows: lower..<min(a.rows, lower + chunk), groups: groups)
             } else if task < tasksA + tasksB {
                 let lower = (task - tasksA) * chunk
-                mulRows(b, xq, tokens: tokens, yb, rows: lower..<min(b.rows, lower + chunk))
+                mulRows(b, xq, tokens: tokens, yb, rows: lower..<min(b.rows, lower + chunk), groups: groups)
             } else if let c, let yc {
                 let lower = (task - tasksA - tasksB) * chunk
-                mulRows(c, xq, tokens: tokens, yc, rows: lower..<min(c.rows, lower + chunk))
+                mulRows(c, xq, tokens: tokens, yc, rows: lower..<min(c.rows, lower + chunk), groups: groups)
             }
         }
     }
@@ -144,14 +146,14 @@ public enum MatMul {
     /// Convenience: quantize `x (tokens, w.cols)` into `scratch` (at least `activationBytes(for:tokens:)`
     /// bytes) then multiply. F32/BF16 weights read `x` directly and leave `scratch` untouched.
     public static func mul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>,
-                           scratch: UnsafeMutableRawPointer, pool: ThreadPool) {
+                           scratch: UnsafeMutableRawPointer, groups: RowGroups = .single, pool: ThreadPool) {
         let type = w.vecDotType
         if type == .f32 {
-            mulQuantized(w, UnsafeRawPointer(x), tokens: tokens, y, pool: pool)
+            mulQuantized(w, UnsafeRawPointer(x), tokens: tokens, y, groups: groups, pool: pool)
             return
         }
         quantizeActivations(x, tokens: tokens, cols: w.cols, as: type, into: scratch, pool: pool)
-        mulQuantized(w, UnsafeRawPointer(scratch), tokens: tokens, y, pool: pool)
+        mulQuantized(w, UnsafeRawPointer(scratch), tokens: tokens, y, groups: groups, pool: pool)
     }
 
     /// Rows per task: a multiple of 4, about 4 tasks per thread (dynamic hand-out balances a shared CPU).
@@ -164,13 +166,46 @@ public enum MatMul {
     /// The plain per-row reference: `y[t, r] = Dot.row(w.type, row r, x row t)` in the order llama.cpp uses for
     /// that row (``dotOrder(type:rows:token:tokens:)``). Single-threaded.
     public static func mulQuantized_reference(_ w: WeightMatrix, _ xq: UnsafeRawPointer, tokens: Int,
-                                              _ y: UnsafeMutablePointer<Float>) {
+                                              _ y: UnsafeMutablePointer<Float>, groups: RowGroups = .single) {
         let xBytes = w.vecDotType.rowBytes(w.cols)!
+        var group = 0, groupStart = 0
         for t in 0..<tokens {
+            if t - groupStart == groups.length(group, tokens: tokens) { groupStart = t; group += 1 }
+            let order = dotOrder(type: w.type, rows: w.rows, token: t - groupStart,
+                                 tokens: groups.length(group, tokens: tokens))
             for r in 0..<w.rows {
-                y[t * w.rows + r] = Dot.row(w.type, w.data + r * w.rowBytes, xq + t * xBytes, count: w.cols,
-                                            order: dotOrder(type: w.type, rows: w.rows, token: t, tokens: tokens))
+                y[t * w.rows + r] = Dot.row(w.type, w.data + r * w.rowBytes, xq + t * xBytes, count: w.cols, order: order)
             }
         }
+    }
+}
+
+/// How the activation rows of one product divide into independent sequences (consecutive groups of rows).
+///
+/// llama.cpp picks a K-quant kernel — and so a float summation order — by the number of rows in the batch
+/// (``MatMul/dotOrder(type:rows:token:tokens:)``). In a step that evaluates several sequences together, each
+/// row takes the order it would take in its own sequence's batch, so every sequence's logits are
+/// bit-identical to evaluating it alone. Other formats have one order and ignore the groups.
+public struct RowGroups: @unchecked Sendable {
+    /// Rows per group, in row order; nil: one group of every row.
+    public let lengths: UnsafePointer<Int32>?
+    /// Number of groups (when `lengths` is set).
+    public let count: Int
+
+    /// Every row in one group (a single sequence).
+    public static let single = RowGroups(lengths: nil, count: 1)
+
+    /// - Parameter lengths: `count` positive row counts summing to the product's `tokens`; must stay valid
+    ///   during the product.
+    public init(lengths: UnsafePointer<Int32>?, count: Int) {
+        self.lengths = lengths
+        self.count = count
+    }
+
+    /// Rows of group `g` (`tokens` when there is one group).
+    @inline(__always)
+    public func length(_ g: Int, tokens: Int) -> Int {
+        guard let lengths else { return tokens }
+        return g < count ? Int(lengths[g]) : 0
     }
 }

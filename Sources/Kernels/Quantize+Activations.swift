@@ -17,6 +17,10 @@
 // Layouts (little-endian, packed): Q8_0 `d f16 | qs i8[32]` (34 B), Q8_1 `d f16 | s f16 | qs i8[32]` (36 B),
 // Q8_K `d f32 | qs i8[256] | bsums i16[16]` (292 B).
 
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
+
 /// Row quantizers (Float32 → ggml block formats).
 ///
 /// Activation formats (`q8_0`, `q8_1`, `q8_K`) are defined here; the weight formats (`q4_0`, `q4_1`, `q5_0`,
@@ -53,6 +57,15 @@ extension Quantize {
     /// - Complexity: O(count), no allocation.
     public static func q8_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, count: Int) {
         precondition(count % 256 == 0, "Quantize.q8_K: count must be a multiple of 256")
+        #if arch(x86_64)
+        q8_K_avx2(x, y, count: count)
+        #else
+        q8_K_portable(x, y, count: count)
+        #endif
+    }
+
+    /// ``q8_K(_:_:count:)`` in portable Swift SIMD (the path on other CPUs; tested against the AVX2 one).
+    static func q8_K_portable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, count: Int) {
         for b in 0..<count / 256 {
             let xb = x + 256 * b, yb = y + 292 * b
             var m8 = SIMD8<Float>()
@@ -202,6 +215,16 @@ extension Quantize {
     /// Quantizes 32 floats to Int8 at `q` with the block's multiplier; returns Σ q (exact).
     @inline(__always)
     static func q8Block(_ x: UnsafePointer<Float>, _ scale: Float, _ q: UnsafeMutableRawPointer) -> Int32 {
+        #if arch(x86_64)
+        return q8Block_avx2(x, scale, q)
+        #else
+        return q8Block_portable(x, scale, q)
+        #endif
+    }
+
+    /// ``q8Block(_:_:_:)`` in portable Swift SIMD.
+    @inline(__always)
+    static func q8Block_portable(_ x: UnsafePointer<Float>, _ scale: Float, _ q: UnsafeMutableRawPointer) -> Int32 {
         let id = SIMD8<Float>(repeating: scale)
         var sum = SIMD8<Int32>()
         for k in 0..<4 {
@@ -212,3 +235,78 @@ extension Quantize {
         return sum.wrappedSum()
     }
 }
+
+#if arch(x86_64)
+// The quantizers' integer steps through AVX2 intrinsics, as ggml's AVX2 `quantize_row_q8_0/1`: `vcvtps2dq`
+// (round half to even, the default MXCSR mode, = `_mm256_round_ps(NEAREST)` + convert), `vpackssdw`,
+// `vpacksswb` and a `vpermd` to restore element order. Values never saturate (|q| ≤ 127 by construction).
+extension Quantize {
+    /// Eight Int32 vectors' lanes (elements 0…31 in order across `i0…i3`) as 32 Int8 in element order.
+    @inline(__always)
+    static func packBytes(_ i0: __m256i, _ i1: __m256i, _ i2: __m256i, _ i3: __m256i) -> __m256i {
+        let bytes = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3))
+        return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+    }
+
+    @inline(__always)
+    static func q8Block_avx2(_ x: UnsafePointer<Float>, _ scale: Float, _ q: UnsafeMutableRawPointer) -> Int32 {
+        let id = _mm256_set1_ps(scale)
+        let p = UnsafeRawPointer(x)
+        let i0 = _mm256_cvtps_epi32(_mm256_mul_ps(p.loadUnaligned(as: __m256.self), id))
+        let i1 = _mm256_cvtps_epi32(_mm256_mul_ps(p.loadUnaligned(fromByteOffset: 32, as: __m256.self), id))
+        let i2 = _mm256_cvtps_epi32(_mm256_mul_ps(p.loadUnaligned(fromByteOffset: 64, as: __m256.self), id))
+        let i3 = _mm256_cvtps_epi32(_mm256_mul_ps(p.loadUnaligned(fromByteOffset: 96, as: __m256.self), id))
+        q.storeBytes(of: packBytes(i0, i1, i2, i3), as: __m256i.self)
+        let sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3))
+        return unsafeBitCast(sum, to: SIMD8<Int32>.self).wrappedSum()
+    }
+
+    /// ``q8_K(_:_:count:)`` on x86-64: the same steps as `quantize_row_q8_K_ref` (first element of largest
+    /// magnitude found with a compare mask, q = min(127, round-half-even(iscale·x)), bsums of 16), vectorised.
+    static func q8_K_avx2(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, count: Int) {
+        for b in 0..<count / 256 {
+            let xb = x + 256 * b, yb = y + 292 * b
+            var m8 = SIMD8<Float>()
+            for k in 0..<32 { m8 = max8(m8, abs8(load8(xb + 8 * k))) }
+            let amax = hmax(m8)
+            if amax == 0 {
+                yb.storeBytes(of: Float(0), as: Float.self)
+                (yb + 4).initializeMemory(as: UInt8.self, repeating: 0, count: 288)
+                continue
+            }
+            // The first element of largest magnitude (ggml `>`): first set bit of the first non-zero mask.
+            var first = 0
+            let target = SIMD8<Float>(repeating: amax)
+            for k in 0..<32 {
+                let mask = _mm256_movemask_ps(unsafeBitCast(
+                    SIMD8<Int32>(repeating: 0).replacing(with: -1, where: abs8(load8(xb + 8 * k)) .== target), to: __m256.self))
+                if mask != 0 {
+                    first = 8 * k + Int(UInt32(bitPattern: mask).trailingZeroBitCount)
+                    break
+                }
+            }
+            let iscale = -127 / xb[first]
+            let s = _mm256_set1_ps(iscale), cap = _mm256_set1_epi32(127)
+            let p = UnsafeRawPointer(xb)
+            @inline(__always) func quants(_ k: Int) -> __m256i {
+                _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(p.loadUnaligned(fromByteOffset: 32 * k, as: __m256.self), s)), cap)
+            }
+            for half in 0..<2 {
+                // 128 elements = 8 groups of 16: the group sums of both halves from two transposed reductions.
+                @inline(__always) func block32(_ k: Int) -> (__m256i, __m256i) {
+                    let i0 = quants(4 * k), i1 = quants(4 * k + 1), i2 = quants(4 * k + 2), i3 = quants(4 * k + 3)
+                    (yb + 4 + 32 * k).storeBytes(of: packBytes(i0, i1, i2, i3), as: __m256i.self)
+                    return (_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3))
+                }
+                let (g0, g1) = block32(4 * half), (g2, g3) = block32(4 * half + 1)
+                let (g4, g5) = block32(4 * half + 2), (g6, g7) = block32(4 * half + 3)
+                let sums = KTile.totals(g0, g1, g2, g3, g4, g5, g6, g7)
+                var s16 = SIMD8<Int16>()
+                for i in 0..<8 { s16[i] = Int16(truncatingIfNeeded: sums[i]) }
+                (yb + 260 + 16 * half).storeBytes(of: s16, as: SIMD8<Int16>.self)
+            }
+            yb.storeBytes(of: 1 / iscale, as: Float.self)
+        }
+    }
+}
+#endif

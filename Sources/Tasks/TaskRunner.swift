@@ -30,7 +30,17 @@ public final class TaskRunner {
     /// - Parameter prefixCache: a cache of prompt-prefix KV states to share with other runners of the same
     ///   model (e.g. parallel workers); nil makes one of ``TaskOptions/prefixCacheBytes`` when that is > 0.
     /// - Throws: ``TasksError/unsupportedModel(_:)`` without a usable chat template; `InferenceError` for bad options.
-    public init(model: Model, options: TaskOptions = TaskOptions(), prefixCache: PrefixCache? = nil) throws {
+    public convenience init(model: Model, options: TaskOptions = TaskOptions(), prefixCache: PrefixCache? = nil) throws {
+        try self.init(session: try Session(model: model, options: options.sessionOptions(for: model)), options: options,
+                      prefixCache: prefixCache)
+    }
+
+    /// Creates a runner on an existing session (e.g. an ``Engine`` lane's or a batch worker's); the session's
+    /// own options (context, KV type, residency, execution context) apply, the task options' session fields
+    /// are ignored.
+    /// - Throws: ``TasksError/unsupportedModel(_:)`` without a usable chat template.
+    public init(session: Session, options: TaskOptions = TaskOptions(), prefixCache: PrefixCache? = nil) throws {
+        let model = session.model
         self.model = model
         self.options = options
         self.prefixCache = prefixCache ?? (options.prefixCacheBytes > 0 ? PrefixCache(capacityBytes: options.prefixCacheBytes) : nil)
@@ -40,7 +50,7 @@ public final class TaskRunner {
             throw TasksError.unsupportedModel("\(error)")
         }
         tokenizer = model.tokenizer
-        session = try Session(model: model, options: options.sessionOptions(for: model))
+        self.session = session
         // The token that closes the assistant's turn in this template (ChatML `<|im_end|>`, Gemma
         // `<end_of_turn>`), not the vocabulary's lowest-numbered end-of-text token (SmolLM2's `eot` resolves to
         // `<|endoftext|>`, which never ends a chat answer).

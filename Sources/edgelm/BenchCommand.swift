@@ -14,12 +14,14 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Prompt tokens per run.") var promptTokens = 128
     @Option(name: .long, help: "Generated tokens per run (greedy).") var genTokens = 64
     @Option(name: .long, help: "Measured runs (after one warm-up).") var repetitions = 3
+    @Option(name: .long, help: "Sequences run together (batched steps on one execution context).") var sequences = 1
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
         try checkRange("--prompt-tokens", promptTokens, 1...maxContextOption)
         try checkRange("--gen-tokens", genTokens, 1...maxContextOption)
         try checkRange("--repetitions", repetitions, 1...10_000)
+        try checkRange("--sequences", sequences, 1...256)
     }
 
     func run() throws {
@@ -42,25 +44,34 @@ struct BenchCommand: ParsableCommand {
         let sampler = try Sampler(parameters: .greedy, vocabularySize: model.config.vocabularySize)
 
         var prefill: [Double] = [], decode: [Double] = [], ttft: [Double] = []
+        var prefillCPU: [Double] = [], decodeCPU: [Double] = []   // process CPU ms per token
         for run in 0...repetitions {
             session.reset()
-            let a = DispatchTime.now().uptimeNanoseconds
+            let a = DispatchTime.now().uptimeNanoseconds, cpuA = Self.processCPUms()
             var logits = try session.prefill(prompt)
             var next = sampler.sample(logits)
-            let b = DispatchTime.now().uptimeNanoseconds
+            let b = DispatchTime.now().uptimeNanoseconds, cpuB = Self.processCPUms()
             for _ in 1..<genTokens {
                 logits = try session.decode(next)
                 next = sampler.sample(logits)
             }
-            let c = DispatchTime.now().uptimeNanoseconds
+            let c = DispatchTime.now().uptimeNanoseconds, cpuC = Self.processCPUms()
             if run == 0 { continue }   // warm-up
             prefill.append(Double(promptTokens) / (Double(b - a) / 1e9))
             ttft.append(Double(b - a) / 1e6)
-            if genTokens > 1 { decode.append(Double(genTokens - 1) / (Double(c - b) / 1e9)) }
+            prefillCPU.append((cpuB - cpuA) / Double(promptTokens))
+            if genTokens > 1 {
+                decode.append(Double(genTokens - 1) / (Double(c - b) / 1e9))
+                decodeCPU.append((cpuC - cpuB) / Double(genTokens - 1))
+            }
         }
         withExtendedLifetime(session) {}
+        // N sequences together (for N = 1 the figures above are the same-run single-sequence baseline).
+        let together = sequences > 1
+            ? try measureSequences(model: model, options: options, prompt: prompt, genTokens: genTokens, sequences: sequences)
+            : SequenceRun(ttftMs: ttft, decodeTokS: decode, aggregateDecodeTokS: Self.median(decode))
         let rss = Self.peakRSSBytes()
-        let result: [String: Any] = [
+        var result: [String: Any] = [
             "model": (modelOptions.modelPath as NSString).lastPathComponent,
             "threads": options.threads,
             "residency": options.residency.rawValue,
@@ -71,15 +82,29 @@ struct BenchCommand: ParsableCommand {
             "prefill_tok_s": Self.median(prefill),
             "decode_tok_s": Self.median(decode),
             "ttft_ms": Self.median(ttft),
+            "cpu_ms_per_token": Self.median(decodeCPU),
+            "prefill_cpu_ms_per_token": Self.median(prefillCPU),
             "load_ms": loadMs,
             "peak_rss_bytes": rss,
         ]
+        result["sequences"] = sequences
+        result["aggregate_decode_tok_s"] = together.aggregateDecodeTokS
+        result["per_sequence_decode_tok_s"] = Self.median(together.decodeTokS)
+        result["ttft_ms_p50"] = Self.percentile(together.ttftMs, 50)
+        result["ttft_ms_p99"] = Self.percentile(together.ttftMs, 99)
         if json {
             try printJSON(result)
         } else {
-            print(String(format: "%@  threads %d  pp%d %.1f tok/s  tg%d %.1f tok/s  ttft %.1f ms  load %.1f ms  peak RSS %.1f MB",
+            print(String(format: "%@  threads %d  pp%d %.1f tok/s (%.2f CPU ms/tok)  tg%d %.1f tok/s (%.2f CPU ms/tok)  "
+                         + "ttft %.1f ms  load %.1f ms  peak RSS %.1f MB",
                          result["model"] as! String, options.threads, promptTokens, Self.median(prefill),
-                         genTokens, Self.median(decode), Self.median(ttft), loadMs, Double(rss) / 1e6))
+                         Self.median(prefillCPU), genTokens, Self.median(decode), Self.median(decodeCPU),
+                         Self.median(ttft), loadMs, Double(rss) / 1e6))
+            if sequences > 1 {
+                print(String(format: "  %d sequences: aggregate decode %.1f tok/s (%.2f× one sequence), per sequence %.1f tok/s, TTFT p50 %.1f ms p99 %.1f ms",
+                             sequences, together.aggregateDecodeTokS, together.aggregateDecodeTokS / max(Self.median(decode), 1e-9),
+                             Self.median(together.decodeTokS), Self.percentile(together.ttftMs, 50), Self.percentile(together.ttftMs, 99)))
+            }
         }
     }
 
@@ -87,6 +112,16 @@ struct BenchCommand: ParsableCommand {
         guard !v.isEmpty else { return 0 }
         let s = v.sorted()
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// User + system CPU time of the whole process so far (all threads, `getrusage(RUSAGE_SELF)`), in ms:
+    /// what a token costs on battery, where spinning workers count and descheduled time does not.
+    static func processCPUms() -> Double {
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        let us = (Int(usage.ru_utime.tv_sec) + Int(usage.ru_stime.tv_sec)) * 1_000_000
+            + Int(usage.ru_utime.tv_usec) + Int(usage.ru_stime.tv_usec)
+        return Double(us) / 1000
     }
 
     /// Peak resident set size of this process (VmHWM from /proc/self/status; getrusage elsewhere).

@@ -142,7 +142,7 @@ func classifyOne(_ text: String, labelSet: LabelSet, router: Router, local: Time
     let start = DispatchTime.now().uptimeNanoseconds
     let result = try router.run(request(.classifyWith(text: text, labelSet: labelSet)))
     guard case .classification(let c) = result.output else { throw CLIError("unexpected output kind") }
-    recorder.record(TelemetryEvent(task: .classify, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+    recorder.recordLocked(TelemetryEvent(task: .classify, latencyMs: TelemetryRecorder.elapsedMs(since: start),
                                    tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
     return (result, c)
 }
@@ -162,20 +162,48 @@ struct ClassifyCommand: ParsableCommand {
     @OptionGroup var taskOptions: TaskCLIOptions
     @OptionGroup var telemetryOptions: TelemetryOptions
     @OptionGroup var labelOptions: LabelSetOptions
-    @Option(name: .long, help: "The text to classify.") var text: String
+    @Option(name: .long, help: "The text to classify.") var text: String?
     @Option(name: .long, help: "Calibration: contextual (default) or none.") var calibration = "contextual"
     @Option(name: .long, help: "Scoring: combined (default: answer and text likelihood), direct (answer) or channel (text).")
     var scoring = "combined"
     @Flag(name: .long, help: "Print one JSON object.") var json = false
+    @OptionGroup var batch: BatchOptions
 
     func validate() throws {
-        guard !text.isEmpty else { throw ValidationError("--text must not be empty") }
+        try checkTextOrInput(text, batch)
         guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
         guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
     }
 
     func run() throws {
         let recorder = TelemetryRecorder(telemetryOptions, storeDirectory: modelOptions.store)
+        if let input = batch.input {
+            try recorder.guarded(.classify) {
+                let set = try labelOptions.labelSet()
+                var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
+                opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
+                opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
+                let command = UncheckedBox((self, recorder, set))
+                try BatchRunner.run(path: input, parallel: batch.parallel, command: "classify", model: model, options: opts) { runner, item in
+                    let (cmd, recorder, commandSet) = command.value
+                    // Per-line labels / instruction replace the command's (its examples and shots still apply).
+                    var set = commandSet
+                    if let labels = try item.labels() {
+                        let o = cmd.labelOptions
+                        set = try makeLabelSet(labels: labels.joined(separator: ","), labelsFile: nil, examples: o.examples,
+                                               shots: o.shots, instruction: o.instruction, rawLabels: o.rawLabels)
+                    }
+                    if let instruction = try item.string("instruction") { set.instruction = instruction }
+                    let local = TimedLocalHandler(runner)
+                    let (result, c) = try classifyOne(item.text, labelSet: set, router: cmd.taskOptions.router(local: local), local: local,
+                                                      request: { cmd.taskOptions.request($0, defaultCapability: .classify) },
+                                                      recorder: recorder)
+                    return jsonLine(classificationDocument(result, c))
+                }
+            }
+            return
+        }
+        let text = self.text ?? ""
         let (result, c) = try recorder.guarded(.classify) { () throws -> (RoutedResult, Classification) in
             let set = try labelOptions.labelSet()
             var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)

@@ -8,7 +8,7 @@ func extractOne(_ text: String, schema: JSONSchema, router: Router, local: Timed
     let start = DispatchTime.now().uptimeNanoseconds
     let result = try router.run(request(.extract(text: text, schema: schema)))
     guard case .extraction(let value) = result.output else { throw CLIError("unexpected output kind") }
-    recorder.record(TelemetryEvent(task: .extract, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+    recorder.recordLocked(TelemetryEvent(task: .extract, latencyMs: TelemetryRecorder.elapsedMs(since: start),
                                    tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
     return (result, value)
 }
@@ -24,15 +24,16 @@ struct ExtractCommand: ParsableCommand {
     @OptionGroup var telemetryOptions: TelemetryOptions
     @Option(name: .long, help: "JSON Schema file (object, properties, required, string/number/integer/boolean/enum/arrays).")
     var schema: String
-    @Option(name: .long, help: "The text to extract from.") var text: String
+    @Option(name: .long, help: "The text to extract from.") var text: String?
     @Option(name: .long, help: "Cap on generated tokens (the JSON is closed when reached; at most the profile's max output tokens).") var maxTokens = 192
     @Option(name: .long, help: ArgumentHelp("String fields copied from the text: auto (every string not marked \"x-edgelm-source\": \"free\" nor named like generated text, e.g. summary), marked (only \"x-edgelm-source\": \"span\"), off.", valueName: "policy"))
     var spans = "auto"
     @Flag(name: .long, help: "Print timings and routing to stderr.") var verbose = false
+    @OptionGroup var batch: BatchOptions
 
     func validate() throws {
         try checkRange("--max-tokens", maxTokens, 1...100_000)
-        guard !text.isEmpty else { throw ValidationError("--text must not be empty") }
+        try checkTextOrInput(text, batch)
         guard SpanPolicy(rawValue: spans) != nil else { throw ValidationError("--spans must be auto, marked or off") }
     }
 
@@ -41,6 +42,24 @@ struct ExtractCommand: ParsableCommand {
             throw CLIError("cannot read schema file \(schema)", hint: "pass a JSON Schema file with --schema")
         }
         let recorder = TelemetryRecorder(telemetryOptions, storeDirectory: modelOptions.store)
+        if let input = batch.input {
+            try recorder.guarded(.extract) {
+                let parsed = try JSONSchema(json: String(decoding: data, as: UTF8.self))   // unsupported features fail here
+                var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
+                opts.maxExtractTokens = try memoryOptions.resolvedProfile().map { min(maxTokens, $0.maxOutputTokens) } ?? maxTokens
+                opts.spans = SpanPolicy(rawValue: spans) ?? .auto
+                let command = UncheckedBox((self, recorder, parsed))
+                try BatchRunner.run(path: input, parallel: batch.parallel, command: "extract", model: model, options: opts) { runner, item in
+                    let (cmd, recorder, parsed) = command.value
+                    let local = TimedLocalHandler(runner)
+                    return try extractOne(item.text, schema: parsed, router: cmd.taskOptions.router(local: local), local: local,
+                                          request: { cmd.taskOptions.request($0, defaultCapability: .prefill) },
+                                          recorder: recorder).1.description
+                }
+            }
+            return
+        }
+        let text = self.text ?? ""
         let (result, value) = try recorder.guarded(.extract) { () throws -> (RoutedResult, JSONValue) in
             let parsed = try JSONSchema(json: String(decoding: data, as: UTF8.self))   // unsupported features fail here
             var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)

@@ -181,24 +181,67 @@ struct DotTests {
     }
 
     #if arch(x86_64)
-    @Test("AVX2 intrinsic block sums (vpmaddubsw) equal the portable Swift SIMD twins bit for bit", arguments: [GGMLType.q4_0, .q5_0, .q8_0])
+    @Test("AVX2 intrinsic block sums (vpmaddubsw) equal the portable Swift SIMD twins bit for bit",
+          arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q8_0])
     func avx2Lanes(type: GGMLType) {
         var rng = DotTestRNG(seed: 77 + UInt64(type.rawValue))
+        let act = MatMul.vecDotType(for: type)!
         for blocks in DotTestData.blockCounts {
             let cols = blocks * 32
             let w = DotTestData.weightRow(type, cols: cols, &rng)
-            let xq = DotTestData.quantized(DotTestData.activations(cols, &rng), as: .q8_0)
+            let xq = DotTestData.quantized(DotTestData.activations(cols, &rng), as: act)
+            let xBlock = act.typeSize
             w.withUnsafeBytes { wp in
                 xq.withUnsafeBytes { xp in
                     for b in 0..<blocks {
-                        let wb = wp.baseAddress! + b * type.typeSize, xb = xp.baseAddress! + b * 34
+                        let wb = wp.baseAddress! + b * type.typeSize, xb = xp.baseAddress! + b * xBlock
                         let (fast, twin): (SIMD8<Int32>, SIMD8<Int32>)
                         switch type {
                         case .q4_0: (fast, twin) = (AVX2Lanes.q4_0(wb + 2, xb + 2), Q4_0Dot.lanes_portable(wb, xb))
+                        case .q4_1: (fast, twin) = (AVX2Lanes.q4_1(wb + 4, xb + 4), Q4_1Dot.lanes_portable(wb, xb))
                         case .q5_0: (fast, twin) = (AVX2Lanes.q5_0(wb + 2, wb + 6, xb + 2), Q5_0Dot.lanes_portable(wb, xb))
                         default: (fast, twin) = (AVX2Lanes.q8_0(wb + 2, xb + 2), Q8_0Dot.lanes_portable(wb, xb))
                         }
                         #expect(fast == twin, "\(type.name) block \(b)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Extreme quants too: all-15 nibbles / all-63 6-bit values against ±127 activations (the int16 pair sums
+    /// of `vpmaddubsw` at their largest), besides random blocks.
+    @Test("AVX2 K-quant super-block sums (lanes, sub-block pair totals, mins) equal the portable twins bit for bit",
+          arguments: [GGMLType.q4_K, .q6_K])
+    func avx2KQuantLanes(type: GGMLType) {
+        var rng = DotTestRNG(seed: 91 + UInt64(type.rawValue))
+        for blocks in DotTestData.blockCounts {
+            let cols = blocks * 256
+            var w = DotTestData.weightRow(type, cols: cols, &rng)
+            var x = DotTestData.activations(cols, &rng)
+            if blocks == 2 {  // block 1: every quant and scale at its maximum, activations at ±127
+                let o = type.typeSize
+                if type == .q4_K {
+                    for i in 4..<144 { w[o + i] = 0xFF }
+                } else {
+                    for i in 0..<192 { w[o + i] = 0xFF }
+                    for i in 192..<208 { w[o + i] = UInt8(bitPattern: i % 2 == 0 ? 127 : -128) }
+                }
+                for i in 256..<512 { x[i] = i % 3 == 0 ? -1 : 1 }
+            }
+            let xq = DotTestData.quantized(x, as: .q8_K)
+            w.withUnsafeBytes { wp in
+                xq.withUnsafeBytes { xp in
+                    for b in 0..<blocks {
+                        let wb = wp.baseAddress! + b * type.typeSize, xb = xp.baseAddress! + b * 292
+                        if type == .q4_K {
+                            let (fast, twin) = (q4KLanes(wb, xb), q4KLanes_portable(wb, xb))
+                            #expect(fast.scaled == twin.scaled && fast.mins == twin.mins, "q4_K lanes block \(b)")
+                            let (fp, tp) = (q4KPairSums(wb, xb), q4KPairSums_portable(wb, xb))
+                            #expect(fp.scaled == tp.scaled && fp.mins == tp.mins, "q4_K pair sums block \(b)")
+                        } else {
+                            #expect(q6KLanes(wb, xb) == q6KLanes_portable(wb, xb), "q6_K block \(b)")
+                        }
                     }
                 }
             }

@@ -26,8 +26,9 @@ struct MatMulTests {
             x = DotTestData.activations(tokens * cols, &rng)
         }
 
-        /// y from `MatMul.mul` on a pool of `threads`.
-        func mul(threads: Int) throws -> [Float] {
+        /// y from `MatMul.mul` on a pool of `threads`, with the rows divided into `groups` (one sequence's rows
+        /// each) when given.
+        func mul(threads: Int, groups: [Int32]? = nil) throws -> [Float] {
             let pool = ThreadPool(threads: threads)
             return try weights.withUnsafeBytes { wp in
                 let w = try WeightMatrix(type: type, rows: rows, cols: cols, data: wp.baseAddress!)
@@ -36,13 +37,26 @@ struct MatMulTests {
                 x.withUnsafeBufferPointer { xp in
                     y.withUnsafeMutableBufferPointer { yp in
                         scratch.withUnsafeMutableBytes { sp in
-                            MatMul.mul(w, xp.baseAddress!, tokens: tokens, yp.baseAddress!, scratch: sp.baseAddress!,
-                                       pool: pool)
+                            if let groups {
+                                groups.withUnsafeBufferPointer { g in
+                                    MatMul.mul(w, xp.baseAddress!, tokens: tokens, yp.baseAddress!, scratch: sp.baseAddress!,
+                                               groups: RowGroups(lengths: g.baseAddress!, count: g.count), pool: pool)
+                                }
+                            } else {
+                                MatMul.mul(w, xp.baseAddress!, tokens: tokens, yp.baseAddress!, scratch: sp.baseAddress!,
+                                           pool: pool)
+                            }
                         }
                     }
                 }
                 return y
             }
+        }
+
+        /// The same weights with `tokens` activation rows (`other.x` must hold exactly that many).
+        init(copying other: Problem, tokens: Int) {
+            type = other.type; rows = other.rows; cols = other.cols; self.tokens = tokens
+            weights = other.weights; x = other.x
         }
 
         /// y from the plain per-row `Dot.row` loop.
@@ -86,6 +100,31 @@ struct MatMulTests {
         }
     }
 
+    /// Row groups as a multi-sequence step makes them: 8 decode rows, prefill chunks beside decode rows, GEMM
+    /// and GEMV parts of a repacked Q4_K group, the tiled order from 8 rows next to vec rows.
+    static let groupings: [[Int32]] = [[1, 1, 1, 1, 1, 1, 1, 1], [9, 1, 3, 1], [1, 12], [4, 8, 1], [6, 7], [2, 2, 2, 2, 2, 2]]
+
+    @Test("A product over several sequences' rows equals each sequence's product alone, bit for bit", arguments: types)
+    func rowGroupsEqualSeparateProducts(type: GGMLType) throws {
+        for (i, groups) in Self.groupings.enumerated() {
+            let tokens = Int(groups.reduce(0, +))
+            let rows = type == .q4_K ? 16 : 13  // Q4_K with rows % 8 == 0 is llama.cpp's repacked case
+            let p = Problem(type, rows: rows, blocks: type.blockSize == 256 ? 2 : 3, tokens: tokens,
+                            seed: UInt64(i) * 7919 + UInt64(type.rawValue))
+            let together = try p.mul(threads: 2, groups: groups)
+            var alone: [Float] = []
+            var start = 0
+            for g in groups.map(Int.init) {
+                var part = p
+                part.x = Array(p.x[start * p.cols..<(start + g) * p.cols])
+                part = Problem(copying: part, tokens: g)
+                alone += try part.mul(threads: 2)
+                start += g
+            }
+            #expect(together.map(\.bitPattern) == alone.map(\.bitPattern), "\(type.name) groups \(groups)")
+        }
+    }
+
     @Test("Q4_1 prefill tiles equal Dot.row for full and padded token groups and widths that grow the tile scratch")
     func q4_1PackedTiles() throws {
         // 60 blocks need 34 560 B of packed operands per thread: more than the 16 KiB first allocation, so
@@ -124,15 +163,89 @@ struct MatMulTests {
 
     @Test("threadScratchBytes: packed Q4_1 operands per thread, other types none")
     func threadScratchBytes() {
-        // SmolLM2's ffn down: 1536 columns = 48 blocks; prefill packs 576 B per block, decode 96 B.
+        // SmolLM2's ffn down: 1536 columns = 48 blocks. x86-64: prefill packs 320 B per block, decode nothing;
+        // portable kernels: 576 B and 96 B.
+        #if arch(x86_64)
+        // Q4_1: 320 B packed + 32 B of row scales per block; Q4_0/Q5_0 544 + 32 (with the lane sums); Q8_0 288 + 32;
+        // K-quants 2464 B
+        // per super-block.
+        #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 1536, tokens: 8) == 48 * 352 + 64)
+        #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 1536, tokens: 1) == 0)
+        #expect(MatMul.threadScratchBytes(type: .q5_0, cols: 2048, tokens: 8) == 64 * 576 + 64)
+        #expect(MatMul.threadScratchBytes(type: .q8_0, cols: 2048, tokens: 8) == 64 * 320 + 64)
+        #expect(MatMul.threadScratchBytes(type: .q6_K, cols: 2048, tokens: 64) == 8 * 2464 + 64)
+        #expect(MatMul.threadScratchBytes(type: .q8_0, cols: 1536, tokens: 1) == 0)
+        #expect(MatMul.threadScratchBytes(type: .f16, cols: 1536, tokens: 8) == 0)
+        #else
         #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 1536, tokens: 8) == 48 * 576 + 64)
         #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 1536, tokens: 1) == 16 * 1024 + 64)
-        #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 64, tokens: 128) == 16 * 1024 + 64)
         #expect(MatMul.threadScratchBytes(type: .q8_0, cols: 1536, tokens: 8) == 0)
+        #endif
+        #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 64, tokens: 128) == 16 * 1024 + 64)
         #expect(MatMul.threadScratchBytes(type: .q4_1, cols: 1536, tokens: 0) == 0)
         // What the kernels actually request fits: packing 1536 columns for 8 tokens leaves the buffer as is.
         let p = TileScratch.buffer(bytes: 48 * 576)
         #expect(TileScratch.buffer(bytes: 48 * 96) == p)
+    }
+
+    /// The prefill tiles (x86-64: 1 row × 8 tokens over packed activations; elsewhere the generic 2×4 tile) on
+    /// wide rows, full and padded token groups, every K-quant order a batch can take.
+    @Test("Prefill tiles equal Dot.row bit for bit on wide rows and odd token counts",
+          arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K])
+    func wideTiles(type: GGMLType) throws {
+        var seed: UInt64 = 700 + UInt64(type.rawValue)
+        let widths = type.blockSize == 256 ? [1, 3, 8] : [1, 7, 64]
+        for blocks in widths {
+            // (rows, tokens): Q4_K with 16 rows is repacked (GEMM rows in groups of 4, then GEMV), with 13 rows
+            // tiled from 8 tokens; Q6_K is tiled from 8 tokens.
+            for (rows, tokens) in [(16, 2), (13, 8), (16, 13), (5, 17), (16, 24), (13, 9)] {
+                seed += 1
+                let p = Problem(type, rows: rows, blocks: blocks, tokens: tokens, seed: seed)
+                let got: [UInt32] = try p.mul(threads: 2).map { $0.bitPattern }
+                let want: [UInt32] = try p.reference().map { $0.bitPattern }
+                #expect(got == want, "\(type.name) blocks \(blocks) rows \(rows) tokens \(tokens)")
+            }
+        }
+    }
+
+    /// On x86-64 `mul` runs the AVX2 Q4_1 kernels; the portable ones (the path on other CPUs) are checked here
+    /// directly against the same per-row reference, so both stay bit-identical to `Dot.row`.
+    @Test("Portable Q4_1 matvec and 1×8 tile equal Dot.row bit for bit (full and padded groups, row tails)")
+    func q4_1PortableKernels() throws {
+        var seed: UInt64 = 900
+        for blocks in [1, 3, 48] {
+            for (rows, tokens) in [(1, 1), (7, 1), (13, 1), (5, 2), (9, 8), (6, 13), (3, 17)] {
+                seed += 1
+                let p = Problem(.q4_1, rows: rows, blocks: blocks, tokens: tokens, seed: seed)
+                let want: [UInt32] = try p.reference().map { $0.bitPattern }
+                var y = [Float](repeating: .nan, count: rows * tokens)
+                let xBytes = GGMLType.q8_1.rowBytes(p.cols)!
+                var xq = [UInt8](repeating: 0, count: tokens * xBytes)
+                p.x.withUnsafeBufferPointer { xp in
+                    xq.withUnsafeMutableBytes { qp in
+                        for t in 0..<tokens {
+                            Quantize.q8_1(xp.baseAddress! + t * p.cols, qp.baseAddress! + t * xBytes, count: p.cols)
+                        }
+                    }
+                }
+                p.weights.withUnsafeBytes { wp in
+                    xq.withUnsafeBytes { qp in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            let rowBytes = GGMLType.q4_1.rowBytes(p.cols)!
+                            if tokens == 1 {
+                                MatMul.matvecQ4_1_portable(wp.baseAddress!, rowBytes: rowBytes, qp.baseAddress!, cols: p.cols,
+                                                           yp.baseAddress!, rows: 0..<rows)
+                            } else {
+                                MatMul.matmulQ4_1_portable(wp.baseAddress!, rowBytes: rowBytes, rowCount: rows, qp.baseAddress!,
+                                                           xBytes: xBytes, cols: p.cols, tokens: tokens, yp.baseAddress!,
+                                                           rows: 0..<rows)
+                            }
+                        }
+                    }
+                }
+                #expect(y.map(\.bitPattern) == want, "blocks \(blocks) rows \(rows) tokens \(tokens)")
+            }
+        }
     }
 
     @Test("Results do not depend on the thread count", arguments: [GGMLType.q4_1, .q8_0, .q4_K, .q6_K, .f32])

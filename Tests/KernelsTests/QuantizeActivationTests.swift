@@ -46,6 +46,26 @@ struct QuantizeActivationTests {
         }
     }
 
+    #if arch(x86_64)
+    @Test("AVX2 quantizer steps equal the portable Swift SIMD twins byte for byte", arguments: [256, 512, 2048])
+    func avx2Twins(count: Int) {
+        for x in Self.inputs(count, seed: UInt64(count) + 7) {
+            let k = Self.bytes(x, 292, 256, Self.q8_K)
+            let kPortable = Self.bytes(x, 292, 256, { Quantize.q8_K_portable($0, $1, count: $2) })
+            #expect(k == kPortable)
+            x.withUnsafeBufferPointer { xp in
+                for b in 0..<count / 32 {
+                    let scale = Quantize.blockScale(xp.baseAddress! + 32 * b).id
+                    var fast = [UInt8](repeating: 0, count: 32), twin = fast
+                    let s1 = fast.withUnsafeMutableBytes { Quantize.q8Block_avx2(xp.baseAddress! + 32 * b, scale, $0.baseAddress!) }
+                    let s2 = twin.withUnsafeMutableBytes { Quantize.q8Block_portable(xp.baseAddress! + 32 * b, scale, $0.baseAddress!) }
+                    #expect(fast == twin && s1 == s2, "block \(b)")
+                }
+            }
+        }
+    }
+    #endif
+
     @Test("Q8_0/Q8_1 follow the AVX2 build: d = amax/127, id = 127/amax, ties to even, s = d·Σq")
     func q8_1Semantics() {
         // amax = 127 → d = 1, id = 1: quants are x rounded half to even (2.5 → 2, 3.5 → 4, −2.5 → −2).

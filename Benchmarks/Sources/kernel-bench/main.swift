@@ -88,6 +88,8 @@ struct Options {
     var quick = false
     var dotsOnly = false
     var filter: String? = nil
+    var dram = false
+    var idle = false
 }
 
 var options = Options()
@@ -100,8 +102,10 @@ while let a = argv.next() {
     case "--dots-only": options.dotsOnly = true
     case "--filter": options.filter = argv.next()
     case "--cpu-time": clock = CLOCK_THREAD_CPUTIME_ID; options.threads = [1]
+    case "--dram": options.dram = true
+    case "--idle": options.idle = true
     default:
-        print("usage: kernel-bench [--runs N] [--threads 1,2] [--quick] [--dots-only] [--filter text] [--cpu-time]")
+        print("usage: kernel-bench [--runs N] [--threads 1,2] [--quick] [--dots-only] [--filter text] [--cpu-time] [--dram] [--idle]")
         exit(2)
     }
 }
@@ -114,6 +118,39 @@ func fmt(_ v: Double, _ digits: Int = 1) -> String {
 }
 
 var rng = SplitMix(state: 42)
+
+/// User + system CPU time of the whole process (all threads), ms.
+func processCPUms() -> Double {
+    var u = rusage()
+    getrusage(Int32(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000 + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000
+}
+
+// MARK: - Idle cost: a pool that has just run decode-like work, then waits (a session waiting for input).
+
+if options.idle {
+    print("## Idle cost after 20 000 Q4_1 1536×576 matvecs: process CPU time over 2 s of waiting")
+    print("| threads | busy wall ms | busy CPU ms | idle wall ms | idle CPU ms | % of a core |")
+    print("|---|---|---|---|---|---|")
+    let w = randomWeights(.q4_1, rows: 1536, cols: 576, &rng)
+    let m = try! WeightMatrix(type: .q4_1, rows: 1536, cols: 576, data: w)
+    let x = UnsafeMutablePointer<Float>.allocate(capacity: 576)
+    for i in 0..<576 { x[i] = Float(i % 7) - 3 }
+    let xq = UnsafeMutableRawPointer.allocate(byteCount: MatMul.activationBytes(for: m, tokens: 1), alignment: 64)
+    let y = UnsafeMutablePointer<Float>.allocate(capacity: 1536)
+    var wall = timespec()
+    func wallMs() -> Double { clock_gettime(CLOCK_MONOTONIC, &wall); return Double(wall.tv_sec) * 1000 + Double(wall.tv_nsec) / 1e6 }
+    for t in options.threads {
+        let pool = ThreadPool(threads: t)
+        let c0 = processCPUms(), t0 = wallMs()
+        for _ in 0..<20_000 { MatMul.mul(m, x, tokens: 1, y, scratch: xq, pool: pool) }
+        let c1 = processCPUms(), t1 = wallMs()
+        usleep(2_000_000)
+        let c2 = processCPUms(), t2 = wallMs()
+        print("| \(t) | \(fmt(t1 - t0)) | \(fmt(c1 - c0)) | \(fmt(t2 - t1)) | \(fmt(c2 - c1, 2)) | \(fmt(100 * (c2 - c1) / (t2 - t1), 3)) |")
+    }
+    exit(0)
+}
 
 // MARK: - Dot products: one weight row · one activation row, n elements, hot in L1.
 
@@ -202,6 +239,40 @@ for t in options.threads {
     let pool = ThreadPool(threads: t)
     let bytes = options.quick ? 256 << 20 : 1 << 30
     print("| \(t) | \(fmt(bandwidth(bytes: bytes, runs: options.runs, pool: pool))) |")
+}
+
+// MARK: - Decode from DRAM: matvec over copies of a matrix totalling ≥ 128 MiB (4× the 32 MiB L3), cycled, so
+// every call streams its weights from memory as decode does.
+
+if options.dram {
+    print("")
+    print("## Matrix–vector from DRAM (\(clockName); ≥ 128 MiB of copies cycled; GB/s = weight bytes / time)")
+    print("| model | matrix | type | rows×cols | threads | µs | GB/s |")
+    print("|---|---|---|---|---|---|---|")
+    for s in shapes {
+        let probe = try! WeightMatrix(type: s.type, rows: s.rows, cols: s.cols, data: UnsafeRawPointer(bitPattern: 64)!)
+        let copies = (128 << 20) / probe.byteCount + 1
+        let ws = (0..<copies).map { _ in randomWeights(s.type, rows: s.rows, cols: s.cols, &rng) }
+        let ms = ws.map { try! WeightMatrix(type: s.type, rows: s.rows, cols: s.cols, data: $0) }
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: s.cols)
+        for i in 0..<s.cols { x[i] = Float(Int(i % 37) - 18) / 9 }
+        let xq = UnsafeMutableRawPointer.allocate(byteCount: MatMul.activationBytes(for: ms[0], tokens: 1), alignment: 64)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: s.rows)
+        for t in options.threads {
+            let pool = ThreadPool(threads: t)
+            MatMul.quantizeActivations(x, tokens: 1, cols: s.cols, as: ms[0].vecDotType, into: xq, pool: pool)
+            var k = 0
+            let ns = measure(runs: options.runs, inner: copies) {
+                MatMul.mulQuantized(ms[k % copies], xq, tokens: 1, y, pool: pool)
+                k += 1
+            }
+            print("| \(s.model) | \(s.name) | \(s.type.name) | \(s.rows)×\(s.cols) | \(t) | \(fmt(ns / 1000)) | "
+                + "\(fmt(Double(probe.byteCount) / ns)) |")
+        }
+        ws.forEach { $0.deallocate() }
+        x.deallocate(); xq.deallocate(); y.deallocate()
+    }
+    exit(0)
 }
 
 print("")

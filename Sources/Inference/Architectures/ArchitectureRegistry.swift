@@ -2,7 +2,7 @@ import GGUF
 
 /// One model architecture, in one file under `Architectures/`: its hyperparameters (read from its `{arch}.*`
 /// GGUF keys, with its defaults), its weights (GGUF tensor names beside the fields) and its forward graph,
-/// composed from the shared blocks of `Session+Blocks.swift`. See docs/architecture.md, "Adding an architecture".
+/// composed from the shared blocks of `ForwardPass+Blocks.swift`. See docs/architecture.md, "Adding an architecture".
 protocol Architecture: Sendable {
     /// The `general.architecture` value of its GGUF files.
     static var name: String { get }
@@ -13,9 +13,9 @@ protocol Architecture: Sendable {
     init(file: GGUFFile, config: ModelConfig) throws
     /// What the runtime needs of the weights, whatever the graph.
     var shared: SharedWeights { get }
-    /// Evaluates `ids` at positions `start ..< start + ids.count` of `session` (its KV cache, scratch and
-    /// pool), filling the session's logits per `logits`.
-    func forward(_ session: Session, _ ids: UnsafeBufferPointer<Int32>, start: Int, logits: LogitsMode)
+    /// Evaluates the rows of step `g` (each at its position in its own sequence, attention against that
+    /// sequence's KV cache), leaving each sequence's logits where its segment asks.
+    func forward(_ g: ForwardPass)
 }
 
 /// The architectures EdgeLM runs: the one list every other place reads (the loader, error messages, the

@@ -75,23 +75,23 @@ struct Gemma3: Architecture {
         queryScale = 1 / Float(c.headDim).squareRoot()
     }
 
-    func forward(_ s: Session, _ ids: UnsafeBufferPointer<Int32>, start: Int, logits: LogitsMode) {
-        let n = ids.count
+    func forward(_ g: ForwardPass) {
+        let n = g.rows
         var rows = n
-        s.embed(ids, scale: embeddingScale)
+        g.embed(scale: embeddingScale)
         for (l, L) in layers.enumerated() {
-            s.norm(s.x, L.attnNorm, into: s.xn, tokens: n, tap: "attn_norm-\(l)")
-            s.selfAttention(layer: l, L.attention, tokens: n, start: start, queryScale: queryScale, kqScale: 1)
-            if l == layers.count - 1 { rows = s.keepOutputRows(tokens: n, logits) }
-            s.norm(s.proj, L.postAttnNorm, into: s.proj, tokens: rows, tap: "attn_post_norm-\(l)")
-            s.addResidual(tokens: rows)
-            s.tap("ffn_inp-\(l)", s.x, rows * s.c.embeddingLength)
-            s.norm(s.x, L.ffnNorm, into: s.xn, tokens: rows, tap: "ffn_norm-\(l)")
-            if rows > 0 { s.feedForward(layer: l, L.ffn, .gelu, tokens: rows) }
-            s.norm(s.proj, L.postFFNNorm, into: s.proj, tokens: rows, tap: "ffn_post_norm-\(l)")
-            s.addResidual(tokens: rows)
-            s.endLayer(l, tokens: rows)
+            g.norm(g.x, L.attnNorm, into: g.xn, rows: n, tap: "attn_norm-\(l)")
+            g.selfAttention(layer: l, L.attention, queryScale: queryScale, kqScale: 1)
+            if l == layers.count - 1 { rows = g.keepOutputRows() }
+            g.norm(g.proj, L.postAttnNorm, into: g.proj, rows: rows, tap: "attn_post_norm-\(l)")
+            g.addResidual(rows: rows)
+            g.tap("ffn_inp-\(l)", g.x, rows * g.c.embeddingLength)
+            g.norm(g.x, L.ffnNorm, into: g.xn, rows: rows, tap: "ffn_norm-\(l)")
+            if rows > 0 { g.feedForward(layer: l, L.ffn, .gelu, rows: rows) }
+            g.norm(g.proj, L.postFFNNorm, into: g.proj, rows: rows, tap: "ffn_post_norm-\(l)")
+            g.addResidual(rows: rows)
+            g.endLayer(l, rows: rows)
         }
-        s.outputHead(tokens: rows, logits)
+        g.outputHead(rows: rows)
     }
 }

@@ -44,21 +44,21 @@ struct Llama: Architecture {
         kqScale = 1 / Float(c.headDim).squareRoot()
     }
 
-    func forward(_ s: Session, _ ids: UnsafeBufferPointer<Int32>, start: Int, logits: LogitsMode) {
-        let n = ids.count
+    func forward(_ g: ForwardPass) {
+        let n = g.rows
         var rows = n
-        s.embed(ids, scale: 1)
+        g.embed(scale: 1)
         for (l, L) in layers.enumerated() {
-            s.norm(s.x, L.attnNorm, into: s.xn, tokens: n, tap: "attn_norm-\(l)")
-            s.selfAttention(layer: l, L.attention, tokens: n, start: start, kqScale: kqScale)
-            if l == layers.count - 1 { rows = s.keepOutputRows(tokens: n, logits) }
-            s.addResidual(tokens: rows)
-            s.tap("ffn_inp-\(l)", s.x, rows * s.c.embeddingLength)
-            s.norm(s.x, L.ffnNorm, into: s.xn, tokens: rows, tap: "ffn_norm-\(l)")
-            if rows > 0 { s.feedForward(layer: l, L.ffn, .silu, tokens: rows) }
-            s.addResidual(tokens: rows)
-            s.endLayer(l, tokens: rows)
+            g.norm(g.x, L.attnNorm, into: g.xn, rows: n, tap: "attn_norm-\(l)")
+            g.selfAttention(layer: l, L.attention, kqScale: kqScale)
+            if l == layers.count - 1 { rows = g.keepOutputRows() }
+            g.addResidual(rows: rows)
+            g.tap("ffn_inp-\(l)", g.x, rows * g.c.embeddingLength)
+            g.norm(g.x, L.ffnNorm, into: g.xn, rows: rows, tap: "ffn_norm-\(l)")
+            if rows > 0 { g.feedForward(layer: l, L.ffn, .silu, rows: rows) }
+            g.addResidual(rows: rows)
+            g.endLayer(l, rows: rows)
         }
-        s.outputHead(tokens: rows, logits)
+        g.outputHead(rows: rows)
     }
 }

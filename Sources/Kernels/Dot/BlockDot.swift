@@ -26,6 +26,17 @@ struct DotAccumulator {
     /// the 4 `m` lanes summed as ggml does (`(m0 + m2) + (m1 + m3)`).
     @inline(__always)
     var result: Float { (KSIMD.hsum(v) + s) + ((m[0] + m[2]) + (m[1] + m[3])) }
+
+    /// `result` of an accumulator holding lanes `v`, scalar `s` and mins `m` (the same float operations), for
+    /// tiles that keep their chains in other registers.
+    @inline(__always)
+    static func result(_ v: SIMD8<Float>, s: Float = 0, m: SIMD4<Float> = SIMD4<Float>()) -> Float {
+        var acc = DotAccumulator()
+        acc.v = v
+        acc.s = s
+        acc.m = m
+        return acc.result
+    }
 }
 
 /// One weight format's block step. `elements` elements of a weight row occupy `weightBytes` bytes; the

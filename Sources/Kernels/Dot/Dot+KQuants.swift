@@ -50,21 +50,40 @@ enum Q4_KDot: KQuantDot {
     static func accumulate(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ acc: inout DotAccumulator) {
         let dx = x.loadUnaligned(as: Float.self)
         let h = KSIMD.halves4(w, w)  // d, dmin
-        let (sc, mn) = kScalesMins(w + 4)
+        let (isum, mins) = q4KLanes(w, x)
         // Mins: 4 lanes of m_{2t}·(bsums of sub-block 2t) + m_{2t+1}·(…2t+1), fused with −d_x·dmin (ggml's acc_m).
-        acc.m.addProduct(SIMD4<Float>(kMinsLanes(x + 260, mn)), SIMD4(repeating: -dx * h[1]))
-        let m4 = KSIMD.splat16(0x0F), s4 = KSIMD.splat16(4)
-        var isum = SIMD8<Int32>()
-        for j in 0..<4 {
-            // Bytes 32j…32j+31: low nibbles are elements 64j…64j+31, high nibbles 64j+32…64j+63.
-            let q0 = KSIMD.zext16(w + 16 + 32 * j), q1 = KSIMD.zext16(w + 32 + 32 * j)
-            let y = x + 4 + 64 * j
-            let lo = KSIMD.quadLanes((q0 & m4) &* KSIMD.sext16(y), (q1 & m4) &* KSIMD.sext16(y + 16))
-            let hi = KSIMD.quadLanes((q0 &>> s4) &* KSIMD.sext16(y + 32), (q1 &>> s4) &* KSIMD.sext16(y + 48))
-            isum &+= lo &* KSIMD.splat(sc[2 * j]) &+ hi &* KSIMD.splat(sc[2 * j + 1])
-        }
+        acc.m.addProduct(SIMD4<Float>(mins), SIMD4(repeating: -dx * h[1]))
         acc.v.addProduct(KSIMD.float(isum), SIMD8(repeating: h[0] * dx))
     }
+}
+
+/// Q4_K's exact integer parts in ggml's lanes: Σ_sub scale·Σ q·y (lane k: elements 4k…4k+3 of each group)
+/// and the 4 mins lanes (``kMinsLanes(_:_:)``). AVX2 intrinsics on x86-64, the portable twin elsewhere.
+@inline(__always)
+func q4KLanes(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (scaled: SIMD8<Int32>, mins: SIMD4<Int32>) {
+    #if arch(x86_64)
+    let p = AVX2Lanes.q4KPairs(w, x)
+    return ((p.p0 &+ p.p1) &+ (p.p2 &+ p.p3), p.mins)
+    #else
+    return q4KLanes_portable(w, x)
+    #endif
+}
+
+/// ``q4KLanes(_:_:)`` in portable Swift SIMD (16-bit products; the same integers).
+@inline(__always)
+func q4KLanes_portable(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (scaled: SIMD8<Int32>, mins: SIMD4<Int32>) {
+    let (sc, mn) = kScalesMins(w + 4)
+    let m4 = KSIMD.splat16(0x0F), s4 = KSIMD.splat16(4)
+    var isum = SIMD8<Int32>()
+    for j in 0..<4 {
+        // Bytes 32j…32j+31: low nibbles are elements 64j…64j+31, high nibbles 64j+32…64j+63.
+        let q0 = KSIMD.zext16(w + 16 + 32 * j), q1 = KSIMD.zext16(w + 32 + 32 * j)
+        let y = x + 4 + 64 * j
+        let lo = KSIMD.quadLanes((q0 & m4) &* KSIMD.sext16(y), (q1 & m4) &* KSIMD.sext16(y + 16))
+        let hi = KSIMD.quadLanes((q0 &>> s4) &* KSIMD.sext16(y + 32), (q1 &>> s4) &* KSIMD.sext16(y + 48))
+        isum &+= lo &* KSIMD.splat(sc[2 * j]) &+ hi &* KSIMD.splat(sc[2 * j + 1])
+    }
+    return (isum, kMinsLanes(x + 260, mn))
 }
 
 /// The exact integer parts of a Q4_K · Q8_K super-block per sub-block pair sb = 0…3: `scaled[sb]` =
@@ -72,6 +91,17 @@ enum Q4_KDot: KQuantDot {
 /// m_{2sb}·(y sum of sub-block 2sb) + m_{2sb+1}·(y sum of 2sb+1).
 @inline(__always)
 func q4KPairSums(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (scaled: SIMD4<Int32>, mins: SIMD4<Int32>) {
+    #if arch(x86_64)
+    let p = AVX2Lanes.q4KPairs(w, x)
+    return (KSIMD.lanesTotals(p.p0, p.p1, p.p2, p.p3), p.mins)
+    #else
+    return q4KPairSums_portable(w, x)
+    #endif
+}
+
+/// ``q4KPairSums(_:_:)`` in portable Swift SIMD.
+@inline(__always)
+func q4KPairSums_portable(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (scaled: SIMD4<Int32>, mins: SIMD4<Int32>) {
     let (sc, mn) = kScalesMins(w + 4)
     let m4 = KSIMD.splat16(0x0F), s4 = KSIMD.splat16(4)
     @inline(__always) func pair(_ j: Int) -> SIMD8<Int32> {
@@ -183,9 +213,19 @@ enum Q6_KDot: KQuantDot {
     }
 }
 
-/// Q6_K's exact integer part Σ_g scale_g·Σ (q − 32)·y in ggml's AVX2 lanes.
+/// Q6_K's exact integer part Σ_g scale_g·Σ (q − 32)·y in ggml's AVX2 lanes (intrinsics on x86-64).
 @inline(__always)
 func q6KLanes(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
+    #if arch(x86_64)
+    return AVX2Lanes.q6K(w, x)
+    #else
+    return q6KLanes_portable(w, x)
+    #endif
+}
+
+/// ``q6KLanes(_:_:)`` in portable Swift SIMD (16-bit products; the same integers).
+@inline(__always)
+func q6KLanes_portable(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
     let m4 = KSIMD.splat16(0x0F), m30 = KSIMD.splat16(0x30)
     let two = KSIMD.splat16(2), four = KSIMD.splat16(4)
     // ggml's order: per 32-element group t of 128-element half n, the unsigned 6-bit q·y summed four

@@ -2,9 +2,9 @@
 // (ggml/src/ggml-cpu/arch/x86/quants.c): exact integer block dot, then one fma with d_w·d_x per block; the
 // `_1` formats add m_w·s_x per block in a scalar. Layouts: Formats/BlockLayouts.swift.
 //
-// Q4_1 (SmolLM2's format) uses `KSIMD.quadDot` (`vpmaddwd` on even/odd element lanes, ggml's lane order). Q4_0,
-// Q5_0 and Q8_0 use Clang's AVX2 intrinsics on x86-64 (`Dot+AVX2.swift`, `vpmaddubsw` as ggml) and their
-// portable Swift SIMD `lanes_portable` elsewhere (the same integers; tested against each other).
+// Q4_0, Q4_1, Q5_0 and Q8_0 use Clang's AVX2 intrinsics on x86-64 (`Dot+AVX2.swift`, `vpmaddubsw` as ggml) and
+// their portable Swift SIMD `lanes_portable` elsewhere (the same integers; tested against each other). Q5_1 (on
+// no hot path) stays portable.
 // Overflow bounds of the Int16 products (|q8| ≤ 127, the activation quantizers never emit −128):
 //   Q4_0 |(-8)·127|·2 = 2032, Q4_1 15·127·2 = 3810, Q5_0 16·127·2 = 4064, Q5_1 31·127·2 = 7874 per lane;
 //   pair sums at most twice that. Q8_0·Q8_0 products (≤ 16 384) are pair-summed before any addition.
@@ -48,9 +48,20 @@ enum Q4_1Dot: BlockDot {
         // ggml's AVX2 order: lane k sums elements 4k…4k+3, one fused multiply-add by d_w·d_x per lane, and
         // m_w·s_x fused into the scalar.
         let h = KSIMD.halves4(w, x)  // d_w, m_w, d_x, s_x
-        let lanes = KSIMD.quadDot(KSIMD.nibblePairs(w + 4), KSIMD.signedPairs(x + 4))
+        #if arch(x86_64)
+        let lanes = AVX2Lanes.q4_1(w + 4, x + 4)
+        #else
+        let lanes = lanes_portable(w, x)
+        #endif
         acc.v.addProduct(KSIMD.float(lanes), SIMD8(repeating: h[0] * h[2]))
         acc.s.addProduct(h[1], h[3])
+    }
+
+    /// The block's integer lanes in portable Swift SIMD (`vpmaddwd` on even/odd element lanes; lane k: elements
+    /// 4k…4k+3, ggml's AVX2 order).
+    @inline(__always)
+    static func lanes_portable(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
+        KSIMD.quadDot(KSIMD.nibblePairs(w + 4), KSIMD.signedPairs(x + 4))
     }
 }
 
