@@ -95,16 +95,16 @@ class Scorer:
     def _eval(self, tokens, n_past, all_logits):
         """Evaluates tokens at n_past; returns the logits of every token (all_logits) or of the last one."""
         self.llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
-        out = None
+        outs = []
         for i in range(0, len(tokens), 512):
             chunk = tokens[i:i + 512]
             last = i + 512 >= len(tokens)
             self.llm._batch.set_batch(batch=chunk, n_past=n_past + i, logits_all=all_logits)
             self.llm._ctx.decode(self.llm._batch)
-            if last:
+            if all_logits or last:
                 rows = len(chunk) if all_logits else 1
-                out = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(rows * self.vocab,)).reshape(rows, self.vocab).astype(np.float64)
-        return out
+                outs.append(np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(rows * self.vocab,)).reshape(rows, self.vocab).astype(np.float64))
+        return np.concatenate(outs) if len(outs) > 1 else outs[0]
 
     def prefill(self, tokens):
         """Evaluate tokens reusing the longest common prefix with the current state (like TaskRunner)."""

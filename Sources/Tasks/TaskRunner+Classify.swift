@@ -296,23 +296,31 @@ extension TaskRunner {
                               rawScores: raw, timings: timings)
     }
 
-    /// The temperature `classify` uses for `set`: fitted for it, else ``TaskOptions/temperature``, else ``defaultTemperature``.
+    /// The temperature `classify` uses for `set`: fitted for it, else ``TaskOptions/temperature``, else the
+    /// model's default for this kind of label set (``defaultTemperature(fewShot:)``).
     public func temperature(for set: LabelSet) -> Double {
-        temperatures[set] ?? options.temperature ?? defaultTemperature
+        temperatures[set] ?? options.temperature ?? defaultTemperature(fewShot: !set.shots.isEmpty)
     }
 
-    /// The temperature fitted on the tune split of docs/data/classify-families.jsonl for this model's
-    /// architecture and prompt style with the default scoring (mean log-probability, contextual calibration);
-    /// 1 for other models or settings. See docs/tasks.md.
-    public var defaultTemperature: Double {
+    /// The default temperature with (or without) few-shot examples: fitted on the tune split of
+    /// docs/data/classify-families.jsonl for this model's architecture and prompt style with the default scoring
+    /// (combined, mean label log-probability, contextual calibration); 1 for other models or settings.
+    public func defaultTemperature(fewShot: Bool) -> Double {
         guard options.calibration == .contextual, options.labelScore == .mean, options.scoreEndOfTurn else { return 1 }
         let key = "\(model.config.architecture)/\(template.style == .plainText ? "base" : "chat")/\(options.scoring.rawValue)"
-        return Self.fittedTemperatures[key] ?? 1
+        return Self.fittedTemperatures[key + (fewShot ? "/few-shot" : "/zero-shot")] ?? 1
     }
 
-    /// Temperatures fitted on the tune split of docs/data/classify-families.jsonl with 2 examples per label
-    /// (`edgelm eval --task classify --fit-split tune`), per architecture, prompt style and scoring.
-    static let fittedTemperatures: [String: Double] = [:]
+    /// The default temperature of label sets with few-shot examples (``defaultTemperature(fewShot:)``).
+    public var defaultTemperature: Double { defaultTemperature(fewShot: true) }
+
+    /// Temperatures fitted on the tune split (`edgelm eval --task classify --fit-split tune`, 2 examples per
+    /// label for few-shot, none for zero-shot), per architecture, prompt style, scoring and kind of label set.
+    static let fittedTemperatures: [String: Double] = [
+        "llama/chat/combined/few-shot": 0.639,    // SmolLM2-135M-Instruct
+        "llama/chat/combined/zero-shot": 0.843,
+        "gemma3/base/combined/few-shot": 0.934,   // Gemma 3 270M (base)
+    ]
 
     /// The calibrated-away scores of the content-free inputs for a label set (cached per label set).
     func contextualBias(_ set: LabelSet, prompt p: ClassificationPrompt, timings: inout TaskTimings) throws -> [Double] {

@@ -251,7 +251,7 @@ struct EvalCommand: ParsableCommand {
             "ece": ClassificationMetrics.ece(all), "latency_p50_ms": Self.percentile(latencies, 0.5),
             "latency_p95_ms": Self.percentile(latencies, 0.95), "prompt_tokens_p50": Self.percentile(prefillTokens, 0.5),
             "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
-            "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature,
+            "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
             "families": perFamily, "family_order": familyOrder,
             "reliability": ClassificationMetrics.reliability(all).map {
                 ["lower": $0.lower, "upper": $0.upper, "count": $0.count, "accuracy": $0.accuracy, "mean_confidence": $0.meanConfidence]
@@ -347,7 +347,8 @@ struct EvalCommand: ParsableCommand {
             if parses && validates { valid += 1 }
             if e.forcedCompletion { forced += 1 }
             // Span fields: every value must be text of the input (checked here on the decoded strings).
-            let spans = Self.spanValues(e.value, schema: s, policy: runner.options.spans)
+            // With --spans off, the fields `auto` would constrain are checked (how many values were invented).
+            let spans = Self.spanValues(e.value, schema: s, policy: runner.options.spans == .off ? .auto : runner.options.spans)
             spanValues += spans.count
             let bad = spans.filter { !text.contains($0) }
             invented += bad.count

@@ -205,6 +205,12 @@ import Inference
         #expect(r.temperature(for: set) == 0.5)
         r.setTemperature(nil, labelSet: set)
         let r1 = try TaskRunnerTests.runner()
-        #expect(r1.temperature(for: set) == r1.defaultTemperature)
+        #expect(r1.temperature(for: set) == r1.defaultTemperature(fewShot: false))
+        let shot = LabelSet(labels: [LabelSpec("a"), LabelSpec("b")], examples: [.init(text: "x", label: "a")])
+        #expect(r1.temperature(for: shot) == r1.defaultTemperature(fewShot: true))
+        // The fitted defaults apply to the default scoring only.
+        var direct = TaskOptions(contextLength: 512, threads: 1)
+        direct.scoring = .direct
+        #expect(try TaskRunnerTests.runner(options: direct).defaultTemperature(fewShot: true) == 1)
     }
 }
