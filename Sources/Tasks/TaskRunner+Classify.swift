@@ -320,6 +320,7 @@ extension TaskRunner {
         "llama/chat/combined/few-shot": 0.639,    // SmolLM2-135M-Instruct
         "llama/chat/combined/zero-shot": 0.843,
         "gemma3/base/combined/few-shot": 0.934,   // Gemma 3 270M (base)
+        "gemma3/base/combined/zero-shot": 0.811,
     ]
 
     /// The calibrated-away scores of the content-free inputs for a label set (cached per label set).

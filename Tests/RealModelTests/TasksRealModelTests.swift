@@ -47,7 +47,9 @@ struct TasksRealModelTests {
         #expect(Double(correct) / Double(total) >= 0.75, "held-out accuracy \(correct)/\(total)")
     }
 
-    /// Every extraction parses (with Foundation too) and validates, and most fields are right.
+    /// Every extraction parses (with Foundation too) and validates, every string value is text of its input
+    /// (span fields), and the measured share of fields is right: 28/48 with the default prompt (worked examples,
+    /// spans) — docs/tasks.md; two fields of room for kernel rounding changes.
     @Test func extractionIsValidOnEveryInput() throws {
         guard let model = repoFile("weights/smollm2-135m-instruct-q4_1.gguf"),
               let data = repoFile("docs/data/extract.jsonl"),
@@ -56,14 +58,22 @@ struct TasksRealModelTests {
         }
         let schema = try JSONSchema(json: String(decoding: FileManager.default.contents(atPath: schemaPath)!, as: UTF8.self))
         let runner = try TaskRunner(model: try Model(path: model))
-        var names = 0
+        var right = 0
         for v in try lines(data) {
-            let e = try runner.extract(str(v["text"])!, schema: schema)
+            let text = str(v["text"])!
+            let e = try runner.extract(text, schema: schema)
             try schema.validate(try JSONValue.parse(e.text))
             #expect((try? JSONSerialization.jsonObject(with: Data(e.text.utf8))) != nil, "\(e.text)")
-            if e.value["name"] == v["expected"]?["name"] { names += 1 }
+            for k in ["name", "email", "phone", "company"] {
+                if case .string(let s)? = e.value[k] { #expect(text.contains(s), "\(k): '\(s)' is not in '\(text)'") }
+                switch (e.value[k] ?? .null, v["expected"]?[k] ?? .null) {   // as `eval` compares: strings ignoring case
+                case (.string(let a), .string(let b)) where a.lowercased() == b.lowercased(): right += 1
+                case (.null, .null): right += 1
+                default: break
+                }
+            }
         }
-        #expect(names >= 10, "names right: \(names)/12")
+        #expect(right >= 26, "fields right: \(right)/48")
     }
 }
 
