@@ -6,7 +6,9 @@
 // - one optional space after `:` and `,`; no other whitespace outside strings;
 // - strings: no raw control characters, escapes `\" \\ \/ \b \f \n \r \t` (no `\u`), well-formed UTF-8
 //   (no overlongs, no surrogates), at most `maxLength` code points;
-// - numbers: `-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,8})?` (integers without the fraction), no exponent.
+// - numbers: `-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,8})?` (integers without the fraction), no exponent;
+// - span strings (given a source text, per ``SpanPolicy``): the decoded characters are a non-empty substring
+//   of the source that neither starts nor ends with whitespace (a ``SpanIndex`` walk).
 // `completion()` gives the shortest bytes that finish the document from any reachable state.
 
 /// Limits that keep every constrained output finite (applied where the schema sets none).
@@ -35,21 +37,27 @@ final class CompiledSchema: @unchecked Sendable {
         var table: Int32 = -1           // literal: table of allowed texts; object: table of quoted keys
         var properties: [Int32] = []    // object: property nodes, schema order
         var requiredMask: UInt64 = 0    // object: bit i = property i is required
+        var span = false                // string: constrained to spans of the source
     }
     var nodes: [Node] = []
     var tables: [[[UInt8]]] = []
     let nullTable: Int32
     let limits: JSONConstraintLimits
     var root: Int32 = 0
+    /// The source text's substrings, for span strings (nil: no string is constrained to spans).
+    let spans: SpanIndex?
+    let policy: SpanPolicy
 
-    init(_ schema: JSONSchema, limits: JSONConstraintLimits) {
+    init(_ schema: JSONSchema, limits: JSONConstraintLimits, spans: SpanIndex? = nil, policy: SpanPolicy = .auto) {
         self.limits = limits
+        self.spans = spans
+        self.policy = policy
         tables.append([Array("null".utf8)])
         nullTable = 0
-        root = add(schema)
+        root = add(schema, name: nil)
     }
 
-    private func add(_ s: JSONSchema) -> Int32 {
+    private func add(_ s: JSONSchema, name: String?) -> Int32 {
         let index = Int32(nodes.count)
         nodes.append(Node(kind: .literal, nullable: s.nullable))
         var n = nodes[Int(index)]
@@ -57,6 +65,7 @@ final class CompiledSchema: @unchecked Sendable {
         case .string(let m):
             n.kind = .string
             n.maxLength = Int32(m ?? limits.defaultMaxStringLength)
+            n.span = spans != nil && s.isSpan(named: name, policy: policy)
         case .number: n.kind = .number
         case .integer: n.kind = .integer
         case .boolean, .enumeration:
@@ -70,13 +79,13 @@ final class CompiledSchema: @unchecked Sendable {
         case .array(let items, let m):
             n.kind = .array
             n.maxItems = Int32(m ?? limits.defaultMaxItems)
-            n.item = add(items)
+            n.item = add(items, name: name)
         case .object(let props):
             n.kind = .object
             n.table = Int32(tables.count)
             tables.append(props.map { p in var s = ""; JSONValue.writeString(p.name, to: &s); return Array(s.utf8) })
             for (i, p) in props.enumerated() {
-                n.properties.append(add(p.schema))
+                n.properties.append(add(p.schema, name: p.name))
                 if p.required { n.requiredMask |= 1 << UInt64(i) }
             }
         }
@@ -100,6 +109,8 @@ public struct JSONConstraint: Sendable {
         var cands: UInt64 = 0      // literal / object key: candidate set
         var u8rem: UInt8 = 0, u8lo: UInt8 = 0x80, u8hi: UInt8 = 0xBF
         var escape = false
+        var lastSpace = false      // span string: the last character was whitespace
+        var sa: Int32 = 0          // span string: state in the source's SpanIndex
     }
 
     let schema: CompiledSchema
@@ -109,8 +120,17 @@ public struct JSONConstraint: Sendable {
     public private(set) var byteCount = 0
 
     /// A validator at the start of a document for `schema`.
-    public init(schema: JSONSchema, limits: JSONConstraintLimits = JSONConstraintLimits()) {
-        self.init(compiled: CompiledSchema(schema, limits: limits))
+    /// - Parameters:
+    ///   - source: the input text; with it, the string fields `spans` selects accept only spans of it
+    ///     (``JSONSchema/isSpan(named:policy:)``). Nil: no string is constrained to the input.
+    public init(schema: JSONSchema, limits: JSONConstraintLimits = JSONConstraintLimits(), source: String? = nil,
+                spans: SpanPolicy = .auto) {
+        self.init(compiled: CompiledSchema(schema, limits: limits, spans: source.map { SpanIndex($0) }, policy: spans))
+    }
+
+    /// A validator over an already indexed source text (reuse one ``SpanIndex`` for several documents).
+    public init(schema: JSONSchema, limits: JSONConstraintLimits = JSONConstraintLimits(), spanIndex: SpanIndex, spans: SpanPolicy = .auto) {
+        self.init(compiled: CompiledSchema(schema, limits: limits, spans: spanIndex, policy: spans))
     }
 
     init(compiled: CompiledSchema) {
@@ -120,6 +140,15 @@ public struct JSONConstraint: Sendable {
 
     /// True once a whole document has been accepted (no further byte is valid).
     public var isComplete: Bool { top.kind == .document && top.phase == 1 }
+
+    /// True where an object property's value starts (after its `:`) and that value is a nullable span string:
+    /// the point where `extract` weighs `null` against copying a span.
+    public var atNullableSpanValue: Bool {
+        guard top.kind == .object, top.phase == 3 || top.phase == 4, top.table >= 0 else { return false }
+        let n = schema.nodes[Int(top.node)]
+        let value = schema.nodes[Int(n.properties[Int(top.table)])]
+        return value.kind == .string && value.span && value.nullable
+    }
 
     /// Feeds `bytes`; returns false (and leaves the state unspecified) when they do not keep a valid prefix.
     @inline(__always)
@@ -218,7 +247,9 @@ public struct JSONConstraint: Sendable {
     }
 
     private mutating func stringByte(_ b: UInt8) -> Bool {
-        let maxLength = schema.nodes[Int(top.node)].maxLength
+        let node = schema.nodes[Int(top.node)]
+        if node.span { return spanStringByte(b, maxLength: node.maxLength) }
+        let maxLength = node.maxLength
         if top.u8rem > 0 {
             guard b >= top.u8lo && b <= top.u8hi else { return false }
             top.u8rem -= 1; top.u8lo = 0x80; top.u8hi = 0xBF
@@ -239,15 +270,78 @@ public struct JSONConstraint: Sendable {
         switch b {
         case UInt8(ascii: "\\"): top.escape = true; byteCount += 1; return true
         case 0x20..<0x80: break
-        case 0xC2...0xDF: top.u8rem = 1
-        case 0xE0: top.u8rem = 2; top.u8lo = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: top.u8rem = 2
-        case 0xED: top.u8rem = 2; top.u8hi = 0x9F
-        case 0xF0: top.u8rem = 3; top.u8lo = 0x90
-        case 0xF1...0xF3: top.u8rem = 3
-        case 0xF4: top.u8rem = 3; top.u8hi = 0x8F
+        default:
+            guard Self.startUTF8(b, &top) else { return false }
+        }
+        top.pos += 1
+        byteCount += 1
+        return true
+    }
+
+    /// Sets up the continuation bytes of UTF-8 lead byte `b` (false for a byte that cannot lead).
+    @inline(__always)
+    private static func startUTF8(_ b: UInt8, _ f: inout Frame) -> Bool {
+        switch b {
+        case 0xC2...0xDF: f.u8rem = 1
+        case 0xE0: f.u8rem = 2; f.u8lo = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: f.u8rem = 2
+        case 0xED: f.u8rem = 2; f.u8hi = 0x9F
+        case 0xF0: f.u8rem = 3; f.u8lo = 0x90
+        case 0xF1...0xF3: f.u8rem = 3
+        case 0xF4: f.u8rem = 3; f.u8hi = 0x8F
         default: return false
         }
+        return true
+    }
+
+    /// The span-index state after the decoded character byte `d` starts or continues the span, or -1 when the
+    /// span rules refuse it: it must continue a substring of the source, must not start with whitespace, and
+    /// whitespace needs room for a following character that the source has (so a span never ends in whitespace).
+    @inline(__always)
+    private func spanStep(_ d: UInt8, maxLength: Int32) -> Int32 {
+        guard let idx = schema.spans, top.pos < maxLength else { return -1 }
+        let t = idx.next(top.sa, d)
+        guard t >= 0 else { return -1 }
+        if SpanIndex.isSpace(d) {
+            guard top.pos > 0, top.pos + 2 <= maxLength, idx.hasNonSpaceNext[Int(t)] else { return -1 }
+        }
+        return t
+    }
+
+    /// `stringByte` for a span string: the same JSON rules, and the decoded characters walk the source's
+    /// ``SpanIndex``.
+    private mutating func spanStringByte(_ b: UInt8, maxLength: Int32) -> Bool {
+        guard let idx = schema.spans else { return false }
+        if top.u8rem > 0 {
+            guard b >= top.u8lo && b <= top.u8hi else { return false }
+            let t = idx.next(top.sa, b)
+            guard t >= 0 else { return false }
+            top.sa = t
+            top.u8rem -= 1; top.u8lo = 0x80; top.u8hi = 0xBF
+            byteCount += 1
+            return true
+        }
+        if top.escape {
+            guard let d = SpanIndex.unescaped(b) else { return false }
+            let t = spanStep(d, maxLength: maxLength)
+            guard t >= 0 else { return false }
+            top.sa = t; top.lastSpace = SpanIndex.isSpace(d)
+            top.escape = false; top.pos += 1; byteCount += 1
+            return true
+        }
+        if b == UInt8(ascii: "\"") {
+            guard top.pos > 0 ? !top.lastSpace : !idx.canStart else { return false }
+            pop(); byteCount += 1; return true
+        }
+        if b == UInt8(ascii: "\\") {
+            guard SpanIndex.escapes.contains(where: { spanStep(SpanIndex.unescaped($0)!, maxLength: maxLength) >= 0 }) else { return false }
+            top.escape = true; byteCount += 1; return true
+        }
+        guard b >= 0x20 else { return false }
+        let t = spanStep(b, maxLength: maxLength)
+        guard t >= 0 else { return false }
+        if b >= 0x80 { guard Self.startUTF8(b, &top) else { return false } }
+        top.sa = t; top.lastSpace = SpanIndex.isSpace(b)
         top.pos += 1
         byteCount += 1
         return true
@@ -397,6 +491,25 @@ public struct JSONConstraint: Sendable {
         }
     }
 
+    /// The shortest way on in a span string: close it when allowed, else the first character the source
+    /// offers (escaped when it must be).
+    private func spanForcedByte(_ f: Frame, _ idx: SpanIndex, maxLength: Int32) -> UInt8 {
+        var probe = self
+        probe.top = f
+        if f.u8rem > 0 {
+            for b in f.u8lo...f.u8hi where idx.next(f.sa, b) >= 0 { return b }
+        }
+        if f.escape {
+            for e in SpanIndex.escapes where probe.spanStep(SpanIndex.unescaped(e)!, maxLength: maxLength) >= 0 { return e }
+        }
+        if f.pos > 0 ? !f.lastSpace : !idx.canStart { return UInt8(ascii: "\"") }
+        for (b, _) in idx.transitions(f.sa) where !SpanIndex.isSpace(b) && SpanIndex.representable(b) && !(0x80...0xC1).contains(b) && b < 0xF5 {
+            if probe.spanStep(b, maxLength: maxLength) < 0 { continue }
+            return b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") ? UInt8(ascii: "\\") : b
+        }
+        return UInt8(ascii: "\"")   // unreachable: the rules keep a way on
+    }
+
     private func forcedByte() -> UInt8? {
         var frames = rest
         frames.append(top)
@@ -408,6 +521,7 @@ public struct JSONConstraint: Sendable {
             case .document:
                 return f.phase == 0 ? minimalStart(f.node) : nil
             case .string:
+                if n.span, let idx = schema.spans { return spanForcedByte(f, idx, maxLength: n.maxLength) }
                 if f.u8rem > 0 { return f.u8lo }
                 return f.escape ? UInt8(ascii: "n") : UInt8(ascii: "\"")
             case .number:

@@ -34,9 +34,44 @@ public struct JSONSchema: Sendable, Equatable {
     public var nullable: Bool
     /// The schema's `description`, shown to the model in the prompt.
     public var description: String?
+    /// Where a string's value comes from (`"x-edgelm-source"`); nil when the schema does not say
+    /// (``SpanPolicy`` decides).
+    public var source: ValueSource?
 
-    public init(kind: Kind, nullable: Bool = false, description: String? = nil) {
-        self.kind = kind; self.nullable = nullable; self.description = description
+    /// Where a string field's value comes from: the `"x-edgelm-source"` schema extension.
+    public enum ValueSource: String, Sendable, Equatable {
+        /// Copied from the input: `extract` constrains it to a substring of the text (`"span"`).
+        case span
+        /// Written by the model (a summary, a paraphrase): unconstrained (`"free"`).
+        case free
+    }
+
+    public init(kind: Kind, nullable: Bool = false, description: String? = nil, source: ValueSource? = nil) {
+        self.kind = kind; self.nullable = nullable; self.description = description; self.source = source
+    }
+
+    /// Property names that read as generated text: under ``SpanPolicy/auto`` an unmarked string property with
+    /// one of these names is free text (not constrained to spans of the input).
+    public static let freeTextNames: Set<String> = [
+        "summary", "abstract", "explanation", "reason", "reasoning", "rationale", "translation", "paraphrase",
+        "rewrite", "answer", "reply", "response", "comment", "comments", "notes", "tldr",
+    ]
+
+    /// Whether this string schema, as the value of a property named `name` (nil for the top level or an array's
+    /// items without a name), is constrained to spans of the input under `policy`: marked `span` (unless the
+    /// policy is `off`), or unmarked under `auto` with a name outside ``freeTextNames``. False for non-strings.
+    public func isSpan(named name: String?, policy: SpanPolicy) -> Bool {
+        guard case .string = kind else { return false }
+        switch (policy, source) {
+        case (.off, _): return false
+        case (_, .span?): return true
+        case (_, .free?): return false
+        case (.marked, nil): return false
+        case (.auto, nil):
+            guard let name else { return true }
+            let key = name.lowercased().filter { $0.isLetter }
+            return !Self.freeTextNames.contains { key == $0 || key.hasSuffix($0) }   // "summary", "short_summary"
+        }
     }
 
     /// Most properties per object / values per enum the constrained decoder tracks (a 64-bit candidate set).
@@ -78,7 +113,7 @@ public struct JSONSchema: Sendable, Equatable {
             throw TasksError.invalidSchema("\(path) is not a JSON object")
         }
         let ignored: Set<String> = ["title", "description", "$schema", "default", "examples", "additionalProperties", "$id", "$comment"]
-        let known: Set<String> = ["type", "properties", "required", "maxLength", "enum", "items", "maxItems"]
+        let known: Set<String> = ["type", "properties", "required", "maxLength", "enum", "items", "maxItems", "x-edgelm-source"]
         for (k, _) in members where !ignored.contains(k) && !known.contains(k) {
             throw TasksError.unsupportedSchema(path: path, reason: "keyword '\(k)' is not supported")
         }
@@ -89,6 +124,13 @@ public struct JSONSchema: Sendable, Equatable {
         if let d = value["description"] {
             guard case .string(let s) = d else { throw TasksError.unsupportedSchema(path: path, reason: "description must be a string") }
             description = s
+        }
+        var source: ValueSource? = nil
+        if let v = value["x-edgelm-source"] {
+            guard case .string(let t) = v, let parsed = ValueSource(rawValue: t) else {
+                throw TasksError.unsupportedSchema(path: path, reason: "x-edgelm-source must be \"span\" or \"free\"")
+            }
+            source = parsed
         }
         var nullable = false
         var typeName: String? = nil
@@ -108,6 +150,13 @@ public struct JSONSchema: Sendable, Equatable {
         default: throw TasksError.unsupportedSchema(path: path, reason: "type must be a string or an array")
         }
 
+        if source != nil, value["enum"] != nil || value["type"].map({ t -> Bool in
+            if case .string("string") = t { return false }
+            if case .array(let ts) = t { return !ts.contains(.string("string")) }
+            return true
+        }) ?? true {
+            throw TasksError.unsupportedSchema(path: path, reason: "x-edgelm-source applies to string fields only (not enums or other types)")
+        }
         if let e = value["enum"] {
             guard case .array(let values) = e, !values.isEmpty else {
                 throw TasksError.unsupportedSchema(path: path, reason: "enum must be a non-empty array")
@@ -146,7 +195,8 @@ public struct JSONSchema: Sendable, Equatable {
         switch typeName {
         case "string":
             try forbid(["properties", "required", "items", "maxItems"], for: "string")
-            self.init(kind: .string(maxLength: try positiveInt("maxLength")), nullable: nullable, description: description)
+            self.init(kind: .string(maxLength: try positiveInt("maxLength")), nullable: nullable, description: description,
+                      source: source)
         case "number", "integer", "boolean":
             try forbid(["properties", "required", "items", "maxItems", "maxLength"], for: typeName!)
             let k: Kind = typeName == "number" ? .number : typeName == "integer" ? .integer : .boolean
