@@ -27,7 +27,7 @@ public struct JSONConstraintLimits: Sendable, Equatable {
 
 /// A schema flattened into a node table the automaton indexes by `Int32` (frames stay plain values).
 final class CompiledSchema: @unchecked Sendable {
-    enum Kind: UInt8 { case string, number, integer, literal, array, object }
+    enum Kind: UInt8 { case string, number, integer, literal, array, object, anyValue, anyObject }
     struct Node {
         var kind: Kind
         var nullable: Bool
@@ -44,6 +44,14 @@ final class CompiledSchema: @unchecked Sendable {
     let nullTable: Int32
     let limits: JSONConstraintLimits
     var root: Int32 = 0
+    /// Nodes of free-form JSON (``JSONSchema/Kind/any`` / ``JSONSchema/Kind/anyObject``), made on first use:
+    /// any value, any object, an array of any values, a string, an object key, a number; -1 until then.
+    var freeValue: Int32 = -1, freeObject: Int32 = -1, freeArray: Int32 = -1, freeString: Int32 = -1
+    var freeKey: Int32 = -1, freeNumber: Int32 = -1
+    /// The literals a free value may be: true, false, null.
+    var freeLiterals: Int32 = -1
+    /// Most keys in one free-form object.
+    static let maxFreeProperties: Int32 = 64
     /// The source text's substrings, for span strings (nil: no string is constrained to spans).
     let spans: SpanIndex?
     let policy: SpanPolicy
@@ -88,16 +96,40 @@ final class CompiledSchema: @unchecked Sendable {
                 n.properties.append(add(p.schema, name: p.name))
                 if p.required { n.requiredMask |= 1 << UInt64(i) }
             }
+        case .any:
+            n.kind = .anyValue
+            n.nullable = false   // null is one of its literals
+            addFreeNodes()
+        case .anyObject:
+            n.kind = .anyObject
+            addFreeNodes()
         }
         nodes[Int(index)] = n
         return index
+    }
+
+    /// The shared nodes of free-form values (once per schema).
+    private func addFreeNodes() {
+        guard freeValue < 0 else { return }
+        func node(_ n: Node) -> Int32 { nodes.append(n); return Int32(nodes.count - 1) }
+        freeValue = node(Node(kind: .anyValue, nullable: false))
+        freeObject = node(Node(kind: .anyObject, nullable: false))
+        freeArray = node(Node(kind: .array, nullable: false, maxItems: Int32(limits.defaultMaxItems), item: freeValue))
+        freeString = node(Node(kind: .string, nullable: false, maxLength: Int32(limits.defaultMaxStringLength)))
+        freeKey = node(Node(kind: .string, nullable: false, maxLength: 64))
+        freeNumber = node(Node(kind: .number, nullable: false))
+        freeLiterals = Int32(tables.count)
+        tables.append([Array("true".utf8), Array("false".utf8), Array("null".utf8)])
     }
 }
 
 /// The incremental validator. A value type: copy it to explore alternatives (the top frame is inline, the
 /// rest of the stack is a copy-on-write array touched only when nesting changes).
 public struct JSONConstraint: Sendable {
-    enum FrameKind: UInt8 { case document, string, number, literal, array, object }
+    enum FrameKind: UInt8 { case document, string, number, literal, array, object, freeObject }
+
+    /// Deepest nesting of free-form objects and arrays (so a free value always closes).
+    static let maxFreeDepth = 8
 
     struct Frame {
         var kind: FrameKind
@@ -190,6 +222,8 @@ public struct JSONConstraint: Sendable {
                 return arrayByte(b)
             case .object:
                 return objectByte(b)
+            case .freeObject:
+                return freeObjectByte(b)
             }
         }
     }
@@ -229,9 +263,46 @@ public struct JSONConstraint: Sendable {
             push(Frame(kind: .object, node: nodeIndex))
         case .literal:
             return false
+        case .anyObject:
+            guard b == UInt8(ascii: "{"), rest.count < Self.maxFreeDepth else { return false }
+            push(Frame(kind: .freeObject, node: nodeIndex))
+        case .anyValue:
+            switch b {
+            case UInt8(ascii: "{"): return start(schema.freeObject, b)
+            case UInt8(ascii: "["):
+                guard rest.count < Self.maxFreeDepth else { return false }
+                return start(schema.freeArray, b)
+            case UInt8(ascii: "\""): return start(schema.freeString, b)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return start(schema.freeNumber, b)
+            default: return startLiteral(schema.freeLiterals, nodeIndex, b)
+            }
         }
         byteCount += 1
         return true
+    }
+
+    /// A free-form object: `{`, then `"key": value` pairs (one optional space after `:` and `,`), `}`.
+    /// Phases: 0 after `{`; 1 after a key; 2 after `:`; 3 after `: `; 4 after a value; 5 after `,`; 6 after `, `.
+    private mutating func freeObjectByte(_ b: UInt8) -> Bool {
+        switch top.phase {
+        case 0, 5, 6:
+            if top.phase == 0 && b == UInt8(ascii: "}") { pop(); byteCount += 1; return true }
+            if top.phase == 5 && b == UInt8(ascii: " ") { top.phase = 6; byteCount += 1; return true }
+            guard b == UInt8(ascii: "\""), top.count < CompiledSchema.maxFreeProperties else { return false }
+            top.phase = 1; top.count += 1
+            return start(schema.freeKey, b)
+        case 1:
+            guard b == UInt8(ascii: ":") else { return false }
+            top.phase = 2; byteCount += 1; return true
+        case 2, 3:
+            if top.phase == 2 && b == UInt8(ascii: " ") { top.phase = 3; byteCount += 1; return true }
+            top.phase = 4
+            return start(schema.freeValue, b)
+        default:  // 4: after a value
+            if b == UInt8(ascii: "}") { pop(); byteCount += 1; return true }
+            if b == UInt8(ascii: ","), top.count < CompiledSchema.maxFreeProperties { top.phase = 5; byteCount += 1; return true }
+            return false
+        }
     }
 
     private mutating func startLiteral(_ table: Int32, _ node: Int32, _ b: UInt8) -> Bool {
@@ -487,7 +558,8 @@ public struct JSONConstraint: Sendable {
         case .string: return UInt8(ascii: "\"")
         case .number, .integer: return UInt8(ascii: "0")
         case .array: return UInt8(ascii: "[")
-        case .object: return UInt8(ascii: "{")
+        case .object, .anyObject: return UInt8(ascii: "{")
+        case .anyValue: return UInt8(ascii: "n")
         }
     }
 
@@ -552,6 +624,13 @@ public struct JSONConstraint: Sendable {
                 case 2: return UInt8(ascii: ":")
                 case 3, 4: return minimalStart(n.properties[Int(f.table)])
                 case 5: return requiredRemain(n, from: f.count) ? UInt8(ascii: ",") : UInt8(ascii: "}")
+                default: return UInt8(ascii: "\"")
+                }
+            case .freeObject:
+                switch f.phase {
+                case 0, 4: return UInt8(ascii: "}")
+                case 1: return UInt8(ascii: ":")
+                case 2, 3: return minimalStart(schema.freeValue)
                 default: return UInt8(ascii: "\"")
                 }
             }

@@ -6,6 +6,8 @@ import Foundation
 /// `type` object (with `properties`, `required`), string (`maxLength`), number, integer, boolean, `enum`,
 /// `["T", "null"]` (nullable), array (`items`, `maxItems`). `title`, `description`, `$schema`, `default`,
 /// `examples` and `additionalProperties` are accepted and ignored (the decoder never emits extra keys).
+/// Free-form values (OpenAI's `response_format: json_object`): an object schema without `properties` is any
+/// object, and a schema with no `type` or `enum` at all (`{}`) any JSON value.
 /// Anything else (`$ref`, `anyOf`, `pattern`, `format`, `minimum`, …) is rejected by ``init(json:)``.
 public struct JSONSchema: Sendable, Equatable {
     /// One object property, in schema order.
@@ -27,7 +29,14 @@ public struct JSONSchema: Sendable, Equatable {
         case enumeration([JSONValue])
         case array(items: JSONSchema, maxItems: Int?)
         case object([Property])
+        /// Any object (`{"type": "object"}` without `properties`): free keys, values of any JSON type.
+        case anyObject
+        /// Any JSON value (a schema without `type` or `enum`, e.g. `{}`).
+        case any
     }
+
+    /// Any JSON object: what OpenAI's `response_format: {"type": "json_object"}` asks for.
+    public static let anyObject = JSONSchema(kind: .anyObject)
 
     public var kind: Kind
     /// `null` is also allowed (`"type": ["string", "null"]`).
@@ -84,8 +93,9 @@ public struct JSONSchema: Sendable, Equatable {
         let v = try JSONValue.parse(text)
         try Self.rejectDuplicateKeys(v, path: "$")
         try self.init(value: v)
-        guard case .object = kind else {
-            throw TasksError.unsupportedSchema(path: "$", reason: "the top level must be {\"type\":\"object\"}")
+        switch kind {
+        case .object, .anyObject: break
+        default: throw TasksError.unsupportedSchema(path: "$", reason: "the top level must be {\"type\":\"object\"}")
         }
     }
 
@@ -233,7 +243,13 @@ public struct JSONSchema: Sendable, Equatable {
             guard props.count <= Self.maxAlternatives else {
                 throw TasksError.unsupportedSchema(path: path, reason: "at most \(Self.maxAlternatives) properties per object")
             }
+            if value["properties"] == nil {   // no properties named: any object
+                self.init(kind: .anyObject, nullable: nullable, description: description)
+                return
+            }
             self.init(kind: .object(props), nullable: nullable, description: description)
+        case nil where members.allSatisfy({ ignored.contains($0.0) }):
+            self.init(kind: .any, nullable: false, description: description)   // `{}`: any JSON value (null included)
         case nil:
             throw TasksError.unsupportedSchema(path: path, reason: "missing 'type' (or 'enum')")
         default:
@@ -247,6 +263,7 @@ public struct JSONSchema: Sendable, Equatable {
     public func validate(_ value: JSONValue, path: String = "$") throws {
         if case .null = value {
             if nullable { return }
+            if case .any = kind { return }
             if case .enumeration(let vs) = kind, vs.contains(.null) { return }
             throw TasksError.schemaViolation(path: path, reason: "null is not allowed")
         }
@@ -264,6 +281,7 @@ public struct JSONSchema: Sendable, Equatable {
         case (.array(let items, let maxItems), .array(let a)):
             if let m = maxItems, a.count > m { throw TasksError.schemaViolation(path: path, reason: "more than \(m) items") }
             for (i, v) in a.enumerated() { try items.validate(v, path: "\(path)[\(i)]") }
+        case (.any, _), (.anyObject, .object): return
         case (.object(let props), .object):
             for p in props {
                 if let v = value[p.name] { try p.schema.validate(v, path: path + "." + p.name) }
@@ -286,6 +304,8 @@ public struct JSONSchema: Sendable, Equatable {
         case .array(let items, _): s = "list of " + items.typeDescription
         case .object(let props):
             s = "{" + props.map { "\"\($0.name)\": \($0.schema.typeDescription)" }.joined(separator: ", ") + "}"
+        case .anyObject: s = "object"
+        case .any: s = "any JSON value"
         }
         if nullable { s += " or null" }
         return s

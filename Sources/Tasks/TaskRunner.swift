@@ -115,7 +115,7 @@ public final class TaskRunner {
             case .boolean: t = "true or false"
             case .enumeration(let vs): t = "one of " + vs.map(\.description).joined(separator: ", ")
             case .array(let items, _): t = "list of " + items.typeDescription
-            case .object: t = p.schema.typeDescription
+            case .object, .anyObject, .any: t = p.schema.typeDescription
             }
             if p.schema.nullable || !p.required { t += " or null" }
             if let d = p.schema.description { t += ": " + d }

@@ -136,10 +136,7 @@ enum BatchRunner {
 }
 
 /// A JSON object as one line (sorted keys, as `printJSON`).
-func jsonLine(_ object: Any) -> String {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-    return String(decoding: data, as: UTF8.self)
-}
+func jsonLine(_ object: Any) -> String { TaskDocument.text(object) }
 
 /// Non-Sendable values handed to worker threads that each use their own part.
 final class UncheckedBox<T>: @unchecked Sendable {

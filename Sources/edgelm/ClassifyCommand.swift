@@ -57,15 +57,9 @@ struct TaskCLIOptions: ParsableArguments {
     }
 }
 
-func routingFields(_ r: RoutedResult) -> [String: Any] {
-    ["escalated": r.escalated, "origin": r.origin.rawValue, "reason": r.reason.rawValue,
-     "low_confidence": r.lowConfidence, "detail": r.detail]
-}
+func routingFields(_ r: RoutedResult) -> [String: Any] { TaskDocument.routing(r) }
 
-func timingFields(_ t: TaskTimings) -> [String: Any] {
-    ["prompt_tokens": t.promptTokens, "generated_tokens": t.generatedTokens, "prefill_ms": t.prefillSeconds * 1000,
-     "decode_ms": t.decodeSeconds * 1000, "mask_ms": t.maskSeconds * 1000, "total_ms": t.totalSeconds * 1000]
-}
+func timingFields(_ t: TaskTimings) -> [String: Any] { TaskDocument.timings(t) }
 
 /// Reads a file named by a command option, or fails with a one-line error naming the option.
 func readOptionFile(_ path: String, option: String, what: String) throws -> Data {
@@ -126,14 +120,7 @@ struct LabelSetOptions: ParsableArguments {
 
 /// The JSON document of one classification (what `classify --json` prints for an input).
 func classificationDocument(_ result: RoutedResult, _ c: Classification) -> [String: Any] {
-    var obj: [String: Any] = [
-        "label": c.label,
-        "probabilities": Dictionary(uniqueKeysWithValues: zip(c.labels, c.probabilities)),
-        "confidence": c.confidence,
-        "timings": timingFields(c.timings),
-    ]
-    obj.merge(routingFields(result)) { a, _ in a }
-    return obj
+    TaskDocument.classification(result, c)
 }
 
 /// Runs one classification through `router` and records its telemetry event: the per-input step of `classify`.

@@ -40,11 +40,7 @@ struct RewriteCommand: ParsableCommand {
     }
 
     /// The `--json` document of one rewrite (also each line of `--input`).
-    static func document(_ result: RoutedResult, _ s: String) -> [String: Any] {
-        var obj: [String: Any] = ["text": s]
-        obj.merge(routingFields(result)) { a, _ in a }
-        return obj
-    }
+    static func document(_ result: RoutedResult, _ s: String) -> [String: Any] { TaskDocument.rewrite(result, s) }
 
     private func run(_ recorder: TelemetryRecorder) throws {
         let (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
