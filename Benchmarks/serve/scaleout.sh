@@ -223,23 +223,28 @@ rows = []
 for line in open(f"{run}/nginx-access.log"):
     parts = line.split()
     try:
-        t = float(parts[0]); st = int(parts[1])
+        t_end, st, rt = float(parts[0]), int(parts[1]), float(parts[2])
     except (ValueError, IndexError):
         continue
+    if '"POST' not in line: continue
     ups = line.split("ups=")[1].split(" ustat=")[0] if "ups=" in line else ""
     ust = line.split("ustat=")[1].split(" utime=")[0] if "ustat=" in line else ""
-    if '"POST' not in line: continue
-    rows.append((t, st, ups, ust))
-post = [r for r in rows if r[0] >= t0 - 0.5]  # the measured run, not the warm-up
+    rows.append((t_end - rt, st, ups, ust, t_end))
+post = [r for r in rows if r[0] >= t0 - 0.05]  # the measured run, not the warm-up
 a, b = f"127.0.0.1:{p1}", f"127.0.0.1:{p2}"
 resent = [r for r in post if "," in r[2]]
-served = lambda addr, rs: sum(1 for r in rs if r[2].split(",")[-1].strip() == addr and r[1] == 200)
-before = [r for r in post if r[0] <= t_kill]; after = [r for r in post if r[0] > t_kill]
+last = lambda r: r[2].split(",")[-1].strip()
+cut = sum(1 for l in open(f"{run}/nginx-error.log") if "prematurely closed" in l or "reset by peer" in l and "reading upstream" in l)
+before = [r for r in post if r[0] < t_kill]; after = [r for r in post if r[0] >= t_kill]
 print()
-print(f"nginx (access log, {len(post)} chat requests): before the kill A served {served(a, before)}, B {served(b, before)}; "
-      f"after it A {served(a, after)}, B {served(b, after)}. Re-sent by nginx to the other instance: {len(resent)}"
-      + (f" (upstream statuses: {', '.join(sorted({r[3] for r in resent}))})" if resent else "") + ". "
-      f"Statuses nginx returned: {', '.join(f'{s} ×{sum(1 for r in post if r[1] == s)}' for s in sorted({r[1] for r in post}))}.")
+print(f"nginx's view (access log, {len(post)} chat requests, by start time): started before the kill: "
+      f"{sum(1 for r in before if last(r) == a)} went to A, {sum(1 for r in before if last(r) == b)} to B; "
+      f"started after it: {sum(1 for r in after if last(r) == a)} to A, {sum(1 for r in after if last(r) == b)} to B. "
+      f"Re-sent by nginx to the other instance: {len(resent)}"
+      + (f" (upstream statuses {'; '.join(sorted({r[3] for r in resent}))})" if resent else "") + ". "
+      f"Streams cut by the upstream (error log): {cut}. Statuses nginx returned: "
+      f"{', '.join(f'{s} ×{sum(1 for r in post if r[1] == s)}' for s in sorted({r[1] for r in post}))}"
+      f" (a stream cut after its 200 header is logged as 200).")
 print()
 print(f"Backend {backend}, 2 instances × 1 thread, {sessions} sessions each, behind nginx; {clients} streaming clients "
       f"for {duration} s, max_tokens {max_tokens}, client retries {retries}; instance A got SIG{sig} "
