@@ -146,7 +146,7 @@ def main():
         try:
             obj = json.loads(text)
         except ValueError as e:
-            raise CheckFailed(f"content is not JSON ({e}): {text!r}")
+            raise CheckFailed(f"content is not JSON ({e}; finish_reason {r.choices[0].finish_reason}): {text!r}")
         expect(isinstance(obj, dict), f"not an object: {obj!r}")
         expect(isinstance(obj.get("name"), str), f"name missing or not a string: {obj!r}")
         expect(isinstance(obj.get("age"), int) and not isinstance(obj.get("age"), bool),
@@ -156,13 +156,14 @@ def main():
     def check_json_object():
         r = client.chat.completions.create(
             model=model(), temperature=0, seed=0, max_tokens=64,
-            messages=[{"role": "user", "content": "Give the capital of France as a JSON object."}],
+            messages=[{"role": "user", "content": 'Answer with a JSON object that has one key, "capital": '
+                                                  'what is the capital of France?'}],
             response_format={"type": "json_object"})
         text = r.choices[0].message.content or ""
         try:
             obj = json.loads(text)
         except ValueError as e:
-            raise CheckFailed(f"content is not JSON ({e}): {text!r}")
+            raise CheckFailed(f"content is not JSON ({e}; finish_reason {r.choices[0].finish_reason}): {text!r}")
         expect(isinstance(obj, dict), f"not an object: {obj!r}")
         return f"{text[:80]}"
 
