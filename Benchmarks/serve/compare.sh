@@ -8,17 +8,17 @@
 #
 #   Benchmarks/serve/compare.sh [--model PATH] [--threads 2] [--slots 8] [--ctx 8192] [--concurrency 1,4,8,16]
 #       [--duration 20] [--max-tokens 64] [--only llama|edgelm] [--out FILE.md] [--edgelm-args "..."]
-#       [--llama-port 18081] [--edgelm-port 18082]
+#       [--llama-port 18081] [--edgelm-port 18082] [--edgelm BIN]
 #
 # llama-server comes from Benchmarks/serve/build-llama-server.sh (built on first use, 15-25 min). edgelm from
-# .build/release/edgelm (built when missing); when that binary has no `serve` command the edgelm half is skipped
-# with a note. Bounded: each level runs --duration seconds per server, then the servers are stopped.
+# --edgelm or .build/release/edgelm (built when missing, if this checkout has Sources/EdgeLMServer); when that
+# binary is missing or has no `serve` command the edgelm half is skipped with a note. Bounded: each level runs --duration seconds per server, then the servers are stopped.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 model="$root/weights/smollm2-135m-instruct-q4_1.gguf"
 threads=2; slots=8; ctx=8192; conc="1,4,8,16"; duration=20; max_tokens=64; only=""; out=""; edgelm_args=""
-lport=18081; eport=18082
+lport=18081; eport=18082; edgelm=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) model="$2"; shift 2 ;;
@@ -31,6 +31,7 @@ while [ $# -gt 0 ]; do
     --only) only="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --edgelm-args) edgelm_args="$2"; shift 2 ;;
+    --edgelm) edgelm="$2"; shift 2 ;;
     --llama-port) lport="$2"; shift 2 ;;
     --edgelm-port) eport="$2"; shift 2 ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
@@ -83,9 +84,14 @@ if [ "$only" != edgelm ]; then
   servers+=("llama-server:$lport")
 fi
 if [ "$only" != llama ]; then
-  edgelm="$root/.build/release/edgelm"
-  [ -x "$edgelm" ] || (cd "$root" && swift build -c release --product edgelm >&2)
-  if "$edgelm" serve --help >/dev/null 2>&1; then
+  if [ -z "$edgelm" ]; then
+    edgelm="$root/.build/release/edgelm"
+    # build only a checkout that has the server (a release build takes many minutes on 2 cores)
+    if [ ! -x "$edgelm" ] && [ -d "$root/Sources/EdgeLMServer" ]; then
+      (cd "$root" && nice -n 10 swift build -c release --product edgelm >&2)
+    fi
+  fi
+  if [ -x "$edgelm" ] && "$edgelm" serve --help >/dev/null 2>&1; then
     port_free "$eport" || { echo "Error: port $eport is busy; hint: --edgelm-port" >&2; exit 1; }
     # shellcheck disable=SC2086
     "$edgelm" serve --model "$model" --threads "$threads" --max-sessions "$slots" --host 127.0.0.1 --port "$eport" \
@@ -94,7 +100,7 @@ if [ "$only" != llama ]; then
     wait_health "edgelm serve" "$eport" "$epid" "$workdir/edgelm-serve.log"
     servers+=("edgelm:$eport")
   else
-    notes+=("edgelm serve was not measured: $edgelm has no \`serve\` command (this checkout predates issue 14's server).")
+    notes+=("edgelm serve was not measured: ${edgelm} is missing or has no \`serve\` command (a checkout before issue 14's server).")
   fi
 fi
 [ ${#servers[@]} -gt 0 ] || { echo "Error: no server to measure" >&2; exit 1; }

@@ -7,7 +7,7 @@
 #       [--kill-after 15] [--signal KILL|TERM] [--max-tokens 64] [--sessions 4] [--retries 0]
 #       [--lb-port 18090] [--ports 18091,18092] [--out FILE.md] [--keep]
 #
-# --backend edgelm runs `edgelm serve` (each instance --threads 1 --max-sessions SESSIONS); --backend llama runs
+# --backend edgelm runs `edgelm serve` ($EDGELM_BIN, default .build/release/edgelm; each instance --threads 1 --max-sessions SESSIONS); --backend llama runs
 # llama.cpp's llama-server the same way (-t 1 -np SESSIONS -cb), to check the mechanics without EdgeLM's server.
 # --signal KILL is a crash (in-flight streams are cut); TERM asks for a graceful drain. --retries N lets each
 # client resend a request that failed before any response byte. Installs nginx with apt-get when missing (root).
@@ -55,9 +55,11 @@ nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 
 case "$backend" in
   edgelm)
-    bin="$root/.build/release/edgelm"
-    [ -x "$bin" ] || (cd "$root" && swift build -c release --product edgelm >&2)
-    "$bin" serve --help >/dev/null 2>&1 || {
+    bin="${EDGELM_BIN:-$root/.build/release/edgelm}"
+    if [ ! -x "$bin" ] && [ -d "$root/Sources/EdgeLMServer" ]; then
+      (cd "$root" && nice -n 10 swift build -c release --product edgelm >&2)
+    fi
+    [ -x "$bin" ] && "$bin" serve --help >/dev/null 2>&1 || {
       echo "Error: $bin has no \`serve\` command; hint: build a checkout with issue 14's server, or --backend llama" >&2
       exit 1; } ;;
   llama) bin="$("$here/build-llama-server.sh" | tail -1)" ;;
