@@ -14,7 +14,7 @@ Aggregates per level: completion tokens/s and requests/s (over the wall time fro
 its last response), p50/p99 TTFT and latency (nearest rank, successful requests only), outcomes by kind.
 
 Outcomes: ok (stream closed with [DONE]), http_<status>, truncated (a 200 stream that ended without [DONE]),
-conn_error (refused/reset before a response), timeout. With --retries N a client resends a request that failed
+conn_error (refused/reset before a response), timeout (no [DONE] within --timeout seconds of the start). With --retries N a client resends a request that failed
 before any response byte (conn_error, 502, 503, 429 honouring Retry-After up to 5 s) and counts it as retried.
 
 Traffic goes only to --base-url, which must be a loopback address (127.0.0.0/8, localhost, ::1).
@@ -137,6 +137,9 @@ def one_request(target, body):
         done = False
         try:
             while True:
+                if time.monotonic() - rec["start"] > target.timeout:
+                    rec["outcome"] = "timeout"  # whole-request deadline: a trickling stream is cut too
+                    return rec
                 line = r.readline()
                 if not line:
                     break
@@ -313,7 +316,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--model", default=None, help="model id (default: the first of GET /v1/models)")
     ap.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"))
-    ap.add_argument("--timeout", type=float, default=120.0, help="socket timeout per request, seconds")
+    ap.add_argument("--timeout", type=float, default=120.0, help="deadline per request (connect to [DONE]), seconds")
     ap.add_argument("--warmup", type=int, default=2, help="requests sent (one at a time) before measuring")
     ap.add_argument("--retries", type=int, default=0, help="client-side retries of requests failed before a response")
     ap.add_argument("--label", default=None)
