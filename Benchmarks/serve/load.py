@@ -246,6 +246,11 @@ def run_level(target, model, concurrency, duration, max_requests, max_tokens, re
                     trace.flush()
 
     t_begin = time.monotonic()
+    if trace is not None:  # a marker other tools can wait for (scaleout.sh times its kill from it)
+        with trace_lock:
+            trace.write(json.dumps({"event": "level_start", "label": label, "concurrency": concurrency,
+                                    "wall": time.time()}) + "\n")
+            trace.flush()
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(concurrency)]
     for t in threads:
         t.start()

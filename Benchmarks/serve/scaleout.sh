@@ -170,7 +170,7 @@ python3 "$here/load.py" --base-url "http://127.0.0.1:$lbport" --model "$model_id
   --duration "$duration" --max-tokens "$max_tokens" --warmup 2 --retries "$retries" --label nginx \
   --trace "$run/trace.jsonl" --json >"$run/load.json" &
 load_pid=$!; pids+=("$load_pid")
-# the trace starts with the first measured request; the warm-up requests are not in it
+# load.py writes a level_start line to the trace when the measured run starts (after its warm-up)
 for _ in $(seq 600); do [ -s "$run/trace.jsonl" ] && break; kill -0 "$load_pid" 2>/dev/null || break; sleep 0.1; done
 t_load="$(date +%s.%N)"
 sleep "$kill_after"
@@ -195,8 +195,9 @@ import json, sys, time
 (run, t_kill, p1, p2, sig, backend, clients, duration, kill_after, max_tokens, sessions, retries,
  load_before, load_after, a_rc, load_rc) = sys.argv[1:]
 t_kill = float(t_kill)
-recs = [json.loads(l) for l in open(f"{run}/trace.jsonl") if l.strip()]
-t0 = min((r["wall_start"] for r in recs), default=t_kill)
+lines = [json.loads(l) for l in open(f"{run}/trace.jsonl") if l.strip()]
+recs = [r for r in lines if "event" not in r]
+t0 = next((r["wall"] for r in lines if r.get("event") == "level_start"), t_kill)
 
 def pct(v, p):
     if not v: return None
