@@ -21,7 +21,7 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "Address to bind (default loopback; 0.0.0.0 for every interface).") var host = "127.0.0.1"
     @Option(name: .long, help: "TCP port (0: any free port, printed at start).") var port = 8080
     @Option(name: .long, help: "Tokens per sequence, prompt and output (default: the --profile's, else 2048).") var ctx: Int?
-    @Option(name: .customLong("max-sessions"), help: "Sequences evaluated concurrently (default: 4, or as many as fit the memory cap).")
+    @Option(name: .customLong("max-sessions"), help: "Sequences evaluated concurrently (default: the --profile's concurrent sessions, else 4; at most as many as fit the memory cap).")
     var maxSessions: Int?
     @Option(name: .customLong("max-queue"), help: "Requests that may wait for a sequence; beyond it 429.") var maxQueue = 64
     @Option(name: .customLong("api-key-env"), help: ArgumentHelp("Environment variable holding the bearer key every endpoint but /health requires.", valueName: "VAR"))
@@ -68,16 +68,20 @@ struct ServeCommand: ParsableCommand {
         try checkContext(ctx, model: model)
         var session = try memoryOptions.sessionOptions(model: model, ctx: ctx, threads: modelOptions.threads)
         if session.contextLength == nil { session.contextLength = min(2048, model.config.contextLength) }
-        var options = EngineOptions(session: session, maxSequences: maxSessions ?? 4, maxQueue: maxQueue)
+        // Sequences: --max-sessions, else the profile's concurrent sessions, else 4 — without an explicit
+        // --max-sessions, no more than the memory cap holds (an explicit one that does not fit is refused).
+        let profile = try memoryOptions.resolvedProfile()
+        let wanted = maxSessions ?? profile?.concurrentSessions ?? 4
+        var options = EngineOptions(session: session, maxSequences: wanted, maxQueue: maxQueue)
         if maxSessions == nil, let budget = session.memoryBudget {
             let fit = Engine.maxSequencesFitting(model: model, options: options, budget: budget)
-            if fit >= 1 { options.maxSequences = min(4, fit) }
+            if fit >= 1 { options.maxSequences = min(wanted, fit) }
         }
         let engine = try Engine(model: model, options: options)
         var tasks = TaskOptions(contextLength: session.contextLength ?? 2048, batchSize: session.batchSize,
                                 threads: session.threads)
         tasks.prefixCacheBytes = 8 << 20   // per lane and option set; the server may hold several
-        if let p = try memoryOptions.resolvedProfile() { tasks.maxExtractTokens = min(tasks.maxExtractTokens, p.maxOutputTokens) }
+        if let p = profile { tasks.maxExtractTokens = min(tasks.maxExtractTokens, p.maxOutputTokens) }
         return (engine, tasks)
     }
 
@@ -108,7 +112,7 @@ struct ServeCommand: ParsableCommand {
                         Foundation.exit(1)
                     }
                 }, onListening: { port in
-                    FileHandle.standardError.write(Data("edgelm serve: listening on http://\(host):\(port) (model \(modelID) loading)\n".utf8))
+                    FileHandle.standardOutput.write(Data("edgelm serve: listening on http://\(host):\(port) (model \(modelID) loading)\n".utf8))
                 })
             } catch {
                 failure.value.error = error

@@ -33,8 +33,8 @@ final class ServerProcess: @unchecked Sendable {
     init(_ extra: [String]) throws {
         process.executableURL = edgelm()!
         process.arguments = ["serve", "--model", smol!, "--port", "0", "--threads", "2"] + extra
-        process.standardError = errPipe
-        process.standardOutput = FileHandle.nullDevice
+        process.standardOutput = errPipe   // the listening line and logs go to stdout
+        process.standardError = FileHandle.nullDevice
         try process.run()
         // "edgelm serve: listening on http://127.0.0.1:PORT (…)"
         var text = ""
