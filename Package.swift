@@ -26,6 +26,7 @@ let package = Package(
     products: [
         .library(name: "EdgeLM", targets: ["EdgeLM"]),
         .executable(name: "edgelm", targets: ["edgelm"]),
+        .executable(name: "edgelm-server", targets: ["edgelm-server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -69,11 +70,26 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
-        // The `edgelm` command.
+        // The option groups, validation and one-line errors shared by the `edgelm` and `edgelm-server` commands.
+        .target(name: "EdgeLMCommandSupport", dependencies: [
+            "EdgeLM", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The `edgelm` command (lean: `edgelm serve` execs `edgelm-server`, so the HTTP stack is not loaded by
+        // the other commands).
         .executableTarget(
             name: "edgelm",
             dependencies: [
-                "EdgeLM", "KernelsBLAS", "EdgeLMServer",
+                "EdgeLM", "KernelsBLAS", "EdgeLMCommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: hotSettings
+        ),
+
+        // `edgelm-server`: what `edgelm serve` runs.
+        .executableTarget(
+            name: "edgelm-server",
+            dependencies: [
+                "EdgeLM", "EdgeLMServer", "EdgeLMCommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings
@@ -96,6 +112,6 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         // Needs weights/ (weights/fetch.sh); skipped with a message when the files are absent.
-        .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "edgelm"], resources: [.copy("Reference")]),
+        .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "edgelm", "edgelm-server"], resources: [.copy("Reference")]),
     ]
 )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 /// `--input FILE.jsonl [--parallel N]` of the task commands: one input per line, one result line per input in

@@ -1,4 +1,5 @@
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 /// `edgelm bench --sequences N`: N sequences of the same prompt length and generation length evaluated

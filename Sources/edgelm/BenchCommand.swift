@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 /// `edgelm bench`: prefill and decode speed, time to first token, load time and peak memory on one model.

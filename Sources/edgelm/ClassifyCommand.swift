@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 /// Options shared by the task commands: context, calibration and the remote endpoint for escalation.

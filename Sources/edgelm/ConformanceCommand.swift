@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 /// `edgelm conformance`: the checks a device team runs before shipping a model to a class of devices.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 @main
@@ -13,7 +14,7 @@ struct EdgeLMCommand: ParsableCommand {
             ManifestCommand.self, ModelsCommand.self, TelemetryCommand.self,
             ClassifyCommand.self, ExtractCommand.self, RewriteCommand.self, EvalCommand.self,
             ConformanceCommand.self, ConformanceWorkloadCommand.self,
-            ServeCommand.self,
+            ServeLauncher.self,
         ]
     )
 

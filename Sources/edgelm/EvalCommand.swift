@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 struct EvalCommand: ParsableCommand {

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 struct InspectCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 /// `--no-telemetry`, shared by the commands that record telemetry (classify, extract, rewrite, generate, eval).

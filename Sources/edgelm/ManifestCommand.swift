@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 /// `edgelm manifest keygen|create|verify`: signed model release manifests.

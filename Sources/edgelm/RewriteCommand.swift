@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 /// Runs one rewrite through `router` and records its telemetry event: the per-input step of `rewrite` (non-streaming).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import Foundation
 
 /// `edgelm telemetry show`: the device's aggregate counters, as JSON or Prometheus text.

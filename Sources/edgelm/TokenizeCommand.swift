@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

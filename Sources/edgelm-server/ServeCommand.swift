@@ -1,12 +1,15 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMCommandSupport
 import EdgeLMServer
 import Foundation
 
-/// `edgelm serve`: the OpenAI-compatible edge server (Sources/EdgeLMServer; docs/serving.md).
+/// `edgelm serve` (this executable, which `edgelm serve` runs): the OpenAI-compatible edge server
+/// (Sources/EdgeLMServer; docs/serving.md). Errors: one line on stderr, as every `edgelm` command.
+@main
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve",
+        commandName: "edgelm serve",
         abstract: "Serve the model over HTTP: OpenAI-compatible chat/completions, task endpoints, /health, /metrics.",
         discussion: """
         Concurrent requests run as sequences of one engine, batched into shared steps (continuous batching). \
@@ -107,7 +110,7 @@ struct ServeCommand: ParsableCommand {
                 try await server.run(load: {
                     do { return try command.value.makeEngine() } catch {
                         // A server whose model cannot run is of no use: one error line, exit ≠ 0.
-                        let line = CLIMain.errorLine(error, message: EdgeLMCommand.message(for: error), commandPath: ["serve"])
+                        let line = CLIMain.errorLine(error, message: ServeCommand.message(for: error), commandPath: ["serve"])
                         FileHandle.standardError.write(Data((line + "\n").utf8))
                         Foundation.exit(1)
                     }
@@ -132,3 +135,29 @@ struct ServeCommand: ParsableCommand {
 }
 
 final class ErrorBox { var error: (any Error)? }
+
+/// Non-Sendable values handed to the server task.
+final class UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+extension ServeCommand {
+    /// Entry point: ArgumentParser's, with `edgelm`'s conventions — negative numbers reach validation, and every
+    /// error is one line on stderr (`Error: <what>; hint: <how>`), exit ≠ 0.
+    static func main() {
+        let args = CLIMain.normalize(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(args)
+            try command.run()
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }  // --help
+            let line = CLIMain.errorLine(error, message: message(for: error), commandPath: ["serve"])
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            Foundation.exit(code.rawValue)
+        }
+    }
+}

@@ -4,30 +4,31 @@ import Foundation
 
 /// `--profile NAME|FILE`, `--memory-cap BYTES|MiB|GiB`, `--residency`, `--kv-type` and `--kv-policy`, shared by
 /// commands that create sessions.
-struct MemoryOptions: ParsableArguments {
+package struct MemoryOptions: ParsableArguments {
+    package init() {}
     @Option(name: .long, help: ArgumentHelp(
         "Device profile: \(DeviceProfile.builtIns.map(\.name).joined(separator: ", ")), or a JSON profile file.",
         discussion: "Sets the memory cap, threads, context, max output tokens and weight residency (docs/memory.md).",
         valueName: "name|file"))
-    var profile: String?
+    package var profile: String?
 
     @Option(name: .customLong("memory-cap"), help: ArgumentHelp(
         "Memory cap for the session (bytes, or with a unit: 512MiB, 1.5GiB); overrides the profile's.",
         valueName: "bytes"), transform: MemoryOptions.parseCap)
-    var memoryCap: Int?
+    package var memoryCap: Int?
 
     @Option(name: .long, help: "Weight residency: resident or streamed (overrides the profile's).")
-    var residency: WeightResidency?
+    package var residency: WeightResidency?
 
     @Option(name: .customLong("kv-type"), help: "KV cache type: f16 (default, exact), q8_0 or q4_0 (overrides the profile's).")
-    var kvType: KVCacheType?
+    package var kvType: KVCacheType?
 
     @Option(name: .customLong("kv-policy"), help: ArgumentHelp(
         "When the context is full: refuse, sliding-window[:SINKS] or context-shift[:KEEP] (overrides the profile's).",
         valueName: "policy"), transform: MemoryOptions.parsePolicy)
-    var kvPolicy: KVCachePolicy?
+    package var kvPolicy: KVCachePolicy?
 
-    static func parsePolicy(_ text: String) throws -> KVCachePolicy {
+    package static func parsePolicy(_ text: String) throws -> KVCachePolicy {
         // ArgumentParser already names the option and the value ("The value 'x' is invalid for '--kv-policy
         // <policy>': …"): say only what is expected, once.
         do { return try KVCachePolicy(parsing: text) } catch DeviceProfileError.invalidField(_, let reason, _) {
@@ -37,19 +38,19 @@ struct MemoryOptions: ParsableArguments {
         } catch { throw ValidationError("\(error)") }
     }
 
-    static func parseCap(_ text: String) throws -> Int {
+    package static func parseCap(_ text: String) throws -> Int {
         do { return try ByteCount.parse(text) } catch { throw ValidationError("\(error)") }  // ArgumentParser names the option
     }
 
     /// The profile named or loaded by `--profile`, or nil.
-    func resolvedProfile() throws -> DeviceProfile? {
+    package func resolvedProfile() throws -> DeviceProfile? {
         guard let profile else { return nil }
         do { return try DeviceProfile.resolve(profile) } catch { throw CLIError("\(error)") }
     }
 
     /// Session options for `model`: the profile's (if any), then explicit `--ctx`/`--threads`, `--memory-cap`,
     /// `--residency` on top.
-    func sessionOptions(model: Model, ctx: Int?, threads: Int?) throws -> SessionOptions {
+    package func sessionOptions(model: Model, ctx: Int?, threads: Int?) throws -> SessionOptions {
         var o = SessionOptions(contextLength: ctx)
         if let threads { o.threads = threads }
         if let p = try resolvedProfile() {
@@ -65,7 +66,7 @@ struct MemoryOptions: ParsableArguments {
     }
 
     /// The session options a profile implies for `model` (context capped by the model's).
-    static func sessionOptions(profile p: DeviceProfile, model: Model) -> SessionOptions {
+    package static func sessionOptions(profile p: DeviceProfile, model: Model) -> SessionOptions {
         SessionOptions(contextLength: min(p.contextLength, model.config.contextLength), batchSize: p.batch,
                        threads: p.threads, residency: p.residency, memoryBudget: MemoryBudget(cap: p.memoryCap),
                        kvType: p.kvType, kvPolicy: p.kvPolicy)

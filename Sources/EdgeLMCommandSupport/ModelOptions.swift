@@ -9,25 +9,26 @@ import Foundation
 /// `weights/smollm2-135m-instruct-q4_1.gguf`. A model from a store is loaded with health accounting
 /// (`ModelStore.loadActive`): load failures and crashes on load are counted per version, and crossing a
 /// threshold rolls the store back to its last-known-good version (said on stderr).
-struct ModelOptions: ParsableArguments {
-    static let defaultModelPath = "weights/smollm2-135m-instruct-q4_1.gguf"
+package struct ModelOptions: ParsableArguments {
+    package init() {}
+    package static let defaultModelPath = "weights/smollm2-135m-instruct-q4_1.gguf"
 
     @Option(name: .long, help: ArgumentHelp(
         "Path of a GGUF model.",
         discussion: "Default: the active model of --store, else $EDGELM_MODEL, else the active model of $EDGELM_STORE (or ~/.edgelm/models), else \(defaultModelPath) (fetch it with weights/fetch.sh).",
         valueName: "path"))
-    var model: String?
+    package var model: String?
 
     @Option(name: .long, help: ArgumentHelp(
         "Model store whose active version to load when --model is not given (default: $EDGELM_STORE, else ~/.edgelm/models, if it has an active version).",
         valueName: "DIR"))
-    var store: String?
+    package var store: String?
 
     @Option(name: .long, help: "Compute threads (default: all cores).")
-    var threads: Int?
+    package var threads: Int?
 
     /// Where the model comes from.
-    enum Location {
+    package enum Location {
         /// A file given by path (`explicit`: by --model or $EDGELM_MODEL, not the built-in default).
         case file(String, explicit: Bool)
         /// The active version of a store.
@@ -36,7 +37,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Resolves the model's location (see the type's documentation). Opens a store only when it has an
     /// active version, so no directory is created as a side effect.
-    func location() throws -> Location {
+    package func location() throws -> Location {
         if let model { return .file(model, explicit: true) }
         if let store {
             guard let s = try ModelStore.existing(at: store) else {
@@ -51,7 +52,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// The GGUF path the model is loaded from (a store's active version as it is now, before any rollback).
-    var modelPath: String {
+    package var modelPath: String {
         switch try? location() {
         case .file(let path, _)?: return path
         case .store(let s)?: return s.activeModelPath ?? Self.defaultModelPath
@@ -59,18 +60,18 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
+    package var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
-    func validate() throws {
+    package func validate() throws {
         if let threads { try checkRange("--threads", threads, 1...256) }
     }
 
     /// Loads the model, turning a missing default file into a hint on how to fetch it.
-    func loadModel() throws -> Model { try load().model }
+    package func loadModel() throws -> Model { try load().model }
 
     /// Loads the model and says where it came from: the store and version key for a store model (loaded with
     /// health accounting and automatic rollback), nil for a file.
-    func load() throws -> LoadedModel {
+    package func load() throws -> LoadedModel {
         switch try location() {
         case let .file(path, explicit):
             guard FileManager.default.fileExists(atPath: path) else {
@@ -92,18 +93,18 @@ struct ModelOptions: ParsableArguments {
 }
 
 /// A loaded model and, when it came from a model store, the store and its version key (`id@version`).
-struct LoadedModel {
-    let model: Model
-    let store: ModelStore?
-    let key: String?
+package struct LoadedModel {
+    package let model: Model
+    package let store: ModelStore?
+    package let key: String?
 }
 
 /// Health thresholds and reporting of the CLI's store loads.
-enum LifecycleHealth {
+package enum LifecycleHealth {
     /// Defaults of ``HealthThresholds``, overridable for tests and operators with
     /// `EDGELM_HEALTH_MAX_LOAD_FAILURES`, `EDGELM_HEALTH_MAX_CRASHES`, `EDGELM_HEALTH_MIN_EVAL_EVENTS`,
     /// `EDGELM_HEALTH_EVAL_TOLERANCE`.
-    static func thresholds(_ env: [String: String]) -> HealthThresholds {
+    package static func thresholds(_ env: [String: String]) -> HealthThresholds {
         var t = HealthThresholds()
         if let v = env["EDGELM_HEALTH_MAX_LOAD_FAILURES"].flatMap(Int.init), v >= 1 { t.maxLoadFailures = v }
         if let v = env["EDGELM_HEALTH_MAX_CRASHES"].flatMap(Int.init), v >= 1 { t.maxCrashesOnLoad = v }
@@ -113,27 +114,27 @@ enum LifecycleHealth {
     }
 
     /// Prints a health decision on stderr.
-    static func report(_ d: HealthDecision) {
+    package static func report(_ d: HealthDecision) {
         FileHandle.standardError.write(Data("edgelm: model store: \(d)\n".utf8))
     }
 }
 
 /// An error the CLI reports as one line on stderr (with a hint) and a non-zero exit code.
-struct CLIError: Error, CustomStringConvertible {
-    let message: String
-    let hint: String?
-    init(_ message: String, hint: String? = nil) { self.message = message; self.hint = hint }
-    var description: String { hint.map { "\(message); hint: \($0)" } ?? message }
+package struct CLIError: Error, CustomStringConvertible {
+    package let message: String
+    package let hint: String?
+    package init(_ message: String, hint: String? = nil) { self.message = message; self.hint = hint }
+    package var description: String { hint.map { "\(message); hint: \($0)" } ?? message }
 }
 
 /// Writes exactly one JSON document to stdout.
-func printJSON(_ object: Any) throws {
+package func printJSON(_ object: Any) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
     FileHandle.standardOutput.write(data)
     FileHandle.standardOutput.write(Data("\n".utf8))
 }
 
 /// Unbuffered text output for streaming.
-func writeStdout(_ s: String) {
+package func writeStdout(_ s: String) {
     FileHandle.standardOutput.write(Data(s.utf8))
 }

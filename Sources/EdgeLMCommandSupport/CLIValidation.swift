@@ -6,25 +6,25 @@ import EdgeLM
 import Foundation
 
 /// Throws a `ValidationError` naming `option`, the allowed range and the value given.
-func checkRange<T: Comparable>(_ option: String, _ value: T, _ range: ClosedRange<T>) throws {
+package func checkRange<T: Comparable>(_ option: String, _ value: T, _ range: ClosedRange<T>) throws {
     guard range.contains(value) else {  // NaN is never contained
         throw ValidationError("\(option) must be in \(rangeText(range)), got \(value)")
     }
 }
 
 /// `1...256`, `≥ 1` (no upper bound) or `[0, 1]`-style text for a range.
-func rangeText<T: Comparable>(_ range: ClosedRange<T>) -> String {
+package func rangeText<T: Comparable>(_ range: ClosedRange<T>) -> String {
     if let r = range as? ClosedRange<Int>, r.upperBound == Int.max { return "\(r.lowerBound)...\(Int.max) (≥ \(r.lowerBound))" }
     return "\(range.lowerBound)...\(range.upperBound)"
 }
 
 /// Largest `--ctx` any command accepts before the model is even loaded (the model's own limit is then
 /// checked by ``checkContext(_:model:)``).
-let maxContextOption = ModelConfig.Limits.maxContextLength
+package let maxContextOption = ModelConfig.Limits.maxContextLength
 
 /// Refuses a context longer than the model supports: its trained `context_length`, or that times the RoPE
 /// scaling factor when the file declares RoPE scaling (``ModelConfig/maximumContextLength(file:)``).
-func checkContext(_ ctx: Int?, model: Model) throws {
+package func checkContext(_ ctx: Int?, model: Model) throws {
     guard let ctx else { return }
     let limit = model.config.maximumContextLength(file: model.file)
     guard ctx <= limit else {
@@ -35,7 +35,7 @@ func checkContext(_ ctx: Int?, model: Model) throws {
 }
 
 /// Comma-separated labels, validated: at least two, none empty, no two equal ignoring case.
-func parseLabels(_ text: String) throws -> [String] {
+package func parseLabels(_ text: String) throws -> [String] {
     let labels = text.split(separator: ",", omittingEmptySubsequences: false)
         .map { $0.trimmingCharacters(in: .whitespaces) }
     if let i = labels.firstIndex(where: \.isEmpty) {
@@ -53,7 +53,7 @@ func parseLabels(_ text: String) throws -> [String] {
 }
 
 /// An http(s) URL with a host, or a `ValidationError` naming `option`.
-func checkHTTPURL(_ option: String, _ text: String) throws {
+package func checkHTTPURL(_ option: String, _ text: String) throws {
     guard let u = URL(string: text), let scheme = u.scheme?.lowercased(), scheme == "http" || scheme == "https",
         let host = u.host, !host.isEmpty
     else {
@@ -62,11 +62,11 @@ func checkHTTPURL(_ option: String, _ text: String) throws {
 }
 
 /// Command-line plumbing of the `edgelm` entry point.
-enum CLIMain {
+package enum CLIMain {
     /// Rewrites `--option -5` as `--option=-5` so that negative numbers reach validation (and its message
     /// naming the option and range) instead of being taken for an unknown flag. Only a value that looks like
     /// a number (`-1`, `-0.5`, `-.5`, `-inf`, `-nan`) is joined; `--` ends option processing.
-    static func normalize(_ args: [String]) -> [String] {
+    package static func normalize(_ args: [String]) -> [String] {
         var out: [String] = []
         var i = 0
         while i < args.count {
@@ -83,7 +83,7 @@ enum CLIMain {
         return out
     }
 
-    static func looksNegativeNumber(_ s: String) -> Bool {
+    package static func looksNegativeNumber(_ s: String) -> Bool {
         guard s.hasPrefix("-"), s.count >= 2 else { return false }
         let rest = s.dropFirst().lowercased()
         if rest == "inf" || rest == "infinity" || rest == "nan" { return true }
@@ -91,11 +91,11 @@ enum CLIMain {
     }
 
     /// Longest error line printed (bytes); a longer message is cut with a marker.
-    static let maxMessageBytes = 1024
+    package static let maxMessageBytes = 1024
 
     /// The one line printed for `error`: `Error: <what>; hint: <how>`, control characters escaped, at most
     /// ``maxMessageBytes`` bytes. Parse and validation errors get a hint pointing at the command's help.
-    static func errorLine(_ error: any Error, message: String, commandPath: [String]) -> String {
+    package static func errorLine(_ error: any Error, message: String, commandPath: [String]) -> String {
         var text = message.trimmingCharacters(in: .whitespacesAndNewlines)
         // ArgumentParser messages can span lines (e.g. lists of possible values): keep one line.
         text = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -111,7 +111,7 @@ enum CLIMain {
 
     /// A hint for an error that carries none: the command's help for usage errors (ArgumentParser's parse
     /// and validation errors), what to check for a model that cannot be used.
-    static func hint(for error: any Error, commandPath: [String]) -> String {
+    package static func hint(for error: any Error, commandPath: [String]) -> String {
         let help = "see `" + (["edgelm"] + commandPath + ["--help"]).joined(separator: " ") + "`"
         if String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") { return help }
         switch error {
@@ -125,7 +125,7 @@ enum CLIMain {
     }
 
     /// The subcommand names at the start of `args` (e.g. `["models", "install"]`).
-    static func commandPath(_ args: [String], root: any ParsableCommand.Type) -> [String] {
+    package static func commandPath(_ args: [String], root: any ParsableCommand.Type) -> [String] {
         var path: [String] = []
         var type = root
         for a in args {
