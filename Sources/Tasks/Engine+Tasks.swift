@@ -9,7 +9,7 @@ extension LaneContext {
     public func taskRunner(_ options: TaskOptions) throws -> TaskRunner {
         let key = "tasks.runner.\(options.calibration.rawValue).\(options.scoreEndOfTurn).\(options.maxExtractTokens).\(options.contentFreeInputs)"
             + ".\(options.scoring.rawValue).\(options.labelScore.rawValue).\(options.temperature.map { "\($0)" } ?? "-")"
-            + ".\(options.spans.rawValue).\(options.extractDemonstrations).\(options.prefixCacheBytes).\(options.jsonLimits)"
+            + ".\(options.spans.rawValue).\(options.spanTypes.rawValue).\(options.distinctValues).\(options.extractDemonstrations).\(options.prefixCacheBytes).\(options.jsonLimits)"
         return try storage.value(key) { try TaskRunner(session: session, options: options) }
     }
 }

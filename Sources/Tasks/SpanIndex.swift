@@ -12,6 +12,9 @@ public final class SpanIndex: @unchecked Sendable {
     let targets: [Int32]
     /// Per state: some transition on a byte that can go into a JSON string and is not whitespace.
     let hasNonSpaceNext: [Bool]
+    /// Per state: some occurrence of the state's strings ends at a word boundary — at the end of the text or
+    /// before a byte that is not a letter or digit (so a span can end there: `Please`, not `Pleas`).
+    public let endsAtBoundary: [Bool]
     /// The text has a character a span can start with (not whitespace, not a bare control character).
     public let canStart: Bool
     /// The indexed bytes.
@@ -24,8 +27,11 @@ public final class SpanIndex: @unchecked Sendable {
         var len: [Int32] = [0], link: [Int32] = [-1]
         var next: [[UInt8: Int32]] = [[:]]
         var last: Int32 = 0
-        for c in t {
+        var boundary: [Bool] = [true]
+        func wordByte(_ b: UInt8) -> Bool { b >= 0x80 || (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) }
+        for (i, c) in t.enumerated() {
             let cur = Int32(len.count)
+            boundary.append(i + 1 == t.count || !wordByte(t[i + 1]) || !wordByte(c))
             len.append(len[Int(last)] + 1); link.append(0); next.append([:])
             var p = last
             while p != -1 && next[Int(p)][c] == nil { next[Int(p)][c] = cur; p = link[Int(p)] }
@@ -35,13 +41,16 @@ public final class SpanIndex: @unchecked Sendable {
                     link[Int(cur)] = q
                 } else {
                     let clone = Int32(len.count)
-                    len.append(len[Int(p)] + 1); link.append(link[Int(q)]); next.append(next[Int(q)])
+                    len.append(len[Int(p)] + 1); link.append(link[Int(q)]); next.append(next[Int(q)]); boundary.append(false)
                     while p != -1 && next[Int(p)][c] == q { next[Int(p)][c] = clone; p = link[Int(p)] }
                     link[Int(q)] = clone; link[Int(cur)] = clone
                 }
             }
             last = cur
         }
+        // A state's end positions are those of the states below it in the suffix-link tree: propagate upwards.
+        for s in (1..<len.count).sorted(by: { len[$0] > len[$1] }) where boundary[s] && link[s] >= 0 { boundary[Int(link[s])] = true }
+        endsAtBoundary = boundary
         var offsets: [Int32] = [0], bytes: [UInt8] = [], targets: [Int32] = [], nonSpace: [Bool] = []
         for edges in next {
             var any = false

@@ -71,6 +71,12 @@ public struct TaskOptions: Sendable {
     public var prefixCacheBytes: Int = 32 << 20
     /// Which string fields `extract` constrains to spans of the input.
     public var spans: SpanPolicy = .auto
+    /// Which fields `extract` types: an email field takes an email address of the text, a phone field a phone
+    /// number, a number field a number of the text, … (``SpanTypePolicy``; `null` when the text has none).
+    public var spanTypes: SpanTypePolicy = .auto
+    /// A typed value given to one field is not offered to the later typed fields of the document while they have
+    /// another candidate (one span of the text fills one field).
+    public var distinctValues = true
     /// Show `extract` two worked examples (other schemas: copied values, a number, nulls) before the task.
     public var extractDemonstrations = true
     /// Cap on generated tokens for `extract` (the JSON is closed by the shortest completion when reached).

@@ -40,6 +40,7 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Label score: mean (default) or sum of the token log-probabilities (classify).") var labelScore = "mean"
     @Option(name: .long, help: "Scoring: combined (default), direct or channel (classify).") var scoring = "combined"
     @Option(name: .long, help: "String fields copied from the text (extract): auto, marked or off.") var spans = "auto"
+    @Option(name: .long, help: "Typed fields (extract): auto, schema or off.") var spanTypes = "auto"
     @Flag(name: .long, help: "Leave the two worked examples out of the extraction prompt (extract).") var noDemonstrations = false
     @Option(name: .long, help: "Context length (default: the --profile's, else 2048).") var ctx: Int?
     @Option(name: .long, help: "Content-free inputs for contextual calibration, separated by '|'.") var contentFree = "N/A|[MASK]|"
@@ -56,6 +57,7 @@ struct EvalCommand: ParsableCommand {
         guard LabelScore(rawValue: labelScore) != nil else { throw ValidationError("--label-score must be mean or sum") }
         guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
         guard SpanPolicy(rawValue: spans) != nil else { throw ValidationError("--spans must be auto, marked or off") }
+        guard SpanTypePolicy(rawValue: spanTypes) != nil else { throw ValidationError("--span-types must be auto, schema or off") }
     }
 
     func loadLines() throws -> [JSONValue] {
@@ -96,6 +98,7 @@ struct EvalCommand: ParsableCommand {
         opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
         opts.temperature = temperature
         opts.spans = SpanPolicy(rawValue: spans) ?? .auto
+        opts.spanTypes = SpanTypePolicy(rawValue: spanTypes) ?? .auto
         opts.extractDemonstrations = !noDemonstrations
         let runner = try TaskRunner(model: model, options: opts)
         var results: [(correct: Bool, score: Double)] = []
