@@ -126,10 +126,15 @@ public enum SpanLexer {
 
     /// The spans of `text` a `pattern` (ICU regular expression, as JSON Schema's `pattern`) finds: every match,
     /// kept when the match itself satisfies the pattern (a search, as a validator checks it).
+    /// Anchors refer to the value, not the text: a leading `^` / trailing `$` are searched as word edges.
     public static func candidates(pattern: String, in text: String) throws -> [String] {
         let re = try NSRegularExpression(pattern: pattern)
+        var search = pattern
+        if search.hasPrefix("^") { search = "(?<![\\w])(?:" + search.dropFirst() + ")" } else { search = "(?:" + search + ")" }
+        if search.hasSuffix("$)"), !search.hasSuffix("\\$)") { search = search.dropLast(2) + ")(?![\\w])" }
+        let finder = (try? NSRegularExpression(pattern: search)) ?? re
         var seen = Set<String>()
-        return matches(re, text).filter { s in
+        return matches(finder, text).filter { s in
             !s.isEmpty && s.first?.isWhitespace == false && s.last?.isWhitespace == false
                 && re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil && seen.insert(s).inserted
         }
@@ -244,7 +249,7 @@ public enum SpanLexer {
     }
 
     /// Numbers as JSON number text: `$1,299.99` → `1299.99`, `24.99`, `2`; not digits inside words or codes.
-    static let numberPattern = regex(#"(?<![\w.-])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.,-])-?\d+(?:\.\d+)?(?![\w]|[.,]\d|-\w|:)"#)
+    static let numberPattern = regex(#"(?<![\w.,:-])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w]|[.,]\d)|(?<![\w.,:-])-?\d+(?:\.\d+)?(?![\w]|[.,]\d|-\w|:)"#)
 
     /// Numbers of the text and whether each is an integer (JSON text, commas dropped).
     public static func numbers(_ text: String) -> [(text: String, integer: Bool)] {
@@ -293,7 +298,10 @@ public enum SpanLexer {
         for w in words {
             if let last = runs.last?.last {
                 let gap = text[last.range.upperBound..<w.range.lowerBound]
-                if gap == " " || gap == " & " || text[last.range].hasSuffix(".") && gap == " " {
+                // A word with a period ends the run unless it is an initial or a title (`J. R. R. Tolkien`, `Dr. Li`).
+                let prev = text[last.range]
+                let joins = !prev.hasSuffix(".") || prev.count == 2 || ["Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Prof."].contains(String(prev))
+                if joins && (gap == " " || gap == " & ") {
                     runs[runs.count - 1].append(w); continue
                 }
             }
