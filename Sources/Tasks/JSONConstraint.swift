@@ -480,7 +480,7 @@ public struct JSONConstraint: Sendable {
     private func spanStep(_ d: UInt8, maxLength: Int32) -> Int32 {
         guard let idx = schema.spans, top.pos < maxLength else { return -1 }
         let t = idx.next(top.sa, d)
-        guard t >= 0 else { return -1 }
+        guard t >= 0, idx.hasWordOccurrence(t, length: Int(top.count) + 1, ending: false) else { return -1 }
         if SpanIndex.isSpace(d) {
             guard top.pos > 0, top.pos + 2 <= maxLength, idx.hasNonSpaceNext[Int(t)] else { return -1 }
         }
@@ -488,12 +488,13 @@ public struct JSONConstraint: Sendable {
     }
 
     /// Whether a span string may end here: not empty (unless the text offers no span), not after whitespace,
-    /// and at a word boundary of some occurrence (`Please`, not `Pleas`) — unless `maxLength` leaves no room to
-    /// reach one.
+    /// and some occurrence is whole words — it starts at a word start (checked at every byte) and ends at a
+    /// word boundary (`Please`, not `Pleas`; `notebooks`, not `books`) — unless `maxLength` leaves no room.
     @inline(__always)
     static func spanCanClose(_ f: Frame, _ idx: SpanIndex, maxLength: Int32) -> Bool {
         guard f.pos > 0 else { return !idx.canStart }
-        return !f.lastSpace && f.u8rem == 0 && !f.escape && (idx.endsAtBoundary[Int(f.sa)] || f.pos + 1 >= maxLength)
+        guard !f.lastSpace && f.u8rem == 0 && !f.escape else { return false }
+        return f.pos + 1 >= maxLength || idx.endsAtBoundary[Int(f.sa)] && idx.hasWordOccurrence(f.sa, length: Int(f.count), ending: true)
     }
 
     /// `stringByte` for a span string: the same JSON rules, and the decoded characters walk the source's
@@ -503,8 +504,8 @@ public struct JSONConstraint: Sendable {
         if top.u8rem > 0 {
             guard b >= top.u8lo && b <= top.u8hi else { return false }
             let t = idx.next(top.sa, b)
-            guard t >= 0 else { return false }
-            top.sa = t
+            guard t >= 0, idx.hasWordOccurrence(t, length: Int(top.count) + 1, ending: false) else { return false }
+            top.sa = t; top.count += 1
             top.u8rem -= 1; top.u8lo = 0x80; top.u8hi = 0xBF
             byteCount += 1
             return true
@@ -513,7 +514,7 @@ public struct JSONConstraint: Sendable {
             guard let d = SpanIndex.unescaped(b) else { return false }
             let t = spanStep(d, maxLength: maxLength)
             guard t >= 0 else { return false }
-            top.sa = t; top.lastSpace = SpanIndex.isSpace(d)
+            top.sa = t; top.count += 1; top.lastSpace = SpanIndex.isSpace(d)
             top.escape = false; top.pos += 1; byteCount += 1
             return true
         }
@@ -529,7 +530,7 @@ public struct JSONConstraint: Sendable {
         let t = spanStep(b, maxLength: maxLength)
         guard t >= 0 else { return false }
         if b >= 0x80 { guard Self.startUTF8(b, &top) else { return false } }
-        top.sa = t; top.lastSpace = SpanIndex.isSpace(b)
+        top.sa = t; top.count += 1; top.lastSpace = SpanIndex.isSpace(b)
         top.pos += 1
         byteCount += 1
         return true
@@ -705,7 +706,8 @@ public struct JSONConstraint: Sendable {
         var probe = self
         probe.top = f
         if f.u8rem > 0 {
-            for b in f.u8lo...f.u8hi where idx.next(f.sa, b) >= 0 { return b }
+            for b in f.u8lo...f.u8hi where idx.next(f.sa, b) >= 0
+                && idx.hasWordOccurrence(idx.next(f.sa, b), length: Int(f.count) + 1, ending: false) { return b }
         }
         if f.escape {
             for e in SpanIndex.escapes where probe.spanStep(SpanIndex.unescaped(e)!, maxLength: maxLength) >= 0 { return e }

@@ -136,6 +136,9 @@ public final class TaskRunner {
         ("city (string), temperature (number or null), wind (string or null), date (string or null)",
          "Oslo will reach 4.5 degrees on Friday.",
          #"{"city": "Oslo", "temperature": 4.5, "wind": null, "date": "Friday"}"#),
+        ("product (string), size (string or null), store (string or null), price (number or null)",
+         "The rain jacket in size M is back in stock at the Bergen store.",
+         #"{"product": "rain jacket", "size": "M", "store": "Bergen store", "price": null}"#),
     ]
 
     /// The extraction prompt: the instruction, the worked examples (a fixed prefix, shared by every schema and
