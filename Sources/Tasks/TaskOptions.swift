@@ -62,6 +62,9 @@ public struct TaskOptions: Sendable {
     public var labelScore: LabelScore = .mean
     /// How `classify` scores labels (chosen on the tune split, docs/tasks.md).
     public var scoring: ClassifierScoring = .combined
+    /// With combined scoring: when the direct half alone (calibrated, softmax at T = 1) gives its best label at
+    /// least this probability, the channel half is skipped (nil: never). Chosen on the tune split (docs/tasks.md).
+    public var channelSkipConfidence: Double? = 0.9
     /// Softmax temperature of `classify` for label sets without a fitted one; nil for the model's default
     /// (``TaskRunner/defaultTemperature``).
     public var temperature: Double?
@@ -136,6 +139,8 @@ public struct Classification: Sendable, Equatable {
     /// The probability of `label`.
     public var confidence: Double { probabilities.max() ?? 0 }
     public var timings: TaskTimings
+    /// Combined scoring answered from the direct half alone (``TaskOptions/channelSkipConfidence``).
+    public var channelSkipped = false
 
     /// Probability of `label` by name.
     public func probability(of label: String) -> Double? {

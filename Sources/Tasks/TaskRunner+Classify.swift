@@ -283,7 +283,14 @@ extension TaskRunner {
                 for i in raw.indices { raw[i] -= bias[i] }
             }
         }
-        if options.scoring != .direct {
+        var skipped = false
+        if options.scoring == .combined, let skip = options.channelSkipConfidence {
+            // The direct half is already sure: the channel half (N evaluations of label + text) is left out and
+            // counted as uninformative (uniform), so the answer is the direct half's at the combined temperature.
+            let direct = Self.logSoftmax(raw)
+            if (Self.softmax(direct).max() ?? 0) >= skip { raw = direct; skipped = true }
+        }
+        if options.scoring != .direct && !skipped {
             let channel = try channelScores(channelPrompt(labelSet), text: text, timings: &timings)
             raw = options.scoring == .channel ? channel
                 : zip(Self.logSoftmax(raw), Self.logSoftmax(channel)).map { $0 + $1 }
@@ -293,7 +300,7 @@ extension TaskRunner {
         let best = probs.indices.max { probs[$0] < probs[$1] }!
         timings.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Classification(label: labelSet.names[best], labels: labelSet.names, probabilities: probs,
-                              rawScores: raw, timings: timings)
+                              rawScores: raw, timings: timings, channelSkipped: skipped)
     }
 
     /// The temperature `classify` uses for `set`: fitted for it, else ``TaskOptions/temperature``, else the
