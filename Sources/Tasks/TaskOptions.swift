@@ -62,9 +62,10 @@ public struct TaskOptions: Sendable {
     public var labelScore: LabelScore = .mean
     /// How `classify` scores labels (chosen on the tune split, docs/tasks.md).
     public var scoring: ClassifierScoring = .combined
-    /// With combined scoring: when the direct half alone (calibrated, softmax at T = 1) gives its best label at
-    /// least this probability, the channel half is skipped (nil: never). Chosen on the tune split (docs/tasks.md).
-    public var channelSkipConfidence: Double? = 0.9
+    /// With combined scoring: when the direct half alone (calibrated, its softmax at the default temperature)
+    /// gives its best label at least this probability, the channel half is skipped and the direct half stands in
+    /// for it (nil: never). Chosen on the tune split (docs/tasks.md).
+    public var channelSkipConfidence: Double? = 0.6
     /// Softmax temperature of `classify` for label sets without a fitted one; nil for the model's default
     /// (``TaskRunner/defaultTemperature``).
     public var temperature: Double?

@@ -285,10 +285,12 @@ extension TaskRunner {
         }
         var skipped = false
         if options.scoring == .combined, let skip = options.channelSkipConfidence {
-            // The direct half is already sure: the channel half (N evaluations of label + text) is left out and
-            // counted as uninformative (uniform), so the answer is the direct half's at the combined temperature.
+            // The direct half is already sure (its own distribution at the default combined temperature): the
+            // channel half (N evaluations of label words + text) is left out and the direct half stands in for
+            // it, so the scores are twice the direct log-softmax.
             let direct = Self.logSoftmax(raw)
-            if (Self.softmax(direct).max() ?? 0) >= skip { raw = direct; skipped = true }
+            let t = options.temperature ?? defaultTemperature(fewShot: !labelSet.shots.isEmpty)
+            if (Self.softmax(direct.map { $0 / t }).max() ?? 0) >= skip { raw = direct.map { 2 * $0 }; skipped = true }
         }
         if options.scoring != .direct && !skipped {
             let channel = try channelScores(channelPrompt(labelSet), text: text, timings: &timings)

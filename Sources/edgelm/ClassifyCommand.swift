@@ -166,8 +166,8 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Calibration: contextual (default) or none.") var calibration = "contextual"
     @Option(name: .long, help: "Scoring: combined (default: answer and text likelihood), direct (answer) or channel (text).")
     var scoring = "combined"
-    @Option(name: .long, help: ArgumentHelp("Combined scoring: skip the channel half when the direct half's confidence is at least P (default 0.9; off: never).", valueName: "P|off"))
-    var channelSkip = "0.9"
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: skip the channel half when the direct half's confidence is at least P (default 0.6; off: never).", valueName: "P|off"))
+    var channelSkip = "0.6"
     @Flag(name: .long, help: "Print one JSON object.") var json = false
     @OptionGroup var batch: BatchOptions
 

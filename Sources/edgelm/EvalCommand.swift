@@ -39,8 +39,8 @@ struct EvalCommand: ParsableCommand {
     @Flag(name: .long, help: "Score labels verbatim, not as humanised words (classify).") var rawLabels = false
     @Option(name: .long, help: "Label score: mean (default) or sum of the token log-probabilities (classify).") var labelScore = "mean"
     @Option(name: .long, help: "Scoring: combined (default), direct or channel (classify).") var scoring = "combined"
-    @Option(name: .long, help: "Combined scoring: skip the channel half when the direct half's confidence is at least P (default 0.9; off: never) (classify).")
-    var channelSkip = "0.9"
+    @Option(name: .long, help: "Combined scoring: skip the channel half when the direct half's confidence is at least P (default 0.6; off: never) (classify).")
+    var channelSkip = "0.6"
     @Option(name: .long, help: "String fields copied from the text (extract): auto, marked or off.") var spans = "auto"
     @Option(name: .long, help: "Typed fields (extract): auto, schema or off.") var spanTypes = "auto"
     @Flag(name: .long, help: "Leave the two worked examples out of the extraction prompt (extract).") var noDemonstrations = false

@@ -197,7 +197,7 @@ import Inference
     }
 
     /// Combined scoring leaves the channel half out when the direct half's own confidence reaches
-    /// `channelSkipConfidence`: the answer is then the direct half's (its log-softmax), it costs fewer evaluated
+    /// `channelSkipConfidence`: the direct half then stands in for the channel half (twice its log-softmax), it costs fewer evaluated
     /// tokens, and just above that confidence (or with nil) both halves run.
     @Test func channelHalfSkippedWhenDirectIsSure() throws {
         var opts = TaskOptions(contextLength: 512, threads: 1)
@@ -207,12 +207,13 @@ import Inference
         var d = opts; d.scoring = .direct
         let direct = try TaskRunner(model: r.model, options: d).classify("sky", labelSet: set)
         let ls = TaskRunner.logSoftmax(direct.rawScores)
-        let sure = TaskRunner.softmax(ls).max()!
+        let t = r.defaultTemperature(fewShot: true)
+        let sure = TaskRunner.softmax(ls.map { $0 / t }).max()!
         #expect(sure < 0.999, "the test needs a direct half that is not certain: \(sure)")
         var below = opts; below.channelSkipConfidence = sure - 1e-6
         let skipped = try TaskRunner(model: r.model, options: below).classify("sky", labelSet: set)
         #expect(skipped.channelSkipped && skipped.label == direct.label)
-        #expect(zip(skipped.rawScores, ls).allSatisfy { abs($0 - $1) < 1e-9 }, "\(skipped.rawScores) vs \(ls)")
+        #expect(zip(skipped.rawScores, ls).allSatisfy { abs($0 - 2 * $1) < 1e-9 }, "\(skipped.rawScores) vs 2 × \(ls)")
         var above = opts; above.channelSkipConfidence = sure + 1e-6
         let both = try TaskRunner(model: r.model, options: above).classify("sky", labelSet: set)
         #expect(!both.channelSkipped)
