@@ -192,7 +192,7 @@ public enum SpanLexer {
     static let weekdays = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|Mon\\.?|Tue\\.?|Tues\\.?|Wed\\.?|Thu\\.?|Thurs\\.?|Fri\\.?|Sat\\.?|Sun\\.?"
     static let ordinal = "\\d{1,2}(?:st|nd|rd|th)?"
     static var monthDate: String { "(?:(?:\(months))\\s+\(ordinal)(?:,?\\s+\\d{4})?|\(ordinal)\\s+(?:of\\s+)?(?:\(months))(?:,?\\s+\\d{4})?|(?:\(months))\\s+\\d{4})" }
-    static var datePatterns: [NSRegularExpression] {
+    static let datePatterns: [NSRegularExpression] = {
         [
             regex(#"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}[./]\d{1,2}[./]\d{2,4}\b"#),
             regex("\\b\(monthDate)\\b(?!\\w)", .caseInsensitive),
@@ -201,7 +201,7 @@ public enum SpanLexer {
             regex("\\b(?:\(weekdays))\\b", .caseInsensitive),
             regex("\\b(?:today|tomorrow|tonight|yesterday|(?:next|this|last)\\s+(?:week|weekend|month|year))\\b", .caseInsensitive),
         ]
-    }
+    }()
 
     static func dates(_ text: String) -> [String] {
         // Longest forms and their parts: `Saturday, June 8`, `June 8`, `Saturday`; `next Monday`, `Monday`.
