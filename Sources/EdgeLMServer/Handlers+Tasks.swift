@@ -126,6 +126,12 @@ extension Handlers {
             guard let v = SpanPolicy(rawValue: s) else { throw APIError.badRequest("'spans' must be auto, marked or off", param: "spans") }
             options.spans = v
         }
+        if let s = try r.string("span_types") {
+            guard let v = SpanTypePolicy(rawValue: s) else {
+                throw APIError.badRequest("'span_types' must be auto, schema or off", param: "span_types")
+            }
+            options.spanTypes = v
+        }
         let maxTokens = try r.integer("max_tokens", in: 1...options.maxExtractTokens)
         let routing = try Routing(r, default: .prefill)
         let metrics = service.metrics

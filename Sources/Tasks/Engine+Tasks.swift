@@ -8,8 +8,8 @@ extension LaneContext {
     /// caches: contextual calibration, temperatures, token trie, and the last prompt prefix in the session).
     public func taskRunner(_ options: TaskOptions) throws -> TaskRunner {
         let key = "tasks.runner.\(options.calibration.rawValue).\(options.scoreEndOfTurn).\(options.maxExtractTokens).\(options.contentFreeInputs)"
-            + ".\(options.scoring.rawValue).\(options.labelScore.rawValue).\(options.temperature.map { "\($0)" } ?? "-")"
-            + ".\(options.spans.rawValue).\(options.extractDemonstrations).\(options.prefixCacheBytes).\(options.jsonLimits)"
+            + ".\(options.scoring.rawValue).\(options.channelSkipConfidence.map { "\($0)" } ?? "-").\(options.labelScore.rawValue).\(options.temperature.map { "\($0)" } ?? "-")"
+            + ".\(options.spans.rawValue).\(options.spanTypes.rawValue).\(options.distinctValues).\(options.extractDemonstrations).\(options.prefixCacheBytes).\(options.jsonLimits)"
         return try storage.value(key) { try TaskRunner(session: session, options: options) }
     }
 }

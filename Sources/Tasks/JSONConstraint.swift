@@ -38,6 +38,7 @@ final class CompiledSchema: @unchecked Sendable {
         var properties: [Int32] = []    // object: property nodes, schema order
         var requiredMask: UInt64 = 0    // object: bit i = property i is required
         var span = false                // string: constrained to spans of the source
+        var candidates: Int32 = -1      // string / number: index of the candidate trie (typed values), -1 for none
     }
     var nodes: [Node] = []
     var tables: [[[UInt8]]] = []
@@ -55,14 +56,80 @@ final class CompiledSchema: @unchecked Sendable {
     /// The source text's substrings, for span strings (nil: no string is constrained to spans).
     let spans: SpanIndex?
     let policy: SpanPolicy
+    let typePolicy: SpanTypePolicy
+    /// Candidate values of typed fields (``SpanLexer``), per typed node.
+    var candidateSets: [CandidateTrie] = []
+    /// Fields whose value can only come from candidates, the text has none, and `null` is not allowed (a
+    /// required `pattern` field without a match): no document is possible.
+    var unsatisfiable: [String] = []
+    private let sourceText: String?
+    private var lexed: [SpanType: [String]] = [:]
+    /// Typed values of the document, numbered for the used-value set (strings by value, numbers as `#text`).
+    private var valueIDs: [String: Int] = [:]
+    /// A typed value given to one field is withheld from the fields after it (``JSONConstraint/used``).
+    let distinct: Bool
 
-    init(_ schema: JSONSchema, limits: JSONConstraintLimits, spans: SpanIndex? = nil, policy: SpanPolicy = .auto) {
+    /// Per typed value id: the bits of the values whose occurrences in the text overlap one of its own (itself
+    /// included): giving a field `Lucas Moreau` withholds `Lucas` and `Ask Lucas` from the fields after it.
+    var overlaps: [UInt64] = []
+
+    private func computeOverlaps() {
+        guard let text = spans?.text else { return }
+        var ranges: [[Range<Int>]] = Array(repeating: [], count: valueIDs.count)
+        for (v, i) in valueIDs {
+            let needle = Array((v.hasPrefix("#") ? String(v.dropFirst()) : v).utf8)
+            guard !needle.isEmpty, needle.count <= text.count else { continue }
+            // Whole occurrences only: not inside a word or a number (`1` is not in `1299.99`, `Al` not in `Alice`).
+            func alnum(_ k: Int) -> Bool {
+                guard k >= 0, k < text.count else { return false }
+                let c = text[k]
+                return c >= 0x80 || (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A)
+            }
+            func digit(_ k: Int) -> Bool { k >= 0 && k < text.count && text[k] >= 0x30 && text[k] <= 0x39 }
+            for start in 0...(text.count - needle.count) where text[start] == needle[0] {
+                let end = start + needle.count
+                guard Array(text[start..<end]) == needle, !alnum(start - 1), !alnum(end),
+                      !(text.indices.contains(start - 1) && text[start - 1] == 0x2E && digit(start - 2)),
+                      !(text.indices.contains(end) && text[end] == 0x2E && digit(end + 1)) else { continue }
+                ranges[i].append(start..<end)
+            }
+        }
+        overlaps = (0..<valueIDs.count).map { i in
+            var m: UInt64 = 1 << UInt64(i)
+            for j in 0..<valueIDs.count where j != i && ranges[i].contains(where: { a in ranges[j].contains { a.overlaps($0) } }) {
+                m |= 1 << UInt64(j)
+            }
+            return m
+        }
+    }
+
+    /// The used-value bits giving the value with bit `bit` adds (its overlaps).
+    func usedBits(_ bit: UInt64) -> UInt64 {
+        guard bit != 0, bit != 1 << 63 else { return 0 }
+        let i = bit.trailingZeroBitCount
+        return i < overlaps.count ? overlaps[i] : bit
+    }
+
+    private func valueID(_ v: String) -> Int? {
+        guard distinct else { return nil }
+        if let i = valueIDs[v] { return i }
+        guard valueIDs.count < 63 else { return nil }
+        valueIDs[v] = valueIDs.count
+        return valueIDs[v]
+    }
+
+    init(_ schema: JSONSchema, limits: JSONConstraintLimits, spans: SpanIndex? = nil, policy: SpanPolicy = .auto,
+         types: SpanTypePolicy = .schema, distinct: Bool = true) {
+        self.distinct = distinct
         self.limits = limits
         self.spans = spans
         self.policy = policy
+        self.typePolicy = types
+        self.sourceText = spans.map { String(decoding: $0.text, as: UTF8.self) }
         tables.append([Array("null".utf8)])
         nullTable = 0
         root = add(schema, name: nil)
+        computeOverlaps()
     }
 
     private func add(_ s: JSONSchema, name: String?) -> Int32 {
@@ -73,9 +140,30 @@ final class CompiledSchema: @unchecked Sendable {
         case .string(let m):
             n.kind = .string
             n.maxLength = Int32(m ?? limits.defaultMaxStringLength)
-            n.span = spans != nil && s.isSpan(named: name, policy: policy)
-        case .number: n.kind = .number
-        case .integer: n.kind = .integer
+            n.span = spans != nil && (s.isSpan(named: name, policy: policy) || s.pattern != nil)
+            if n.span, let text = sourceText, let (type, pattern) = s.candidateKind(named: name, policy: typePolicy) {
+                var values = type.map { candidates($0, text) } ?? []
+                if let pattern {
+                    let matches = (try? SpanLexer.candidates(pattern: pattern, in: text)) ?? []
+                    values = type == nil ? matches : values.filter { v in matches.contains { $0 == v } || s.patternMatches(v) }
+                }
+                values = values.filter { $0.unicodeScalars.count <= Int(n.maxLength) }
+                if !values.isEmpty || s.nullable {
+                    n.candidates = Int32(candidateSets.count)
+                    candidateSets.append(CandidateTrie(values, id: valueID))
+                } else if pattern != nil {
+                    unsatisfiable.append(name ?? "$")
+                }
+            }
+        case .number, .integer:
+            n.kind = s.kind == .number ? .number : .integer
+            if spans != nil, policy != .off, let text = sourceText, s.candidateKind(named: name, policy: typePolicy) != nil {
+                let values = SpanLexer.numbers(text).filter { s.kind == .number || $0.integer }.map(\.text)
+                if !values.isEmpty || s.nullable {
+                    n.candidates = Int32(candidateSets.count)
+                    candidateSets.append(CandidateTrie(values, raw: true, id: valueID))
+                }
+            }
         case .boolean, .enumeration:
             var texts: [[UInt8]]
             if case .enumeration(let vs) = s.kind { texts = vs.map { Array($0.description.utf8) } }
@@ -121,6 +209,13 @@ final class CompiledSchema: @unchecked Sendable {
         freeLiterals = Int32(tables.count)
         tables.append([Array("true".utf8), Array("false".utf8), Array("null".utf8)])
     }
+
+    private func candidates(_ type: SpanType, _ text: String) -> [String] {
+        if let c = lexed[type] { return c }
+        let c = SpanLexer.candidates(type, in: text)
+        lexed[type] = c
+        return c
+    }
 }
 
 /// The incremental validator. A value type: copy it to explore alternatives (the top frame is inline, the
@@ -148,6 +243,10 @@ public struct JSONConstraint: Sendable {
     let schema: CompiledSchema
     var top: Frame
     var rest: [Frame] = []
+    /// Typed values already given to a field (bits of ``CandidateTrie/bit``): while a typed field has a
+    /// candidate not used yet, it cannot take a used one — one span of the text fills one field, as in slot
+    /// filling, so an email address given to `email` is not offered to `company`.
+    public private(set) var used: UInt64 = 0
     /// Bytes accepted so far.
     public private(set) var byteCount = 0
 
@@ -155,14 +254,46 @@ public struct JSONConstraint: Sendable {
     /// - Parameters:
     ///   - source: the input text; with it, the string fields `spans` selects accept only spans of it
     ///     (``JSONSchema/isSpan(named:policy:)``). Nil: no string is constrained to the input.
+    ///   - types: which fields are typed — restricted to candidates of their type found in `source`
+    ///     (``JSONSchema/candidateKind(named:policy:)``; `pattern` fields always are).
+    ///   - distinct: a typed value given to one field is withheld from later typed fields while they have
+    ///     another candidate (``used``).
     public init(schema: JSONSchema, limits: JSONConstraintLimits = JSONConstraintLimits(), source: String? = nil,
-                spans: SpanPolicy = .auto) {
-        self.init(compiled: CompiledSchema(schema, limits: limits, spans: source.map { SpanIndex($0) }, policy: spans))
+                spans: SpanPolicy = .auto, types: SpanTypePolicy = .schema, distinct: Bool = true) {
+        self.init(compiled: CompiledSchema(schema, limits: limits, spans: source.map { SpanIndex($0) }, policy: spans, types: types,
+                                           distinct: distinct))
     }
 
     /// A validator over an already indexed source text (reuse one ``SpanIndex`` for several documents).
-    public init(schema: JSONSchema, limits: JSONConstraintLimits = JSONConstraintLimits(), spanIndex: SpanIndex, spans: SpanPolicy = .auto) {
-        self.init(compiled: CompiledSchema(schema, limits: limits, spans: spanIndex, policy: spans))
+    public init(schema: JSONSchema, limits: JSONConstraintLimits = JSONConstraintLimits(), spanIndex: SpanIndex, spans: SpanPolicy = .auto,
+                types: SpanTypePolicy = .schema) {
+        self.init(compiled: CompiledSchema(schema, limits: limits, spans: spanIndex, policy: spans, types: types))
+    }
+
+    /// Properties no document can fill: a required, non-nullable `pattern` field whose pattern has no match in
+    /// the source text (``TaskRunner/extract(_:schema:onPartial:)`` refuses the request up front).
+    public var unsatisfiableFields: [String] { schema.unsatisfiable }
+
+    /// The candidate values a typed property accepts (its lexer's or pattern's finds in the source), nil when
+    /// the property is not typed. For tests and `eval`.
+    public func candidates(of property: String) -> [String]? {
+        func find(_ node: Int32) -> [String]? {
+            let n = schema.nodes[Int(node)]
+            switch n.kind {
+            case .object:
+                for (i, p) in n.properties.enumerated() {
+                    if schema.tables[Int(n.table)][i] == Array("\"\(property)\"".utf8) {
+                        let c = schema.nodes[Int(p)].candidates
+                        if c >= 0 { return schema.candidateSets[Int(c)].values }
+                    }
+                    if let r = find(p) { return r }
+                }
+                return nil
+            case .array: return find(n.item)
+            default: return nil
+            }
+        }
+        return find(schema.root)
     }
 
     init(compiled: CompiledSchema) {
@@ -179,7 +310,7 @@ public struct JSONConstraint: Sendable {
         guard top.kind == .object, top.phase == 3 || top.phase == 4, top.table >= 0 else { return false }
         let n = schema.nodes[Int(top.node)]
         let value = schema.nodes[Int(n.properties[Int(top.table)])]
-        return value.kind == .string && value.span && value.nullable
+        return value.nullable && (value.kind == .string && value.span || value.candidates >= 0)
     }
 
     /// Feeds `bytes`; returns false (and leaves the state unspecified) when they do not keep a valid prefix.
@@ -245,9 +376,23 @@ public struct JSONConstraint: Sendable {
         switch n.kind {
         case .string:
             guard b == UInt8(ascii: "\"") else { return false }
-            push(Frame(kind: .string, node: nodeIndex))
+            var f = Frame(kind: .string, node: nodeIndex)
+            if n.candidates >= 0 {
+                guard let exclusive = candidateStart(n) else { return false }
+                f.lastSpace = exclusive
+            }
+            push(f)
         case .number, .integer:
             var f = Frame(kind: .number, node: nodeIndex)
+            if n.candidates >= 0 {
+                guard let exclusive = candidateStart(n) else { return false }
+                let c = schema.candidateSets[Int(n.candidates)]
+                let t = c.next(0, b)
+                guard t >= 0, !exclusive || c.below[Int(t)] & ~used != 0 else { return false }
+                f.phase = 9; f.sa = t; f.escape = exclusive
+                push(f)
+                break
+            }
             switch b {
             case UInt8(ascii: "-"): f.phase = 1
             case UInt8(ascii: "0"): f.phase = 2
@@ -305,6 +450,27 @@ public struct JSONConstraint: Sendable {
         }
     }
 
+    /// Whether a typed value of `n` may start, and if so whether it must be an unused candidate (true while
+    /// one is left; a nullable field with none left can only be `null`, a required one may repeat a value).
+    private func candidateStart(_ n: CompiledSchema.Node) -> Bool? {
+        let c = schema.candidateSets[Int(n.candidates)]
+        if c.isEmpty { return nil }
+        if c.below[0] & ~used != 0 { return true }
+        return n.nullable ? nil : false
+    }
+
+    /// Whether the candidate walk may go on to trie node `t` (a candidate not used yet lies below, when exclusive).
+    @inline(__always)
+    private func candidateOpen(_ c: CandidateTrie, _ t: Int32, exclusive: Bool) -> Bool {
+        t >= 0 && (!exclusive || c.below[Int(t)] & ~used != 0)
+    }
+
+    /// Whether a candidate ends at trie node `s` (and is not used, when exclusive).
+    @inline(__always)
+    private func candidateEnds(_ c: CandidateTrie, _ s: Int32, exclusive: Bool) -> Bool {
+        c.terminal[Int(s)] && (!exclusive || c.bit[Int(s)] & ~used != 0)
+    }
+
     private mutating func startLiteral(_ table: Int32, _ node: Int32, _ b: UInt8) -> Bool {
         let t = schema.tables[Int(table)]
         var cands: UInt64 = 0
@@ -319,6 +485,19 @@ public struct JSONConstraint: Sendable {
 
     private mutating func stringByte(_ b: UInt8) -> Bool {
         let node = schema.nodes[Int(top.node)]
+        if node.candidates >= 0 {
+            // A typed value: one of the candidates, byte for byte (their escaped JSON bodies). A `"` ends the
+            // value at a candidate's end; inside a candidate it only follows a backslash, where no candidate ends.
+            let c = schema.candidateSets[Int(node.candidates)]
+            if b == UInt8(ascii: "\""), candidateEnds(c, top.sa, exclusive: top.lastSpace) {
+                used |= schema.usedBits(c.bit[Int(top.sa)])
+                pop(); byteCount += 1; return true
+            }
+            let t = c.next(top.sa, b)
+            guard candidateOpen(c, t, exclusive: top.lastSpace) else { return false }
+            top.sa = t; byteCount += 1
+            return true
+        }
         if node.span { return spanStringByte(b, maxLength: node.maxLength) }
         let maxLength = node.maxLength
         if top.u8rem > 0 {
@@ -372,11 +551,21 @@ public struct JSONConstraint: Sendable {
     private func spanStep(_ d: UInt8, maxLength: Int32) -> Int32 {
         guard let idx = schema.spans, top.pos < maxLength else { return -1 }
         let t = idx.next(top.sa, d)
-        guard t >= 0 else { return -1 }
+        guard t >= 0, idx.hasWordOccurrence(t, length: Int(top.count) + 1, ending: false) else { return -1 }
         if SpanIndex.isSpace(d) {
             guard top.pos > 0, top.pos + 2 <= maxLength, idx.hasNonSpaceNext[Int(t)] else { return -1 }
         }
         return t
+    }
+
+    /// Whether a span string may end here: not empty (unless the text offers no span), not after whitespace,
+    /// and some occurrence is whole words — it starts at a word start (checked at every byte) and ends at a
+    /// word boundary (`Please`, not `Pleas`; `notebooks`, not `books`) — unless `maxLength` leaves no room.
+    @inline(__always)
+    static func spanCanClose(_ f: Frame, _ idx: SpanIndex, maxLength: Int32) -> Bool {
+        guard f.pos > 0 else { return !idx.canStart }
+        guard !f.lastSpace && f.u8rem == 0 && !f.escape else { return false }
+        return f.pos + 1 >= maxLength || idx.endsAtBoundary[Int(f.sa)] && idx.hasWordOccurrence(f.sa, length: Int(f.count), ending: true)
     }
 
     /// `stringByte` for a span string: the same JSON rules, and the decoded characters walk the source's
@@ -386,8 +575,8 @@ public struct JSONConstraint: Sendable {
         if top.u8rem > 0 {
             guard b >= top.u8lo && b <= top.u8hi else { return false }
             let t = idx.next(top.sa, b)
-            guard t >= 0 else { return false }
-            top.sa = t
+            guard t >= 0, idx.hasWordOccurrence(t, length: Int(top.count) + 1, ending: false) else { return false }
+            top.sa = t; top.count += 1
             top.u8rem -= 1; top.u8lo = 0x80; top.u8hi = 0xBF
             byteCount += 1
             return true
@@ -396,12 +585,12 @@ public struct JSONConstraint: Sendable {
             guard let d = SpanIndex.unescaped(b) else { return false }
             let t = spanStep(d, maxLength: maxLength)
             guard t >= 0 else { return false }
-            top.sa = t; top.lastSpace = SpanIndex.isSpace(d)
+            top.sa = t; top.count += 1; top.lastSpace = SpanIndex.isSpace(d)
             top.escape = false; top.pos += 1; byteCount += 1
             return true
         }
         if b == UInt8(ascii: "\"") {
-            guard top.pos > 0 ? !top.lastSpace : !idx.canStart else { return false }
+            guard Self.spanCanClose(top, idx, maxLength: maxLength) else { return false }
             pop(); byteCount += 1; return true
         }
         if b == UInt8(ascii: "\\") {
@@ -412,7 +601,7 @@ public struct JSONConstraint: Sendable {
         let t = spanStep(b, maxLength: maxLength)
         guard t >= 0 else { return false }
         if b >= 0x80 { guard Self.startUTF8(b, &top) else { return false } }
-        top.sa = t; top.lastSpace = SpanIndex.isSpace(b)
+        top.sa = t; top.count += 1; top.lastSpace = SpanIndex.isSpace(b)
         top.pos += 1
         byteCount += 1
         return true
@@ -420,6 +609,14 @@ public struct JSONConstraint: Sendable {
 
     /// 1: consumed, 0: invalid, -1: the number is complete and `b` belongs to the parent.
     private mutating func numberByte(_ b: UInt8) -> Int {
+        if top.phase == 9 {   // a number of the text: one of the candidates
+            let c = schema.candidateSets[Int(schema.nodes[Int(top.node)].candidates)]
+            let t = c.next(top.sa, b)
+            if candidateOpen(c, t, exclusive: top.escape) { top.sa = t; return 1 }
+            guard candidateEnds(c, top.sa, exclusive: top.escape) else { return 0 }
+            used |= schema.usedBits(c.bit[Int(top.sa)])
+            return -1
+        }
         let isDigit = b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")
         let integer = schema.nodes[Int(top.node)].kind == .integer
         let limits = schema.limits
@@ -555,12 +752,24 @@ public struct JSONConstraint: Sendable {
         case .literal:
             let t = schema.tables[Int(n.table)]
             return t.min { $0.count < $1.count }![0]
-        case .string: return UInt8(ascii: "\"")
-        case .number, .integer: return UInt8(ascii: "0")
+        case .string, .number, .integer:
+            if n.candidates >= 0 {
+                guard let exclusive = candidateStart(n) else { return UInt8(ascii: "n") }   // nullable: only `null`
+                if n.kind != .string { return candidateFirst(schema.candidateSets[Int(n.candidates)], 0, exclusive: exclusive)! }
+            }
+            return n.kind == .string ? UInt8(ascii: "\"") : UInt8(ascii: "0")
         case .array: return UInt8(ascii: "[")
         case .object, .anyObject: return UInt8(ascii: "{")
         case .anyValue: return UInt8(ascii: "n")
         }
+    }
+
+    /// The first byte on from trie node `s` towards a candidate that may be given (nil at a leaf).
+    private func candidateFirst(_ c: CandidateTrie, _ s: Int32, exclusive: Bool) -> UInt8? {
+        for i in Int(c.offsets[Int(s)])..<Int(c.offsets[Int(s) + 1]) where candidateOpen(c, c.targets[i], exclusive: exclusive) {
+            return c.bytes[i]
+        }
+        return nil
     }
 
     /// The shortest way on in a span string: close it when allowed, else the first character the source
@@ -569,12 +778,13 @@ public struct JSONConstraint: Sendable {
         var probe = self
         probe.top = f
         if f.u8rem > 0 {
-            for b in f.u8lo...f.u8hi where idx.next(f.sa, b) >= 0 { return b }
+            for b in f.u8lo...f.u8hi where idx.next(f.sa, b) >= 0
+                && idx.hasWordOccurrence(idx.next(f.sa, b), length: Int(f.count) + 1, ending: false) { return b }
         }
         if f.escape {
             for e in SpanIndex.escapes where probe.spanStep(SpanIndex.unescaped(e)!, maxLength: maxLength) >= 0 { return e }
         }
-        if f.pos > 0 ? !f.lastSpace : !idx.canStart { return UInt8(ascii: "\"") }
+        if Self.spanCanClose(f, idx, maxLength: maxLength) { return UInt8(ascii: "\"") }
         for (b, _) in idx.transitions(f.sa) where !SpanIndex.isSpace(b) && SpanIndex.representable(b) && !(0x80...0xC1).contains(b) && b < 0xF5 {
             if probe.spanStep(b, maxLength: maxLength) < 0 { continue }
             return b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") ? UInt8(ascii: "\\") : b
@@ -593,10 +803,19 @@ public struct JSONConstraint: Sendable {
             case .document:
                 return f.phase == 0 ? minimalStart(f.node) : nil
             case .string:
+                if n.candidates >= 0 {
+                    let c = schema.candidateSets[Int(n.candidates)]
+                    return candidateEnds(c, f.sa, exclusive: f.lastSpace) ? UInt8(ascii: "\"") : candidateFirst(c, f.sa, exclusive: f.lastSpace)!
+                }
                 if n.span, let idx = schema.spans { return spanForcedByte(f, idx, maxLength: n.maxLength) }
                 if f.u8rem > 0 { return f.u8lo }
                 return f.escape ? UInt8(ascii: "n") : UInt8(ascii: "\"")
             case .number:
+                if f.phase == 9 {
+                    let c = schema.candidateSets[Int(n.candidates)]
+                    if !candidateEnds(c, f.sa, exclusive: f.escape) { return candidateFirst(c, f.sa, exclusive: f.escape)! }
+                    i -= 1; continue
+                }
                 if f.phase == 1 || f.phase == 4 { return UInt8(ascii: "0") }
                 i -= 1; continue   // complete: the parent decides
             case .literal:

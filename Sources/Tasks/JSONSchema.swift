@@ -4,11 +4,12 @@ import Foundation
 
 /// A JSON Schema in the subset EdgeLM can decode under constraint:
 /// `type` object (with `properties`, `required`), string (`maxLength`), number, integer, boolean, `enum`,
-/// `["T", "null"]` (nullable), array (`items`, `maxItems`). `title`, `description`, `$schema`, `default`,
-/// `examples` and `additionalProperties` are accepted and ignored (the decoder never emits extra keys).
-/// Free-form values (OpenAI's `response_format: json_object`): an object schema without `properties` is any
-/// object, and a schema with no `type` or `enum` at all (`{}`) any JSON value.
-/// Anything else (`$ref`, `anyOf`, `pattern`, `format`, `minimum`, …) is rejected by ``init(json:)``.
+/// `["T", "null"]` (nullable), array (`items`, `maxItems`); on strings `format` (email, uri, date, time,
+/// date-time, phone: ``SpanType/forFormat(_:)``), `pattern`, and the extensions `"x-edgelm-source"` and
+/// `"x-edgelm-type"`. `title`, `description`, `$schema`, `default`, `examples` and `additionalProperties` are
+/// accepted and ignored (the decoder never emits extra keys). Anything else (`$ref`, `anyOf`, `minimum`, an
+/// unknown format, …) is rejected by ``init(json:)``. Free-form values (OpenAI's `response_format: json_object`): an
+/// object schema without `properties` is any object, and a schema with no `type` or `enum` at all (`{}`) any JSON value.
 public struct JSONSchema: Sendable, Equatable {
     /// One object property, in schema order.
     public struct Property: Sendable, Equatable {
@@ -46,6 +47,14 @@ public struct JSONSchema: Sendable, Equatable {
     /// Where a string's value comes from (`"x-edgelm-source"`); nil when the schema does not say
     /// (``SpanPolicy`` decides).
     public var source: ValueSource?
+    /// The kind of value the field holds (from `format` or `"x-edgelm-type"`): `extract` restricts it to spans
+    /// of the input of that type (``SpanLexer``). Nil when the schema does not say.
+    public var valueType: SpanType?
+    /// `"x-edgelm-type": "any"`: no type, not even one the property name suggests.
+    public var untyped = false
+    /// JSON Schema `pattern` (an ICU regular expression the value must contain a match of): `extract` takes
+    /// the value from the pattern's matches in the input; ``validate(_:path:)`` checks it.
+    public var pattern: String?
 
     /// Where a string field's value comes from: the `"x-edgelm-source"` schema extension.
     public enum ValueSource: String, Sendable, Equatable {
@@ -55,8 +64,30 @@ public struct JSONSchema: Sendable, Equatable {
         case free
     }
 
-    public init(kind: Kind, nullable: Bool = false, description: String? = nil, source: ValueSource? = nil) {
+    public init(kind: Kind, nullable: Bool = false, description: String? = nil, source: ValueSource? = nil,
+                valueType: SpanType? = nil, untyped: Bool = false, pattern: String? = nil) {
         self.kind = kind; self.nullable = nullable; self.description = description; self.source = source
+        self.valueType = valueType; self.untyped = untyped; self.pattern = pattern
+    }
+
+    /// What restricts this field's value to candidates found in the input under `policy` (strings of a span
+    /// field, and numbers), or nil for none: the schema's `pattern`, its type (`format` / `"x-edgelm-type"`),
+    /// else under ``SpanTypePolicy/auto`` the type the property name suggests (``SpanType/forName(_:)``) —
+    /// and every number / integer field not marked `"x-edgelm-source": "free"` takes a number of the text.
+    public func candidateKind(named name: String?, policy: SpanTypePolicy) -> (type: SpanType?, pattern: String?)? {
+        switch kind {
+        case .string:
+            if let pattern { return (policy == .off ? nil : valueType, pattern) }
+            guard policy != .off, !untyped else { return nil }
+            if let valueType { return (valueType, nil) }
+            guard policy == .auto, let name, let t = SpanType.forName(name) else { return nil }
+            return (t, nil)
+        case .number, .integer:
+            guard policy == .auto, source != .free else { return nil }
+            return (.number, nil)
+        default:
+            return nil
+        }
     }
 
     /// Property names that read as generated text: under ``SpanPolicy/auto`` an unmarked string property with
@@ -123,7 +154,8 @@ public struct JSONSchema: Sendable, Equatable {
             throw TasksError.invalidSchema("\(path) is not a JSON object")
         }
         let ignored: Set<String> = ["title", "description", "$schema", "default", "examples", "additionalProperties", "$id", "$comment"]
-        let known: Set<String> = ["type", "properties", "required", "maxLength", "enum", "items", "maxItems", "x-edgelm-source"]
+        let known: Set<String> = ["type", "properties", "required", "maxLength", "enum", "items", "maxItems", "x-edgelm-source",
+                                  "format", "pattern", "x-edgelm-type"]
         for (k, _) in members where !ignored.contains(k) && !known.contains(k) {
             throw TasksError.unsupportedSchema(path: path, reason: "keyword '\(k)' is not supported")
         }
@@ -160,12 +192,50 @@ public struct JSONSchema: Sendable, Equatable {
         default: throw TasksError.unsupportedSchema(path: path, reason: "type must be a string or an array")
         }
 
-        if source != nil, value["enum"] != nil || value["type"].map({ t -> Bool in
-            if case .string("string") = t { return false }
-            if case .array(let ts) = t { return !ts.contains(.string("string")) }
-            return true
-        }) ?? true {
-            throw TasksError.unsupportedSchema(path: path, reason: "x-edgelm-source applies to string fields only (not enums or other types)")
+        func isType(_ names: Set<String>) -> Bool {
+            if case .string(let t)? = value["type"] { return names.contains(t) }
+            if case .array(let ts)? = value["type"] { return ts.contains { if case .string(let t) = $0 { return names.contains(t) }; return false } }
+            return false
+        }
+        if source != nil, value["enum"] != nil || !isType(["string", "number", "integer"]) {
+            throw TasksError.unsupportedSchema(path: path, reason: "x-edgelm-source applies to string and number fields only (not enums or other types)")
+        }
+        if source == .span && !isType(["string"]) {
+            throw TasksError.unsupportedSchema(path: path, reason: "x-edgelm-source \"span\" applies to string fields (numbers take numbers of the text by default)")
+        }
+        var valueType: SpanType? = nil, untyped = false, pattern: String? = nil
+        for key in ["format", "pattern", "x-edgelm-type"] where value[key] != nil {
+            guard value["enum"] == nil, isType(["string"]) else {
+                throw TasksError.unsupportedSchema(path: path, reason: "'\(key)' applies to string fields only")
+            }
+            guard case .string(let v)? = value[key] else {
+                throw TasksError.unsupportedSchema(path: path, reason: "\(key) must be a string")
+            }
+            switch key {
+            case "format":
+                guard let t = SpanType.forFormat(v) else {
+                    throw TasksError.unsupportedSchema(path: path, reason: "format '\(v)' is not supported (supported: \(SpanType.formats.joined(separator: ", ")))")
+                }
+                valueType = t
+            case "pattern":
+                guard (try? NSRegularExpression(pattern: v)) != nil else {
+                    throw TasksError.unsupportedSchema(path: path, reason: "pattern is not a valid regular expression: \(v)")
+                }
+                pattern = v
+            default:
+                if v == "any" { untyped = true } else {
+                    guard let t = SpanType(rawValue: v), t != .number else {
+                        throw TasksError.unsupportedSchema(path: path, reason: "x-edgelm-type must be one of \((SpanType.allCases.filter { $0 != .number }.map(\.rawValue) + ["any"]).joined(separator: ", ")), got '\(v)'")
+                    }
+                    valueType = t
+                }
+            }
+        }
+        if value["format"] != nil && value["x-edgelm-type"] != nil {
+            throw TasksError.unsupportedSchema(path: path, reason: "give either format or x-edgelm-type, not both")
+        }
+        if source == .free && (valueType != nil || pattern != nil) {
+            throw TasksError.unsupportedSchema(path: path, reason: "a free-text field (x-edgelm-source \"free\") cannot have a type or pattern: its value is not taken from the input")
         }
         if let e = value["enum"] {
             guard case .array(let values) = e, !values.isEmpty else {
@@ -206,11 +276,11 @@ public struct JSONSchema: Sendable, Equatable {
         case "string":
             try forbid(["properties", "required", "items", "maxItems"], for: "string")
             self.init(kind: .string(maxLength: try positiveInt("maxLength")), nullable: nullable, description: description,
-                      source: source)
+                      source: source, valueType: valueType, untyped: untyped, pattern: pattern)
         case "number", "integer", "boolean":
             try forbid(["properties", "required", "items", "maxItems", "maxLength"], for: typeName!)
             let k: Kind = typeName == "number" ? .number : typeName == "integer" ? .integer : .boolean
-            self.init(kind: k, nullable: nullable, description: description)
+            self.init(kind: k, nullable: nullable, description: description, source: typeName == "boolean" ? nil : source)
         case "array":
             try forbid(["properties", "required", "maxLength"], for: "array")
             guard let items = value["items"] else {
@@ -272,6 +342,9 @@ public struct JSONSchema: Sendable, Equatable {
             if let m = maxLength, s.unicodeScalars.count > m {
                 throw TasksError.schemaViolation(path: path, reason: "string longer than maxLength \(m)")
             }
+            if let pattern, !patternMatches(s) {
+                throw TasksError.schemaViolation(path: path, reason: "\(JSONValue.string(s)) does not match the pattern \(pattern)")
+            }
         case (.number, .number): return
         case (.integer, .number(let d)):
             guard d == d.rounded() else { throw TasksError.schemaViolation(path: path, reason: "\(d) is not an integer") }
@@ -290,6 +363,14 @@ public struct JSONSchema: Sendable, Equatable {
         default:
             throw TasksError.schemaViolation(path: path, reason: "expected \(typeDescription), got \(value)")
         }
+    }
+
+    /// Whether `s` satisfies the schema's `pattern` (true without one): JSON Schema's search semantics — the
+    /// value contains a match (anchor with `^…$` to require the whole value).
+    public func patternMatches(_ s: String) -> Bool {
+        guard let pattern else { return true }
+        guard let re = try? NSRegularExpression(pattern: pattern) else { return false }
+        return re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
     }
 
     /// A short human/model-readable type, e.g. `string or null`, `"a" | "b"`, `array of integer`.

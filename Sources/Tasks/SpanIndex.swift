@@ -12,6 +12,17 @@ public final class SpanIndex: @unchecked Sendable {
     let targets: [Int32]
     /// Per state: some transition on a byte that can go into a JSON string and is not whitespace.
     let hasNonSpaceNext: [Bool]
+    /// Per state: some occurrence of the state's strings ends at a word boundary — at the end of the text or
+    /// before a byte that is not a letter or digit (so a span can end there: `Please`, not `Pleas`).
+    public let endsAtBoundary: [Bool]
+    /// Per state: the end (byte index) of the prefix of the text the state was made for; -1 for clones and the root.
+    let ownEnd: [Int32]
+    /// The suffix-link tree's children in CSR form (a state's end positions are those of its subtree).
+    let childStart: [Int32]
+    let children: [Int32]
+    /// Per byte position: a word may start there (the text's start, or a letter/digit after a non-word byte,
+    /// or any non-word byte).
+    let startsWord: [Bool]
     /// The text has a character a span can start with (not whitespace, not a bare control character).
     public let canStart: Bool
     /// The indexed bytes.
@@ -24,9 +35,13 @@ public final class SpanIndex: @unchecked Sendable {
         var len: [Int32] = [0], link: [Int32] = [-1]
         var next: [[UInt8: Int32]] = [[:]]
         var last: Int32 = 0
-        for c in t {
+        var boundary: [Bool] = [true]
+        var own: [Int32] = [-1]
+        func wordByte(_ b: UInt8) -> Bool { b >= 0x80 || (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) }
+        for (i, c) in t.enumerated() {
             let cur = Int32(len.count)
-            len.append(len[Int(last)] + 1); link.append(0); next.append([:])
+            boundary.append(i + 1 == t.count || !wordByte(t[i + 1]) || !wordByte(c))
+            len.append(len[Int(last)] + 1); link.append(0); next.append([:]); own.append(Int32(i))
             var p = last
             while p != -1 && next[Int(p)][c] == nil { next[Int(p)][c] = cur; p = link[Int(p)] }
             if p != -1 {
@@ -35,13 +50,24 @@ public final class SpanIndex: @unchecked Sendable {
                     link[Int(cur)] = q
                 } else {
                     let clone = Int32(len.count)
-                    len.append(len[Int(p)] + 1); link.append(link[Int(q)]); next.append(next[Int(q)])
+                    len.append(len[Int(p)] + 1); link.append(link[Int(q)]); next.append(next[Int(q)]); boundary.append(false); own.append(-1)
                     while p != -1 && next[Int(p)][c] == q { next[Int(p)][c] = clone; p = link[Int(p)] }
                     link[Int(q)] = clone; link[Int(cur)] = clone
                 }
             }
             last = cur
         }
+        // A state's end positions are those of the states below it in the suffix-link tree: propagate upwards.
+        for s in (1..<len.count).sorted(by: { len[$0] > len[$1] }) where boundary[s] && link[s] >= 0 { boundary[Int(link[s])] = true }
+        endsAtBoundary = boundary
+        ownEnd = own
+        var counts = [Int32](repeating: 0, count: len.count + 1)
+        for s in 1..<len.count { counts[Int(link[s]) + 1] += 1 }
+        for i in 0..<len.count { counts[i + 1] += counts[i] }
+        var fill = counts, kids = [Int32](repeating: 0, count: max(len.count - 1, 0))
+        for s in 1..<len.count { kids[Int(fill[Int(link[s])])] = Int32(s); fill[Int(link[s])] += 1 }
+        childStart = counts; children = kids
+        startsWord = t.indices.map { p in p == 0 || !wordByte(t[p - 1]) || !wordByte(t[p]) }
         var offsets: [Int32] = [0], bytes: [UInt8] = [], targets: [Int32] = [], nonSpace: [Bool] = []
         for edges in next {
             var any = false
@@ -60,6 +86,32 @@ public final class SpanIndex: @unchecked Sendable {
         }
         canStart = start
     }
+
+    /// Whether some occurrence of the `length`-byte string that leads to state `s` starts at a word start (and,
+    /// with `ending`, also ends at a word boundary): spans are whole words — `notebooks`, not `books`.
+    /// - Complexity: O(occurrences) at most, stopping at the first that qualifies.
+    public func hasWordOccurrence(_ s: Int32, length: Int, ending: Bool) -> Bool {
+        guard s > 0, length > 0 else { return s == 0 }
+        var stack: [Int32] = [s]
+        while let x = stack.popLast() {
+            let e = Int(ownEnd[Int(x)])
+            if e >= 0 {
+                let p = e - length + 1
+                if p >= 0 && startsWord[p] && (!ending || endsWordAt(e)) { return true }
+            }
+            for k in Int(childStart[Int(x)])..<Int(childStart[Int(x) + 1]) { stack.append(children[k]) }
+        }
+        return false
+    }
+
+    /// The byte at `e` ends a word: the text ends after it, or it or the next byte is not a letter or digit.
+    @inline(__always)
+    func endsWordAt(_ e: Int) -> Bool {
+        e + 1 == text.count || !Self.wordByte(text[e + 1]) || !Self.wordByte(text[e])
+    }
+
+    @inline(__always)
+    static func wordByte(_ b: UInt8) -> Bool { b >= 0x80 || (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) }
 
     /// The state after `b` from state `s`, or -1 when the bytes so far followed by `b` are not in the text.
     @inline(__always)

@@ -62,6 +62,10 @@ public struct TaskOptions: Sendable {
     public var labelScore: LabelScore = .mean
     /// How `classify` scores labels (chosen on the tune split, docs/tasks.md).
     public var scoring: ClassifierScoring = .combined
+    /// With combined scoring: when the direct half alone (calibrated, its softmax at the default temperature)
+    /// gives its best label at least this probability, the channel half is skipped and the direct half stands in
+    /// for it (nil: never). Chosen on the tune split (docs/tasks.md).
+    public var channelSkipConfidence: Double? = 0.6
     /// Softmax temperature of `classify` for label sets without a fitted one; nil for the model's default
     /// (``TaskRunner/defaultTemperature``).
     public var temperature: Double?
@@ -71,6 +75,12 @@ public struct TaskOptions: Sendable {
     public var prefixCacheBytes: Int = 32 << 20
     /// Which string fields `extract` constrains to spans of the input.
     public var spans: SpanPolicy = .auto
+    /// Which fields `extract` types: an email field takes an email address of the text, a phone field a phone
+    /// number, a number field a number of the text, … (``SpanTypePolicy``; `null` when the text has none).
+    public var spanTypes: SpanTypePolicy = .auto
+    /// A typed value given to one field is not offered to the later typed fields of the document while they have
+    /// another candidate (one span of the text fills one field).
+    public var distinctValues = true
     /// Show `extract` two worked examples (other schemas: copied values, a number, nulls) before the task.
     public var extractDemonstrations = true
     /// Cap on generated tokens for `extract` (the JSON is closed by the shortest completion when reached).
@@ -130,6 +140,8 @@ public struct Classification: Sendable, Equatable {
     /// The probability of `label`.
     public var confidence: Double { probabilities.max() ?? 0 }
     public var timings: TaskTimings
+    /// Combined scoring answered from the direct half alone (``TaskOptions/channelSkipConfidence``).
+    public var channelSkipped = false
 
     /// Probability of `label` by name.
     public func probability(of label: String) -> Double? {

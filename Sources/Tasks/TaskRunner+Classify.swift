@@ -283,7 +283,16 @@ extension TaskRunner {
                 for i in raw.indices { raw[i] -= bias[i] }
             }
         }
-        if options.scoring != .direct {
+        var skipped = false
+        if options.scoring == .combined, let skip = options.channelSkipConfidence {
+            // The direct half is already sure (its own distribution at the default combined temperature): the
+            // channel half (N evaluations of label words + text) is left out and the direct half stands in for
+            // it, so the scores are twice the direct log-softmax.
+            let direct = Self.logSoftmax(raw)
+            let t = options.temperature ?? defaultTemperature(fewShot: !labelSet.shots.isEmpty)
+            if (Self.softmax(direct.map { $0 / t }).max() ?? 0) >= skip { raw = direct.map { 2 * $0 }; skipped = true }
+        }
+        if options.scoring != .direct && !skipped {
             let channel = try channelScores(channelPrompt(labelSet), text: text, timings: &timings)
             raw = options.scoring == .channel ? channel
                 : zip(Self.logSoftmax(raw), Self.logSoftmax(channel)).map { $0 + $1 }
@@ -293,7 +302,7 @@ extension TaskRunner {
         let best = probs.indices.max { probs[$0] < probs[$1] }!
         timings.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Classification(label: labelSet.names[best], labels: labelSet.names, probabilities: probs,
-                              rawScores: raw, timings: timings)
+                              rawScores: raw, timings: timings, channelSkipped: skipped)
     }
 
     /// The temperature `classify` uses for `set`: fitted for it, else ``TaskOptions/temperature``, else the

@@ -136,6 +136,9 @@ public final class TaskRunner {
         ("city (string), temperature (number or null), wind (string or null), date (string or null)",
          "Oslo will reach 4.5 degrees on Friday.",
          #"{"city": "Oslo", "temperature": 4.5, "wind": null, "date": "Friday"}"#),
+        ("product (string), size (string or null), store (string or null), price (number or null)",
+         "The rain jacket in size M is back in stock at the Bergen store.",
+         #"{"product": "rain jacket", "size": "M", "store": "Bergen store", "price": null}"#),
     ]
 
     /// The extraction prompt: the instruction, the worked examples (a fixed prefix, shared by every schema and
@@ -202,8 +205,11 @@ public final class TaskRunner {
         // The instruction and worked examples are the same for every request: kept in the prefix cache.
         if fixed > 0 && fixed < prompt.count { try ensurePrefix(Array(prompt[0..<fixed]), &timings) }
         var logits = try prefillReusing(prompt, &timings)
-        var state = options.spans == .off ? JSONConstraint(schema: schema, limits: options.jsonLimits)
-            : JSONConstraint(schema: schema, limits: options.jsonLimits, source: text, spans: options.spans)
+        var state = JSONConstraint(schema: schema, limits: options.jsonLimits, source: text, spans: options.spans,
+                                   types: options.spanTypes, distinct: options.distinctValues)
+        if let field = state.unsatisfiableFields.first {
+            throw TasksError.schemaViolation(path: "$." + field, reason: "the text has no value matching the field's pattern and the field cannot be null (make it nullable: \"type\": [\"string\", \"null\"])")
+        }
         var out: [UInt8] = extractionPrimer
         guard state.advance(out) else { throw TasksError.invalidSchema("the schema's documents do not start with {") }
         var forced = false
@@ -246,7 +252,7 @@ public final class TaskRunner {
                           confidence: steps > 0 ? logProbSum / Double(steps) : 0, timings: timings)
     }
 
-    /// Which way a nullable span value goes.
+    /// Which way a nullable span (or typed number) value goes.
     enum ValueBranch { case null, string }
 
     /// The first byte of a token after any leading spaces (nil for all spaces).
@@ -261,12 +267,15 @@ public final class TaskRunner {
         let m0 = DispatchTime.now().uptimeNanoseconds
         let lse = Self.logSumExp(logits)
         var nullMass = 0.0, stringMass = 0.0
-        var quote: Int32? = nil
+        var quote: Int32? = nil, space: Int32? = nil
         trie.forEachAllowed(from: state) { id in
             let piece = trie.pieces[Int(id)]
             let p = exp(Double(logits[Int(id)]) - lse)
             switch Self.firstNonSpace(piece) {
+            case nil:   // the optional space alone (digits are tokens of their own): looked past below
+                if space == nil || logits[Int(id)] > logits[Int(space!)] { space = id }
             case UInt8(ascii: "n"): nullMass += p
+            case .some(UInt8(ascii: "-")), .some(UInt8(ascii: "0")...UInt8(ascii: "9")): stringMass += p   // a number of the text
             case UInt8(ascii: "\""):
                 if piece.last == UInt8(ascii: "\""), piece.filter({ $0 != 0x20 }).count == 1 {
                     if quote == nil || logits[Int(id)] > logits[Int(quote!)] { quote = id }
@@ -290,6 +299,24 @@ public final class TaskRunner {
             stringMass += exp(Double(logits[Int(q)]) - lse) * copied
             maskNanos += DispatchTime.now().uptimeNanoseconds - m1
         }
+        if let sp = space, session.position < session.contextLength {
+            // The space token leads to either: its probability is split as the model then splits it.
+            let base = session.position
+            let next = Array(try session.decode(sp))
+            session.truncate(to: base)
+            let m1 = DispatchTime.now().uptimeNanoseconds
+            var after = state
+            _ = after.advance(trie.pieces[Int(sp)])
+            let lse2 = Self.logSumExp(next)
+            var n2 = 0.0, v2 = 0.0
+            trie.forEachAllowed(from: after) { id in
+                let p = exp(Double(next[Int(id)]) - lse2)
+                if Self.firstNonSpace(trie.pieces[Int(id)]) == UInt8(ascii: "n") { n2 += p } else { v2 += p }
+            }
+            let ps = exp(Double(logits[Int(sp)]) - lse)
+            if n2 + v2 > 0 { nullMass += ps * n2 / (n2 + v2); stringMass += ps * v2 / (n2 + v2) }
+            maskNanos += DispatchTime.now().uptimeNanoseconds - m1
+        }
         return nullMass >= stringMass ? .null : .string
     }
 
@@ -300,7 +327,7 @@ public final class TaskRunner {
         func onBranch(_ id: Int32) -> Bool {
             guard let branch else { return true }
             let first = firstNonSpace(trie.pieces[Int(id)])
-            return branch == .null ? first == UInt8(ascii: "n") : first == UInt8(ascii: "\"")
+            return branch == .null ? first == UInt8(ascii: "n") : first != UInt8(ascii: "n")
         }
         var best = 0
         var bestValue = -Float.infinity

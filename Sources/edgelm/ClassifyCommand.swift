@@ -154,6 +154,8 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Calibration: contextual (default) or none.") var calibration = "contextual"
     @Option(name: .long, help: "Scoring: combined (default: answer and text likelihood), direct (answer) or channel (text).")
     var scoring = "combined"
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: skip the channel half when the direct half's confidence is at least P (default 0.6; off: never).", valueName: "P|off"))
+    var channelSkip = "0.6"
     @Flag(name: .long, help: "Print one JSON object.") var json = false
     @OptionGroup var batch: BatchOptions
 
@@ -161,6 +163,9 @@ struct ClassifyCommand: ParsableCommand {
         try checkTextOrInput(text, batch)
         guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
         guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
+        guard channelSkip == "off" || Double(channelSkip).map({ $0 > 0 && $0 <= 1 }) == true else {
+            throw ValidationError("--channel-skip must be a probability in (0, 1] or off")
+        }
     }
 
     func run() throws {
@@ -171,6 +176,7 @@ struct ClassifyCommand: ParsableCommand {
                 var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
                 opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
                 opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
+                opts.channelSkipConfidence = Double(channelSkip)
                 let command = UncheckedBox((self, recorder, set))
                 try BatchRunner.run(path: input, parallel: batch.parallel, command: "classify", model: model, options: opts) { runner, item in
                     let (cmd, recorder, commandSet) = command.value
@@ -197,6 +203,7 @@ struct ClassifyCommand: ParsableCommand {
             var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
             opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
             opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
+                opts.channelSkipConfidence = Double(channelSkip)
             let local = TimedLocalHandler(try TaskRunner(model: model, options: opts))
             return try classifyOne(text, labelSet: set, router: taskOptions.router(local: local), local: local,
                                    request: { taskOptions.request($0, defaultCapability: .classify) }, recorder: recorder)

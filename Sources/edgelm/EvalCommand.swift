@@ -40,7 +40,10 @@ struct EvalCommand: ParsableCommand {
     @Flag(name: .long, help: "Score labels verbatim, not as humanised words (classify).") var rawLabels = false
     @Option(name: .long, help: "Label score: mean (default) or sum of the token log-probabilities (classify).") var labelScore = "mean"
     @Option(name: .long, help: "Scoring: combined (default), direct or channel (classify).") var scoring = "combined"
+    @Option(name: .long, help: "Combined scoring: skip the channel half when the direct half's confidence is at least P (default 0.6; off: never) (classify).")
+    var channelSkip = "0.6"
     @Option(name: .long, help: "String fields copied from the text (extract): auto, marked or off.") var spans = "auto"
+    @Option(name: .long, help: "Typed fields (extract): auto, schema or off.") var spanTypes = "auto"
     @Flag(name: .long, help: "Leave the two worked examples out of the extraction prompt (extract).") var noDemonstrations = false
     @Option(name: .long, help: "Context length (default: the --profile's, else 2048).") var ctx: Int?
     @Option(name: .long, help: "Content-free inputs for contextual calibration, separated by '|'.") var contentFree = "N/A|[MASK]|"
@@ -56,7 +59,11 @@ struct EvalCommand: ParsableCommand {
         try checkRange("--shots", shots, 0...64)
         guard LabelScore(rawValue: labelScore) != nil else { throw ValidationError("--label-score must be mean or sum") }
         guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
+        guard channelSkip == "off" || Double(channelSkip).map({ $0 > 0 && $0 <= 1 }) == true else {
+            throw ValidationError("--channel-skip must be a probability in (0, 1] or off")
+        }
         guard SpanPolicy(rawValue: spans) != nil else { throw ValidationError("--spans must be auto, marked or off") }
+        guard SpanTypePolicy(rawValue: spanTypes) != nil else { throw ValidationError("--span-types must be auto, schema or off") }
     }
 
     func loadLines() throws -> [JSONValue] {
@@ -96,7 +103,9 @@ struct EvalCommand: ParsableCommand {
         opts.labelScore = LabelScore(rawValue: labelScore) ?? .mean
         opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
         opts.temperature = temperature
+        opts.channelSkipConfidence = Double(channelSkip)
         opts.spans = SpanPolicy(rawValue: spans) ?? .auto
+        opts.spanTypes = SpanTypePolicy(rawValue: spanTypes) ?? .auto
         opts.extractDemonstrations = !noDemonstrations
         let runner = try TaskRunner(model: model, options: opts)
         var results: [(correct: Bool, score: Double)] = []
@@ -207,6 +216,7 @@ struct EvalCommand: ParsableCommand {
         }
         var all: [ScoredPrediction] = []
         var latencies: [Double] = [], prefillTokens: [Double] = []
+        var channelSkipped = 0
         var perFamily: [String: Any] = [:]
         var familyOrder: [String] = []
         for f in fams {
@@ -224,6 +234,7 @@ struct EvalCommand: ParsableCommand {
                 preds.append(p)
                 results.append((p.correct, p.correct ? 1 : 0))
                 latencies.append(c.timings.totalSeconds * 1000)
+                if c.channelSkipped { channelSkipped += 1 }
                 prefillTokens.append(Double(c.timings.promptTokens))
                 if verbose {
                     FileHandle.standardError.write(Data(String(format: "%@ %@ %@ → %@ (%.2f)  %@\n", p.correct ? "✓" : "✗", f.name,
@@ -251,7 +262,8 @@ struct EvalCommand: ParsableCommand {
             "min_family_accuracy": familyAccuracies.min() ?? 0,
             "ece": ClassificationMetrics.ece(all), "latency_p50_ms": Self.percentile(latencies, 0.5),
             "latency_p95_ms": Self.percentile(latencies, 0.95), "prompt_tokens_p50": Self.percentile(prefillTokens, 0.5),
-            "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
+            "latency_mean_ms": latencies.isEmpty ? 0 : latencies.reduce(0, +) / Double(latencies.count),
+            "channel_skipped": channelSkipped, "channel_skip": channelSkip, "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
             "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
             "families": perFamily, "family_order": familyOrder,
             "reliability": ClassificationMetrics.reliability(all).map {

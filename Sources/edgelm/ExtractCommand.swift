@@ -29,6 +29,8 @@ struct ExtractCommand: ParsableCommand {
     @Option(name: .long, help: "Cap on generated tokens (the JSON is closed when reached; at most the profile's max output tokens).") var maxTokens = 192
     @Option(name: .long, help: ArgumentHelp("String fields copied from the text: auto (every string not marked \"x-edgelm-source\": \"free\" nor named like generated text, e.g. summary), marked (only \"x-edgelm-source\": \"span\"), off.", valueName: "policy"))
     var spans = "auto"
+    @Option(name: .long, help: ArgumentHelp("Typed fields, whose value must be a span of its type (an email address, a phone number, a date, a number of the text, …; null when the text has none): auto (the schema's format/pattern/x-edgelm-type, else the type the field name suggests), schema (only what the schema says), off.", valueName: "policy"))
+    var spanTypes = "auto"
     @Flag(name: .long, help: "Print timings and routing to stderr.") var verbose = false
     @OptionGroup var batch: BatchOptions
 
@@ -36,6 +38,7 @@ struct ExtractCommand: ParsableCommand {
         try checkRange("--max-tokens", maxTokens, 1...100_000)
         try checkTextOrInput(text, batch)
         guard SpanPolicy(rawValue: spans) != nil else { throw ValidationError("--spans must be auto, marked or off") }
+        guard SpanTypePolicy(rawValue: spanTypes) != nil else { throw ValidationError("--span-types must be auto, schema or off") }
     }
 
     func run() throws {
@@ -49,6 +52,7 @@ struct ExtractCommand: ParsableCommand {
                 var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
                 opts.maxExtractTokens = try memoryOptions.resolvedProfile().map { min(maxTokens, $0.maxOutputTokens) } ?? maxTokens
                 opts.spans = SpanPolicy(rawValue: spans) ?? .auto
+                opts.spanTypes = SpanTypePolicy(rawValue: spanTypes) ?? .auto
                 let command = UncheckedBox((self, recorder, parsed))
                 try BatchRunner.run(path: input, parallel: batch.parallel, command: "extract", model: model, options: opts) { runner, item in
                     let (cmd, recorder, parsed) = command.value
@@ -66,6 +70,7 @@ struct ExtractCommand: ParsableCommand {
             var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
             opts.maxExtractTokens = try memoryOptions.resolvedProfile().map { min(maxTokens, $0.maxOutputTokens) } ?? maxTokens
             opts.spans = SpanPolicy(rawValue: spans) ?? .auto
+                opts.spanTypes = SpanTypePolicy(rawValue: spanTypes) ?? .auto
             let local = TimedLocalHandler(try TaskRunner(model: model, options: opts))
             return try extractOne(text, schema: parsed, router: taskOptions.router(local: local), local: local,
                                   request: { taskOptions.request($0, defaultCapability: .prefill) }, recorder: recorder)

@@ -47,7 +47,7 @@ import Tasks
         func hangUp() { close(fd) }
     }
 
-    static func waitUntil(_ seconds: Double = 10, _ condition: () -> Bool) async throws -> Bool {
+    static func waitUntil(_ seconds: Double = 90, _ condition: () -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if condition() { return true }

@@ -48,8 +48,9 @@ struct TasksRealModelTests {
     }
 
     /// Every extraction parses (with Foundation too) and validates, every string value is text of its input
-    /// (span fields), and the measured share of fields is right: 28/48 with the default prompt (worked examples,
-    /// spans) — docs/tasks.md; two fields of room for kernel rounding changes.
+    /// (span fields), at least 10 of the 12 names are right (the original bar of this test) and the measured
+    /// share of fields is right: 47/48 with the default prompt (typed spans, worked examples) — docs/tasks.md;
+    /// two fields of room for kernel rounding changes.
     @Test func extractionIsValidOnEveryInput() throws {
         guard let model = repoFile("weights/smollm2-135m-instruct-q4_1.gguf"),
               let data = repoFile("docs/data/extract.jsonl"),
@@ -58,10 +59,11 @@ struct TasksRealModelTests {
         }
         let schema = try JSONSchema(json: String(decoding: FileManager.default.contents(atPath: schemaPath)!, as: UTF8.self))
         let runner = try TaskRunner(model: try Model(path: model))
-        var right = 0
+        var right = 0, names = 0
         for v in try lines(data) {
             let text = str(v["text"])!
             let e = try runner.extract(text, schema: schema)
+            if e.value["name"] == v["expected"]?["name"] { names += 1 }
             try schema.validate(try JSONValue.parse(e.text))
             #expect((try? JSONSerialization.jsonObject(with: Data(e.text.utf8))) != nil, "\(e.text)")
             for k in ["name", "email", "phone", "company"] {
@@ -73,7 +75,8 @@ struct TasksRealModelTests {
                 }
             }
         }
-        #expect(right >= 26, "fields right: \(right)/48")
+        #expect(names >= 10, "names right: \(names)/12")
+        #expect(right >= 45, "fields right: \(right)/48")
     }
 }
 
@@ -234,7 +237,22 @@ struct SpanExtractionRealModelTests {
         }
         #expect(spans > 0)
         #expect(fields == 144)
-        // Measured 66/144 (docs/tasks.md); four fields of room for kernel rounding changes.
-        #expect(right >= 62, "fields right: \(right)/\(fields)")
+        // Measured 125/144 (docs/tasks.md); four fields of room for kernel rounding changes. The bar is 80 %.
+        #expect(right >= 121, "fields right: \(right)/\(fields)")
+        #expect(Double(right) / Double(fields) >= 0.8, "fields right: \(right)/\(fields)")
+    }
+
+    /// The probe: "Hi, I'm Bob Lee, bob@x.io" gave `john@x.io` before spans and `x.io` in every field
+    /// with untyped spans; with typed spans the email is the address and the rest is null.
+    @Test func bobLee() throws {
+        guard let model = repoFile("weights/smollm2-135m-instruct-q4_1.gguf"),
+              let schemaPath = repoFile("docs/data/contact.schema.json") else {
+            print("skipping: weights/smollm2-135m-instruct-q4_1.gguf absent"); return
+        }
+        let schema = try JSONSchema(json: String(decoding: FileManager.default.contents(atPath: schemaPath)!, as: UTF8.self))
+        let e = try TaskRunner(model: try Model(path: model)).extract("Hi, I'm Bob Lee, bob@x.io", schema: schema)
+        #expect(e.value["name"] == .string("Bob Lee"), "\(e.text)")
+        #expect(e.value["email"] == .string("bob@x.io"), "\(e.text)")
+        #expect(e.value["phone"] == .null && e.value["company"] == .null, "\(e.text)")
     }
 }

@@ -13,7 +13,7 @@ import Testing
     }
 
     @Test(arguments: [
-        #"{"type":"object","properties":{"a":{"type":"string","pattern":"x"}}}"#,
+        #"{"type":"object","properties":{"a":{"type":"string","format":"ipv4"}}}"#,
         ##"{"type":"object","properties":{"a":{"$ref":"#/x"}}}"##,
         #"{"type":"object","properties":{"a":{"anyOf":[{"type":"string"}]}}}"#,
         #"{"type":"object","properties":{"a":{"type":["string","integer"]}}}"#,

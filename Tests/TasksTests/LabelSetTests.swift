@@ -171,7 +171,7 @@ import Inference
         }
         // Combined = direct (here uncalibrated) + channel, as log-softmaxes.
         var d = opts; d.scoring = .direct
-        var m = opts; m.scoring = .combined
+        var m = opts; m.scoring = .combined; m.channelSkipConfidence = nil
         let direct = try TaskRunner(model: r.model, options: d).classify("a b b", labelSet: set).rawScores
         let combined = try TaskRunner(model: r.model, options: m).classify("a b b", labelSet: set).rawScores
         let want = zip(TaskRunner.logSoftmax(direct), TaskRunner.logSoftmax(c.rawScores)).map { $0 + $1 }
@@ -183,6 +183,7 @@ import Inference
     @Test func combinedScoringReusesBothPrefixes() throws {
         var opts = TaskOptions(contextLength: 512, threads: 1)
         opts.calibration = .none
+        opts.channelSkipConfidence = nil   // both halves always run here
         let r = try TaskRunnerTests.runner(seed: 4, options: opts)
         let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue")], examples: [.init(text: "fire", label: "red")])
         _ = try r.classify("apple", labelSet: set)
@@ -193,6 +194,33 @@ import Inference
         #expect(b.timings.promptTokens <= perInput, "\(b.timings.promptTokens) > \(perInput)")
         #expect(b.timings.promptTokens < direct.prefix.count + channel.prefix.count)
         #expect((r.prefixCache?.count ?? 0) >= 2)
+    }
+
+    /// Combined scoring leaves the channel half out when the direct half's own confidence reaches
+    /// `channelSkipConfidence`: the direct half then stands in for the channel half (twice its log-softmax), it costs fewer evaluated
+    /// tokens, and just above that confidence (or with nil) both halves run.
+    @Test func channelHalfSkippedWhenDirectIsSure() throws {
+        var opts = TaskOptions(contextLength: 512, threads: 1)
+        opts.calibration = .none
+        let r = try TaskRunnerTests.runner(seed: 4, options: opts)
+        let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue"), LabelSpec("green")], examples: [.init(text: "fire", label: "red")])
+        var d = opts; d.scoring = .direct
+        let direct = try TaskRunner(model: r.model, options: d).classify("sky", labelSet: set)
+        let ls = TaskRunner.logSoftmax(direct.rawScores)
+        let t = r.defaultTemperature(fewShot: true)
+        let sure = TaskRunner.softmax(ls.map { $0 / t }).max()!
+        #expect(sure < 0.999, "the test needs a direct half that is not certain: \(sure)")
+        var below = opts; below.channelSkipConfidence = sure - 1e-6
+        let skipped = try TaskRunner(model: r.model, options: below).classify("sky", labelSet: set)
+        #expect(skipped.channelSkipped && skipped.label == direct.label)
+        #expect(zip(skipped.rawScores, ls).allSatisfy { abs($0 - 2 * $1) < 1e-9 }, "\(skipped.rawScores) vs 2 × \(ls)")
+        var above = opts; above.channelSkipConfidence = sure + 1e-6
+        let both = try TaskRunner(model: r.model, options: above).classify("sky", labelSet: set)
+        #expect(!both.channelSkipped)
+        #expect(both.timings.promptTokens + both.timings.generatedTokens > skipped.timings.promptTokens + skipped.timings.generatedTokens)
+        var never = opts; never.channelSkipConfidence = nil
+        let full = try TaskRunner(model: r.model, options: never).classify("sky", labelSet: set)
+        #expect(!full.channelSkipped && full.rawScores == both.rawScores)
     }
 
     @Test func temperatureSources() throws {
