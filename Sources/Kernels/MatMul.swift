@@ -63,13 +63,14 @@ public enum MatMul {
 
     /// Converts `x (tokens, cols)` into `scratch (tokens, rowBytes)` in `type` (Q8_0, Q8_1, Q8_K, F16 or F32).
     /// Quantize once and reuse for every matrix that shares `cols` and the activation type.
-    /// - Complexity: O(tokens · cols); rows are spread over the pool when there are several; no allocation.
+    /// - Complexity: O(tokens · cols); rows are spread over the pool when there are 16 or more; no allocation.
     public static func quantizeActivations(_ x: UnsafePointer<Float>, tokens: Int, cols: Int, as type: GGMLType,
                                            into scratch: UnsafeMutableRawPointer, pool: ThreadPool) {
         guard let rowBytes = type.rowBytes(cols) else {
             preconditionFailure("MatMul.quantizeActivations: \(cols) is not a multiple of \(type.name) blocks")
         }
-        if tokens >= 4 && pool.threadCount > 1 {
+        // A few rows (sequences decoding together) take ~1 µs each: less than handing them to the pool.
+        if tokens >= 16 && pool.threadCount > 1 {
             pool.parallelFor(tokens) { t in
                 quantizeRow(x + t * cols, scratch + t * rowBytes, cols: cols, as: type)
             }
