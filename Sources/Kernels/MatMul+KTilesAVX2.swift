@@ -73,24 +73,24 @@ extension MatMul {
             let xt = x + t * xBytes, yt = y + t * rowCount
             packQ8_Kx8(xt, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
             switch n {
-            case 8: kGroup8(8, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 7: kGroup8(7, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 6: kGroup8(6, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 5: kGroup8(5, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 4: kGroup8(4, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 3: kGroup8(3, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 2: kGroup8(2, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            default: kGroup8(1, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 8: kGroup8(Tokens8.self, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 7: kGroup8(Tokens7.self, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 6: kGroup8(Tokens6.self, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 5: kGroup8(Tokens5.self, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 4: kGroup8(Tokens4.self, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 3: kGroup8(Tokens3.self, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 2: kGroup8(Tokens2.self, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            default: kGroup8(Tokens1.self, k, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
             }
             t += n
         }
     }
 
-    /// One packed group of `n` (1…8, a constant after inlining) tokens of ``matmulK8(_:_:rowBytes:rowCount:_:xBytes:cols:tokens:_:rows:)``.
-    @inline(__always)
-    static func kGroup8<K: KQuantTile8>(_ n: Int, _: K.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, blocks: Int,
+    /// One packed group of `n` (`N.n`, 1…8: a constant in each specialisation) tokens of ``matmulK8(_:_:rowBytes:rowCount:_:xBytes:cols:tokens:_:rows:)``.
+    static func kGroup8<K: KQuantTile8, N: TokenCount>(_: N.Type, _: K.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, blocks: Int,
                                        _ y: UnsafeMutablePointer<Float>, rows: Range<Int>, _ pk: UnsafeMutableRawPointer,
                                        _ stream: Bool) {
+        let n = N.n  // a constant in each specialisation
         for r in rows {
             let wr = w + r * rowBytes
             if stream {  // the next row's lines (K-quant rows are short: 720 B for 1280 columns of Q4_K)
@@ -313,23 +313,23 @@ extension MatMul {
             let xt = x + t * xBytes, yt = y + t * rowCount
             packQ8_Kx8(xt, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
             switch n {
-            case 8: q6KVecGroup(8, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 7: q6KVecGroup(7, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 6: q6KVecGroup(6, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 5: q6KVecGroup(5, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 4: q6KVecGroup(4, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 3: q6KVecGroup(3, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            case 2: q6KVecGroup(2, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
-            default: q6KVecGroup(1, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 8: q6KVecGroup(Tokens8.self, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 7: q6KVecGroup(Tokens7.self, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 6: q6KVecGroup(Tokens6.self, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 5: q6KVecGroup(Tokens5.self, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 4: q6KVecGroup(Tokens4.self, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 3: q6KVecGroup(Tokens3.self, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            case 2: q6KVecGroup(Tokens2.self, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
+            default: q6KVecGroup(Tokens1.self, w, rowBytes: rowBytes, rowCount: rowCount, blocks: blocks, yt, rows: rows, pk, stream)
             }
             t += n
         }
     }
 
-    /// One packed group of `n` (1…8, a constant after inlining) tokens of ``matmulQ6_KVec(_:rowBytes:rowCount:_:xBytes:cols:tokens:_:rows:)``.
-    @inline(__always)
-    static func q6KVecGroup(_ n: Int, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, blocks: Int,
+    /// One packed group of `n` (`N.n`, 1…8: a constant in each specialisation) tokens of ``matmulQ6_KVec(_:rowBytes:rowCount:_:xBytes:cols:tokens:_:rows:)``.
+    static func q6KVecGroup<N: TokenCount>(_: N.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, blocks: Int,
                             _ y: UnsafeMutablePointer<Float>, rows: Range<Int>, _ pk: UnsafeMutableRawPointer, _ stream: Bool) {
+        let n = N.n  // a constant in each specialisation
         for r in rows {
             let wr = w + r * rowBytes
             if stream {

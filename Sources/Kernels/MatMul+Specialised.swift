@@ -25,6 +25,18 @@ import Darwin
 // Elsewhere the `_portable` kernels below (16-bit `vpmaddwd`-shaped Swift SIMD on pre-split activations) run;
 // they stay compiled and tested on x86-64 too. Both produce the same integers, hence the same floats.
 
+/// A group size as a type: kernels generic over it are specialised per size (a runtime count, even with
+/// `@inline(__always)`, was not: one shared body with a branch per token and all 8 accumulators live).
+protocol TokenCount { static var n: Int { get } }
+enum Tokens1: TokenCount { static var n: Int { 1 } }
+enum Tokens2: TokenCount { static var n: Int { 2 } }
+enum Tokens3: TokenCount { static var n: Int { 3 } }
+enum Tokens4: TokenCount { static var n: Int { 4 } }
+enum Tokens5: TokenCount { static var n: Int { 5 } }
+enum Tokens6: TokenCount { static var n: Int { 6 } }
+enum Tokens7: TokenCount { static var n: Int { 7 } }
+enum Tokens8: TokenCount { static var n: Int { 8 } }
+
 extension MatMul {
     /// Four fp16 pairs at `p0…p3` → `[a0, b0, a1, b1, a2, b2, a3, b3]`.
     @inline(__always)
@@ -142,25 +154,25 @@ extension MatMul {
             let n = min(tileTokens, tokens - t)
             let xt = x + t * xBytes, yt = y + t * rowCount
             switch n {
-            case 8: q4_1Group_avx2(8, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 7: q4_1Group_avx2(7, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 6: q4_1Group_avx2(6, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 5: q4_1Group_avx2(5, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 4: q4_1Group_avx2(4, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 3: q4_1Group_avx2(3, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 2: q4_1Group_avx2(2, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            default: q4_1Group_avx2(1, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 8: q4_1Group_avx2(Tokens8.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 7: q4_1Group_avx2(Tokens7.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 6: q4_1Group_avx2(Tokens6.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 5: q4_1Group_avx2(Tokens5.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 4: q4_1Group_avx2(Tokens4.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 3: q4_1Group_avx2(Tokens3.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 2: q4_1Group_avx2(Tokens2.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            default: q4_1Group_avx2(Tokens1.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
             }
             t += n
         }
     }
 
-    /// One group of `n` (1…8, a constant after inlining) tokens of ``matmulQ4_1_avx2``: accumulators, loads and
+    /// One group of `n` (`N.n`, 1…8: a constant in each specialisation) tokens of ``matmulQ4_1_avx2``: accumulators, loads and
     /// stores of tokens past `n` fold away.
-    @inline(__always)
-    static func q4_1Group_avx2(_ n: Int, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer,
+    static func q4_1Group_avx2<N: TokenCount>(_: N.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer,
                                xBytes: Int, blocks: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>,
                                _ pk: UnsafeMutableRawPointer, _ stream: Bool) {
+        let n = N.n  // a constant in each specialisation
         let ds = pk + blocks * packedBlockBytes_avx2
         packQ8_1x8_avx2(x, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
         for r in rows {
@@ -322,24 +334,24 @@ extension MatMul {
             let n = min(tileTokens, tokens - t)
             let xt = x + t * xBytes, yt = y + t * rowCount
             switch n {
-            case 8: q4_1Group_portable(8, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
-            case 7: q4_1Group_portable(7, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
-            case 6: q4_1Group_portable(6, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
-            case 5: q4_1Group_portable(5, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
-            case 4: q4_1Group_portable(4, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
-            case 3: q4_1Group_portable(3, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
-            case 2: q4_1Group_portable(2, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
-            default: q4_1Group_portable(1, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 8: q4_1Group_portable(Tokens8.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 7: q4_1Group_portable(Tokens7.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 6: q4_1Group_portable(Tokens6.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 5: q4_1Group_portable(Tokens5.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 4: q4_1Group_portable(Tokens4.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 3: q4_1Group_portable(Tokens3.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 2: q4_1Group_portable(Tokens2.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            default: q4_1Group_portable(Tokens1.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
             }
             t += n
         }
     }
 
-    /// One group of `n` (1…8, a constant after inlining) tokens of ``matmulQ4_1_portable``.
-    @inline(__always)
-    static func q4_1Group_portable(_ n: Int, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer,
+    /// One group of `n` (`N.n`, 1…8: a constant in each specialisation) tokens of ``matmulQ4_1_portable``.
+    static func q4_1Group_portable<N: TokenCount>(_: N.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer,
                                    xBytes: Int, blocks: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>,
                                    _ pk: UnsafeMutableRawPointer) {
+        let n = N.n  // a constant in each specialisation
         packQ8_1x8_portable(x, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
         for r in rows {
             let w0 = w + r * rowBytes

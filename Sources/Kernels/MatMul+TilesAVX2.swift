@@ -68,26 +68,26 @@ extension MatMul {
             let n = min(tileTokens, tokens - t)
             let xt = x + t * xBytes, yt = y + t * rowCount
             switch n {
-            case 8: unsignedGroup8(8, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 7: unsignedGroup8(7, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 6: unsignedGroup8(6, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 5: unsignedGroup8(5, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 4: unsignedGroup8(4, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 3: unsignedGroup8(3, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 2: unsignedGroup8(2, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            default: unsignedGroup8(1, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 8: unsignedGroup8(Tokens8.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 7: unsignedGroup8(Tokens7.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 6: unsignedGroup8(Tokens6.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 5: unsignedGroup8(Tokens5.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 4: unsignedGroup8(Tokens4.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 3: unsignedGroup8(Tokens3.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 2: unsignedGroup8(Tokens2.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            default: unsignedGroup8(Tokens1.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
             }
             t += n
         }
     }
 
-    /// One group of `n` (1…8, a constant after inlining) tokens of ``matmulUnsigned8(_:_:rowBytes:rowCount:_:xBytes:cols:tokens:_:rows:)``:
+    /// One group of `n` (`N.n`, 1…8: a constant in each specialisation) tokens of ``matmulUnsigned8(_:_:rowBytes:rowCount:_:xBytes:cols:tokens:_:rows:)``:
     /// the work of tokens past `n` folds away.
-    @inline(__always)
-    static func unsignedGroup8<K: UnsignedBytesBlock>(_ n: Int, _: K.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int,
+    static func unsignedGroup8<K: UnsignedBytesBlock, N: TokenCount>(_: N.Type, _: K.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int,
                                                      _ x: UnsafeRawPointer, xBytes: Int, blocks: Int,
                                                      _ y: UnsafeMutablePointer<Float>, rows: Range<Int>,
                                                      _ pk: UnsafeMutableRawPointer, _ stream: Bool) {
+        let n = N.n  // a constant in each specialisation
         let stride = packedQ8_0SumsBlockBytes
         let ds = pk + blocks * stride
         let ones = _mm256_set1_epi16(1), onesU8 = _mm256_set1_epi8(1)
@@ -195,25 +195,25 @@ extension MatMul {
             let n = min(tileTokens, tokens - t)
             let xt = x + t * xBytes, yt = y + t * rowCount
             switch n {
-            case 8: signedGroup8(8, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 7: signedGroup8(7, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 6: signedGroup8(6, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 5: signedGroup8(5, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 4: signedGroup8(4, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 3: signedGroup8(3, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            case 2: signedGroup8(2, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
-            default: signedGroup8(1, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 8: signedGroup8(Tokens8.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 7: signedGroup8(Tokens7.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 6: signedGroup8(Tokens6.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 5: signedGroup8(Tokens5.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 4: signedGroup8(Tokens4.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 3: signedGroup8(Tokens3.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 2: signedGroup8(Tokens2.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            default: signedGroup8(Tokens1.self, k, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
             }
             t += n
         }
     }
 
-    /// One group of `n` (1…8, a constant after inlining) tokens of ``matmulSigned8(_:_:rowBytes:rowCount:_:xBytes:cols:tokens:_:rows:)``.
-    @inline(__always)
-    static func signedGroup8<K: SignedBytesBlock>(_ n: Int, _: K.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int,
+    /// One group of `n` (`N.n`, 1…8: a constant in each specialisation) tokens of ``matmulSigned8(_:_:rowBytes:rowCount:_:xBytes:cols:tokens:_:rows:)``.
+    static func signedGroup8<K: SignedBytesBlock, N: TokenCount>(_: N.Type, _: K.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int,
                                                  _ x: UnsafeRawPointer, xBytes: Int, blocks: Int,
                                                  _ y: UnsafeMutablePointer<Float>, rows: Range<Int>,
                                                  _ pk: UnsafeMutableRawPointer, _ stream: Bool) {
+        let n = N.n  // a constant in each specialisation
         let ds = pk + blocks * packedQ8_0BlockBytes
         let ones = _mm256_set1_epi16(1)
         packQ8_0x8(x, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
