@@ -154,13 +154,6 @@ extension MatMul {
             let n = min(tileTokens, tokens - t)
             let xt = x + t * xBytes, yt = y + t * rowCount
             switch n {
-            // 2–4 tokens: R weight rows per pass sharing the scale work (as the decode matvec).
-            case 2 where stream: q4_1RowsTokens_avx2(Tokens4.self, Tokens2.self, w, rowBytes: rowBytes, rowCount: rowCount, xt,
-                                                      xBytes: xBytes, blocks: blocks, yt, rows: rows)
-            case 3 where stream: q4_1RowsTokens_avx2(Tokens2.self, Tokens3.self, w, rowBytes: rowBytes, rowCount: rowCount, xt,
-                                                      xBytes: xBytes, blocks: blocks, yt, rows: rows)
-            case 4 where stream: q4_1RowsTokens_avx2(Tokens2.self, Tokens4.self, w, rowBytes: rowBytes, rowCount: rowCount, xt,
-                                                      xBytes: xBytes, blocks: blocks, yt, rows: rows)
             case 8: q4_1Group_avx2(Tokens8.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
             case 7: q4_1Group_avx2(Tokens7.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
             case 6: q4_1Group_avx2(Tokens6.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
@@ -171,78 +164,6 @@ extension MatMul {
             default: q4_1Group_avx2(Tokens1.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
             }
             t += n
-        }
-    }
-
-    /// A few tokens (2–4, `N.n`) against `R.n` (2 or 4) weight rows per pass, the decode matvec's structure
-    /// (``matvecQ4_1_avx2(_:rowBytes:_:cols:_:rows:)``) widened to several activation rows: per block the fp16
-    /// scales of the R rows converted once, d_w·d_x of the R rows for token t in the even lanes of one multiply
-    /// and the m_w·s_x chains of the R rows in the odd lanes of one fused multiply-add per token; the activation
-    /// bytes read in place (no packing); each row's nibbles unpacked once for the n tokens. Per (row, token)
-    /// exactly the float steps of the matvec (`Q4_1Dot.accumulate`), so bit-identical to it. Rows past the last
-    /// multiple of R: `Q4_1Dot.dot` (what the matvec does with its last rows).
-    static func q4_1RowsTokens_avx2<R: TokenCount, N: TokenCount>(_: R.Type, _: N.Type, _ w: UnsafeRawPointer, rowBytes: Int,
-                                                                  rowCount: Int, _ x: UnsafeRawPointer, xBytes: Int, blocks: Int,
-                                                                  _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
-        let n = N.n, rr = R.n  // constants in each specialisation
-        let x0 = x, x1 = x + min(1, n - 1) * xBytes, x2 = x + min(2, n - 1) * xBytes, x3 = x + min(3, n - 1) * xBytes
-        var r = rows.lowerBound
-        while r + rr <= rows.upperBound {
-            let w0 = w + r * rowBytes, w1 = w0 + rowBytes
-            let w2 = rr > 2 ? w1 + rowBytes : w0, w3 = rr > 2 ? w2 + rowBytes : w1
-            var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()  // row 0, tokens 0…3
-            var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()  // row 1
-            var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a30 = SIMD8<Float>(), a31 = SIMD8<Float>()  // rows 2, 3 (R = 4, n ≤ 2)
-            var m0 = SIMD8<Float>(), m1 = SIMD8<Float>(), m2 = SIMD8<Float>(), m3 = SIMD8<Float>()  // token t: odd lanes m_w·s_x chains
-            let ahead = rr * rowBytes  // the same bytes of the next R rows
-            for b in 0..<blocks {
-                let o = b * 20, p = b * 36
-                prefetch(w0 + ahead + o); prefetch(w1 + ahead + o)
-                if rr > 2 { prefetch(w2 + ahead + o); prefetch(w3 + ahead + o) }
-                let ws = halfPairs4(w0 + o, w1 + o, w2 + o, w3 + o)  // d_0, m_0, d_1, m_1, …
-                let n0 = AVX2Lanes.nibbles(w0 + o + 4), n1 = AVX2Lanes.nibbles(w1 + o + 4)
-                @inline(__always) func token(_ xt: UnsafeRawPointer, _ ms: inout SIMD8<Float>,
-                                             _ c0: inout SIMD8<Float>, _ c1: inout SIMD8<Float>,
-                                             _ c2: inout SIMD8<Float>, _ c3: inout SIMD8<Float>, rows4: Bool) {
-                    let xs = halfPairs4(xt + p, xt + p, xt + p, xt + p)  // d_x, s_x, d_x, s_x, …
-                    let d = ws * xs                                    // even lanes: d_w·d_x of each row
-                    ms.addProduct(ws, xs)                              // odd lanes: += m_w·s_x (fused)
-                    let q = (xt + p + 4).loadUnaligned(as: __m256i.self)
-                    c0.addProduct(KSIMD.float(AVX2Lanes.unsignedDot(n0, q)), SIMD8(repeating: d[0]))
-                    c1.addProduct(KSIMD.float(AVX2Lanes.unsignedDot(n1, q)), SIMD8(repeating: d[2]))
-                    if rows4 {
-                        c2.addProduct(KSIMD.float(AVX2Lanes.unsignedDot(AVX2Lanes.nibbles(w2 + o + 4), q)), SIMD8(repeating: d[4]))
-                        c3.addProduct(KSIMD.float(AVX2Lanes.unsignedDot(AVX2Lanes.nibbles(w3 + o + 4), q)), SIMD8(repeating: d[6]))
-                    }
-                }
-                if rr > 2 {
-                    token(x0, &m0, &a00, &a10, &a20, &a30, rows4: true)
-                    if n > 1 { token(x1, &m1, &a01, &a11, &a21, &a31, rows4: true) }
-                } else {
-                    var u2 = SIMD8<Float>(), u3 = SIMD8<Float>()  // not used with 2 rows
-                    token(x0, &m0, &a00, &a10, &u2, &u3, rows4: false)
-                    if n > 1 { token(x1, &m1, &a01, &a11, &u2, &u3, rows4: false) }
-                    if n > 2 { token(x2, &m2, &a02, &a12, &u2, &u3, rows4: false) }
-                    if n > 3 { token(x3, &m3, &a03, &a13, &u2, &u3, rows4: false) }
-                }
-            }
-            let out = y + r
-            out[0] = KSIMD.hsum(a00) + m0[1]
-            out[1] = KSIMD.hsum(a10) + m0[3]
-            if rr > 2 { out[2] = KSIMD.hsum(a20) + m0[5]; out[3] = KSIMD.hsum(a30) + m0[7] }
-            if n > 1 {
-                out[rowCount] = KSIMD.hsum(a01) + m1[1]
-                out[rowCount + 1] = KSIMD.hsum(a11) + m1[3]
-                if rr > 2 { out[rowCount + 2] = KSIMD.hsum(a21) + m1[5]; out[rowCount + 3] = KSIMD.hsum(a31) + m1[7] }
-            }
-            if n > 2 { out[2 * rowCount] = KSIMD.hsum(a02) + m2[1]; out[2 * rowCount + 1] = KSIMD.hsum(a12) + m2[3] }
-            if n > 3 { out[3 * rowCount] = KSIMD.hsum(a03) + m3[1]; out[3 * rowCount + 1] = KSIMD.hsum(a13) + m3[3] }
-            r += rr
-        }
-        while r < rows.upperBound {
-            let wr = w + r * rowBytes
-            for t in 0..<n { y[t * rowCount + r] = Q4_1Dot.dot(wr, x + t * xBytes, count: blocks * 32) }
-            r += 1
         }
     }
 
