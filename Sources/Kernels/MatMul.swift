@@ -38,8 +38,9 @@ public struct WeightMatrix: @unchecked Sendable {
 /// Matrix products of a weight matrix with activation rows: `y (tokens, rows) = x (tokens, cols) · wᵀ`.
 ///
 /// Decode (`tokens == 1`) runs a matrix–vector kernel that walks 4 weight rows per pass (one activation
-/// load feeds 4 rows); prefill (`tokens > 1`) runs register tiles: 2 rows × 4 tokens (each unpacked weight
-/// block feeds 4 tokens) and, for Q4_1, 1 row × 8 tokens over activations packed once per 8-token group.
+/// load feeds 4 rows); prefill (`tokens > 1`) runs register tiles: on x86-64 1 row × 8 tokens over activations
+/// packed once per 8-token group, a group of n < 8 tokens (several sequences' decode rows, the end of a chunk)
+/// in a copy of the tile specialised for n (no padded work); elsewhere 2 rows × 4 tokens (Q4_1: 1 × n too).
 /// Work is split across the pool by rows in chunks of a multiple of 4. Every output
 /// element is computed by exactly the float operations of `Dot.row`, so results are bit-identical to a
 /// per-row dot loop and independent of the thread count.
