@@ -73,6 +73,11 @@ extension MatMul {
                                                   xq, xBytes: xBytes, cols: w.cols, tokens: tokens, y, rows: rows)
             case (.q6_K, .tiled): return matmulK8(Q6_KTiledTile.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows,
                                                   xq, xBytes: xBytes, cols: w.cols, tokens: tokens, y, rows: rows)
+            // Decode rows of several sequences (their matvec orders), each weight row read once for all of them.
+            case (.q4_K, .repackedGemv): return matmulK8(Q4_KGemvTile.self, w.data, rowBytes: w.rowBytes, rowCount: w.rows,
+                                                         xq, xBytes: xBytes, cols: w.cols, tokens: tokens, y, rows: rows)
+            case (.q6_K, .vec): return matmulQ6_KVec(w.data, rowBytes: w.rowBytes, rowCount: w.rows, xq, xBytes: xBytes,
+                                                     cols: w.cols, tokens: tokens, y, rows: rows)
             default: break
             }
         }
@@ -89,9 +94,10 @@ extension MatMul {
         }
     }
 
-    /// Batches of at least this many activation rows run the x86-64 1 row × 8 token tiles for Q4_0/Q5_0/Q8_0
-    /// (smaller ones, e.g. a few sequences decoding together, the 2×4 tile: no padded work).
-    static let tileMinimumTokens = 4
+    /// Batches of at least this many activation rows run the x86-64 1 row × n ≤ 8 token tiles for Q4_0/Q5_0/Q8_0
+    /// (a group of n < 8 tokens, e.g. a few sequences decoding together, runs the tile specialised for n: no
+    /// padded work, each weight block read once for all n).
+    static let tileMinimumTokens = 2
 
     /// Batches of at least this many activation rows take llama.cpp's tiled K-quant matmul.
     public static let tiledMinimumRows = 8

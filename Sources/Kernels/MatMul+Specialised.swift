@@ -25,6 +25,18 @@ import Darwin
 // Elsewhere the `_portable` kernels below (16-bit `vpmaddwd`-shaped Swift SIMD on pre-split activations) run;
 // they stay compiled and tested on x86-64 too. Both produce the same integers, hence the same floats.
 
+/// A group size as a type: kernels generic over it are specialised per size (a runtime count, even with
+/// `@inline(__always)`, was not: one shared body with a branch per token and all 8 accumulators live).
+protocol TokenCount { static var n: Int { get } }
+enum Tokens1: TokenCount { static var n: Int { 1 } }
+enum Tokens2: TokenCount { static var n: Int { 2 } }
+enum Tokens3: TokenCount { static var n: Int { 3 } }
+enum Tokens4: TokenCount { static var n: Int { 4 } }
+enum Tokens5: TokenCount { static var n: Int { 5 } }
+enum Tokens6: TokenCount { static var n: Int { 6 } }
+enum Tokens7: TokenCount { static var n: Int { 7 } }
+enum Tokens8: TokenCount { static var n: Int { 8 } }
+
 extension MatMul {
     /// Four fp16 pairs at `p0…p3` → `[a0, b0, a1, b1, a2, b2, a3, b3]`.
     @inline(__always)
@@ -97,9 +109,10 @@ extension MatMul {
         }
     }
 
-    /// Packs `n` (1…8) tokens of Q8_1 rows at `x` (`xBytes` apart) for ``matmulQ4_1_avx2``; lanes past `n`
-    /// repeat the last token. Per block, 320 bytes: `[d_x0 … d_x7]` f32 (fp16 widened, exact), `[s_x0 … s_x7]`
-    /// f32, then token j's 32 quant bytes at 64 + 32j (copied).
+    /// Packs `n` (1…8) tokens of Q8_1 rows at `x` (`xBytes` apart) for ``matmulQ4_1_avx2``. Per block, 320
+    /// bytes: `[d_x0 … d_x7]` f32 (fp16 widened, exact), `[s_x0 … s_x7]` f32, then token j's 32 quant bytes at
+    /// 64 + 32j (copied, j < n only). Scale lanes past `n` repeat the last token (finite values whose results
+    /// are never stored); with `n` a constant (inlined) nothing else of the missing tokens is touched.
     @inline(__always)
     static func packQ8_1x8_avx2(_ x: UnsafeRawPointer, xBytes: Int, tokens n: Int, blocks: Int,
                                 into pk: UnsafeMutableRawPointer) {
@@ -112,72 +125,96 @@ extension MatMul {
             o.storeBytes(of: SIMD8<Float>(lo[0], lo[2], lo[4], lo[6], hi[0], hi[2], hi[4], hi[6]), as: SIMD8<Float>.self)
             (o + 32).storeBytes(of: SIMD8<Float>(lo[1], lo[3], lo[5], lo[7], hi[1], hi[3], hi[5], hi[7]), as: SIMD8<Float>.self)
             (o + 64).storeBytes(of: (x0 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
-            (o + 96).storeBytes(of: (x1 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
-            (o + 128).storeBytes(of: (x2 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
-            (o + 160).storeBytes(of: (x3 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
-            (o + 192).storeBytes(of: (x4 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
-            (o + 224).storeBytes(of: (x5 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
-            (o + 256).storeBytes(of: (x6 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
-            (o + 288).storeBytes(of: (x7 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self)
+            if n > 1 { (o + 96).storeBytes(of: (x1 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self) }
+            if n > 2 { (o + 128).storeBytes(of: (x2 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self) }
+            if n > 3 { (o + 160).storeBytes(of: (x3 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self) }
+            if n > 4 { (o + 192).storeBytes(of: (x4 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self) }
+            if n > 5 { (o + 224).storeBytes(of: (x5 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self) }
+            if n > 6 { (o + 256).storeBytes(of: (x6 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self) }
+            if n > 7 { (o + 288).storeBytes(of: (x7 + p + 4).loadUnaligned(as: __m256i.self), as: __m256i.self) }
         }
     }
 
-    /// The prefill tile on x86-64: for each group of up to 8 tokens, pack them once
+    /// The prefill tile and few-row product on x86-64: for each group of up to 8 tokens, pack them once
     /// (``packQ8_1x8_avx2(_:xBytes:tokens:blocks:into:)``), then per weight row two passes over its blocks: the
     /// scale pass writes d_w·d_x of every block and token to scratch (and runs the m_w·s_x chains, one lane per
     /// token), the integer pass unpacks the nibbles once per block and `vpmaddubsw`s them with each token's
-    /// bytes, broadcasting the token's scale from memory. Float steps as ``matmulQ4_1_portable``.
+    /// bytes, broadcasting the token's scale from memory. Float steps as ``matmulQ4_1_portable``. A group of
+    /// n < 8 tokens (a few sequences decoding together, or the end of a prefill chunk) runs a copy of the tile
+    /// specialised for n: no padded work, each weight block read once for the n tokens.
     static func matmulQ4_1_avx2(_ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer, xBytes: Int,
                                 cols: Int, tokens: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let blocks = cols / 32
         // Scratch: the packed group (blocks × 320 B), then the row's scales (blocks × 8 f32).
         let pk = TileScratch.buffer(bytes: blocks * (packedBlockBytes_avx2 + 32))
-        let ds = pk + blocks * packedBlockBytes_avx2
+        // Few tokens (decode of several sequences) stream the weights from DRAM: prefetch ahead of the row.
+        let stream = tokens <= tileTokens
         var t = 0
         while t < tokens {
             let n = min(tileTokens, tokens - t)
-            packQ8_1x8_avx2(x + t * xBytes, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
-            for r in rows {
-                let w0 = w + r * rowBytes
-                var ms = SIMD8<Float>()  // lane j: the m_w·s_x chain of token j
-                for b in 0..<blocks {
-                    let q = UnsafeRawPointer(pk + b * packedBlockBytes_avx2)
-                    let dx = q.load(as: SIMD8<Float>.self), sx = q.load(fromByteOffset: 32, as: SIMD8<Float>.self)
-                    let ws = halfPairs4(w0 + b * 20, w0 + b * 20, w0 + b * 20, w0 + b * 20)   // d_w, m_w, …
-                    (ds + 32 * b).storeBytes(of: SIMD8<Float>(repeating: ws[0]) * dx, as: SIMD8<Float>.self)  // d_w·d_xj
-                    ms.addProduct(SIMD8<Float>(repeating: ws[1]), sx)
-                }
-                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
-                for b in 0..<blocks {
-                    let q = UnsafeRawPointer(pk + b * packedBlockBytes_avx2), d = UnsafeRawPointer(ds + 32 * b)
-                    let wq = AVX2Lanes.nibbles(w0 + b * 20 + 4)
-                    @inline(__always) func lanes(_ j: Int) -> SIMD8<Float> {
-                        KSIMD.float(AVX2Lanes.unsignedDot(wq, q.load(fromByteOffset: 64 + 32 * j, as: __m256i.self)))
-                    }
-                    @inline(__always) func scale(_ j: Int) -> SIMD8<Float> {
-                        SIMD8(repeating: d.load(fromByteOffset: 4 * j, as: Float.self))
-                    }
-                    a0.addProduct(lanes(0), scale(0))
-                    a1.addProduct(lanes(1), scale(1))
-                    a2.addProduct(lanes(2), scale(2))
-                    a3.addProduct(lanes(3), scale(3))
-                    a4.addProduct(lanes(4), scale(4))
-                    a5.addProduct(lanes(5), scale(5))
-                    a6.addProduct(lanes(6), scale(6))
-                    a7.addProduct(lanes(7), scale(7))
-                }
-                let out = y + t * rowCount + r
-                out[0] = KSIMD.hsum(a0) + ms[0]
-                if n > 1 { out[rowCount] = KSIMD.hsum(a1) + ms[1] }
-                if n > 2 { out[2 * rowCount] = KSIMD.hsum(a2) + ms[2] }
-                if n > 3 { out[3 * rowCount] = KSIMD.hsum(a3) + ms[3] }
-                if n > 4 { out[4 * rowCount] = KSIMD.hsum(a4) + ms[4] }
-                if n > 5 { out[5 * rowCount] = KSIMD.hsum(a5) + ms[5] }
-                if n > 6 { out[6 * rowCount] = KSIMD.hsum(a6) + ms[6] }
-                if n > 7 { out[7 * rowCount] = KSIMD.hsum(a7) + ms[7] }
+            let xt = x + t * xBytes, yt = y + t * rowCount
+            switch n {
+            case 8: q4_1Group_avx2(Tokens8.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 7: q4_1Group_avx2(Tokens7.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 6: q4_1Group_avx2(Tokens6.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 5: q4_1Group_avx2(Tokens5.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 4: q4_1Group_avx2(Tokens4.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 3: q4_1Group_avx2(Tokens3.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            case 2: q4_1Group_avx2(Tokens2.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
+            default: q4_1Group_avx2(Tokens1.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk, stream)
             }
             t += n
+        }
+    }
+
+    /// One group of `n` (`N.n`, 1…8: a constant in each specialisation) tokens of ``matmulQ4_1_avx2``: accumulators, loads and
+    /// stores of tokens past `n` fold away.
+    static func q4_1Group_avx2<N: TokenCount>(_: N.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer,
+                               xBytes: Int, blocks: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>,
+                               _ pk: UnsafeMutableRawPointer, _ stream: Bool) {
+        let n = N.n  // a constant in each specialisation
+        let ds = pk + blocks * packedBlockBytes_avx2
+        packQ8_1x8_avx2(x, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
+        for r in rows {
+            let w0 = w + r * rowBytes
+            var ms = SIMD8<Float>()  // lane j: the m_w·s_x chain of token j
+            for b in 0..<blocks {
+                let q = UnsafeRawPointer(pk + b * packedBlockBytes_avx2)
+                let dx = q.load(as: SIMD8<Float>.self), sx = q.load(fromByteOffset: 32, as: SIMD8<Float>.self)
+                let ws = halfPairs4(w0 + b * 20, w0 + b * 20, w0 + b * 20, w0 + b * 20)   // d_w, m_w, …
+                (ds + 32 * b).storeBytes(of: SIMD8<Float>(repeating: ws[0]) * dx, as: SIMD8<Float>.self)  // d_w·d_xj
+                ms.addProduct(SIMD8<Float>(repeating: ws[1]), sx)
+            }
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+            for b in 0..<blocks {
+                if stream { prefetch(w0 + streamAhead + b * 20) }
+                let q = UnsafeRawPointer(pk + b * packedBlockBytes_avx2), d = UnsafeRawPointer(ds + 32 * b)
+                let wq = AVX2Lanes.nibbles(w0 + b * 20 + 4)
+                @inline(__always) func lanes(_ j: Int) -> SIMD8<Float> {
+                    KSIMD.float(AVX2Lanes.unsignedDot(wq, q.load(fromByteOffset: 64 + 32 * j, as: __m256i.self)))
+                }
+                @inline(__always) func scale(_ j: Int) -> SIMD8<Float> {
+                    SIMD8(repeating: d.load(fromByteOffset: 4 * j, as: Float.self))
+                }
+                a0.addProduct(lanes(0), scale(0))
+                if n > 1 { a1.addProduct(lanes(1), scale(1)) }
+                if n > 2 { a2.addProduct(lanes(2), scale(2)) }
+                if n > 3 { a3.addProduct(lanes(3), scale(3)) }
+                if n > 4 { a4.addProduct(lanes(4), scale(4)) }
+                if n > 5 { a5.addProduct(lanes(5), scale(5)) }
+                if n > 6 { a6.addProduct(lanes(6), scale(6)) }
+                if n > 7 { a7.addProduct(lanes(7), scale(7)) }
+            }
+            let out = y + r
+            out[0] = KSIMD.hsum(a0) + ms[0]
+            if n > 1 { out[rowCount] = KSIMD.hsum(a1) + ms[1] }
+            if n > 2 { out[2 * rowCount] = KSIMD.hsum(a2) + ms[2] }
+            if n > 3 { out[3 * rowCount] = KSIMD.hsum(a3) + ms[3] }
+            if n > 4 { out[4 * rowCount] = KSIMD.hsum(a4) + ms[4] }
+            if n > 5 { out[5 * rowCount] = KSIMD.hsum(a5) + ms[5] }
+            if n > 6 { out[6 * rowCount] = KSIMD.hsum(a6) + ms[6] }
+            if n > 7 { out[7 * rowCount] = KSIMD.hsum(a7) + ms[7] }
         }
     }
     #endif
@@ -238,8 +275,9 @@ extension MatMul {
     /// Bytes of one block of a packed 8-token group (see ``packQ8_1x8_portable(_:xBytes:tokens:blocks:into:)``).
     static let packedBlockBytes_portable = 64 + tileTokens * 64
 
-    /// Packs `n` (1…8) tokens of Q8_1 rows at `x` (`xBytes` apart) for the 1×8 tile; lanes past `n` repeat
-    /// the last token (valid data whose results are never stored). Per block, 576 bytes:
+    /// Packs `n` (1…8) tokens of Q8_1 rows at `x` (`xBytes` apart) for the 1×8 tile; scale lanes past `n` repeat
+    /// the last token (valid data whose results are never stored), quants are packed for the n tokens only
+    /// (`n` is a constant where this is inlined). Per block, 576 bytes:
     ///
     ///     [d_x0 … d_x7]  8 × f32   (fp16 scales widened, exact)
     ///     [s_x0 … s_x7]  8 × f32
@@ -259,10 +297,14 @@ extension MatMul {
             let hi = halfPairs4(x4 + p, x5 + p, x6 + p, x7 + p)
             o.storeBytes(of: SIMD8<Float>(lo[0], lo[2], lo[4], lo[6], hi[0], hi[2], hi[4], hi[6]), as: SIMD8<Float>.self)
             (o + 32).storeBytes(of: SIMD8<Float>(lo[1], lo[3], lo[5], lo[7], hi[1], hi[3], hi[5], hi[7]), as: SIMD8<Float>.self)
-            storePairs(x0 + p + 4, o + 64); storePairs(x1 + p + 4, o + 128)
-            storePairs(x2 + p + 4, o + 192); storePairs(x3 + p + 4, o + 256)
-            storePairs(x4 + p + 4, o + 320); storePairs(x5 + p + 4, o + 384)
-            storePairs(x6 + p + 4, o + 448); storePairs(x7 + p + 4, o + 512)
+            storePairs(x0 + p + 4, o + 64)
+            if n > 1 { storePairs(x1 + p + 4, o + 128) }
+            if n > 2 { storePairs(x2 + p + 4, o + 192) }
+            if n > 3 { storePairs(x3 + p + 4, o + 256) }
+            if n > 4 { storePairs(x4 + p + 4, o + 320) }
+            if n > 5 { storePairs(x5 + p + 4, o + 384) }
+            if n > 6 { storePairs(x6 + p + 4, o + 448) }
+            if n > 7 { storePairs(x7 + p + 4, o + 512) }
         }
     }
 
@@ -281,8 +323,8 @@ extension MatMul {
 
     /// y[t, r] for all tokens and r in `rows` (prefill, `tokens ≥ 2`): for each group of up to 8 tokens,
     /// pack their activations once (``packQ8_1x8_portable(_:xBytes:tokens:blocks:into:)``, into this thread's
-    /// ``TileScratch``), then one weight row × 8 tokens per pass over the rows. A short last group is padded,
-    /// so there are no edge kernels.
+    /// ``TileScratch``), then one weight row × 8 tokens per pass over the rows. A short group (a few sequences
+    /// decoding together, the end of a chunk) runs a copy specialised for its size: no padded work.
     static func matmulQ4_1_portable(_ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer, xBytes: Int,
                            cols: Int, tokens: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let blocks = cols / 32
@@ -290,39 +332,57 @@ extension MatMul {
         var t = 0
         while t < tokens {
             let n = min(tileTokens, tokens - t)
-            packQ8_1x8_portable(x + t * xBytes, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
-            for r in rows {
-                let w0 = w + r * rowBytes
-                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
-                var ms = SIMD8<Float>()  // lane j: the m_w·s_x chain of token j
-                for b in 0..<blocks {
-                    let o = b * 20, q = UnsafeRawPointer(pk + b * packedBlockBytes_portable)
-                    let dx = q.load(as: SIMD8<Float>.self), sx = q.load(fromByteOffset: 32, as: SIMD8<Float>.self)
-                    let ws = halfPairs4(w0 + o, w0 + o, w0 + o, w0 + o)   // d_w, m_w, …
-                    let d = SIMD8<Float>(repeating: ws[0]) * dx           // lane j: d_w·d_xj
-                    ms.addProduct(SIMD8<Float>(repeating: ws[1]), sx)
-                    let q0 = KSIMD.nibblePairs(w0 + o + 4)
-                    a0.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 64))), SIMD8(repeating: d[0]))
-                    a1.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 128))), SIMD8(repeating: d[1]))
-                    a2.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 192))), SIMD8(repeating: d[2]))
-                    a3.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 256))), SIMD8(repeating: d[3]))
-                    a4.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 320))), SIMD8(repeating: d[4]))
-                    a5.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 384))), SIMD8(repeating: d[5]))
-                    a6.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 448))), SIMD8(repeating: d[6]))
-                    a7.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 512))), SIMD8(repeating: d[7]))
-                }
-                let out = y + t * rowCount + r
-                out[0] = KSIMD.hsum(a0) + ms[0]
-                if n > 1 { out[rowCount] = KSIMD.hsum(a1) + ms[1] }
-                if n > 2 { out[2 * rowCount] = KSIMD.hsum(a2) + ms[2] }
-                if n > 3 { out[3 * rowCount] = KSIMD.hsum(a3) + ms[3] }
-                if n > 4 { out[4 * rowCount] = KSIMD.hsum(a4) + ms[4] }
-                if n > 5 { out[5 * rowCount] = KSIMD.hsum(a5) + ms[5] }
-                if n > 6 { out[6 * rowCount] = KSIMD.hsum(a6) + ms[6] }
-                if n > 7 { out[7 * rowCount] = KSIMD.hsum(a7) + ms[7] }
+            let xt = x + t * xBytes, yt = y + t * rowCount
+            switch n {
+            case 8: q4_1Group_portable(Tokens8.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 7: q4_1Group_portable(Tokens7.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 6: q4_1Group_portable(Tokens6.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 5: q4_1Group_portable(Tokens5.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 4: q4_1Group_portable(Tokens4.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 3: q4_1Group_portable(Tokens3.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            case 2: q4_1Group_portable(Tokens2.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
+            default: q4_1Group_portable(Tokens1.self, w, rowBytes: rowBytes, rowCount: rowCount, xt, xBytes: xBytes, blocks: blocks, yt, rows: rows, pk)
             }
             t += n
+        }
+    }
+
+    /// One group of `n` (`N.n`, 1…8: a constant in each specialisation) tokens of ``matmulQ4_1_portable``.
+    static func q4_1Group_portable<N: TokenCount>(_: N.Type, _ w: UnsafeRawPointer, rowBytes: Int, rowCount: Int, _ x: UnsafeRawPointer,
+                                   xBytes: Int, blocks: Int, _ y: UnsafeMutablePointer<Float>, rows: Range<Int>,
+                                   _ pk: UnsafeMutableRawPointer) {
+        let n = N.n  // a constant in each specialisation
+        packQ8_1x8_portable(x, xBytes: xBytes, tokens: n, blocks: blocks, into: pk)
+        for r in rows {
+            let w0 = w + r * rowBytes
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+            var ms = SIMD8<Float>()  // lane j: the m_w·s_x chain of token j
+            for b in 0..<blocks {
+                let o = b * 20, q = UnsafeRawPointer(pk + b * packedBlockBytes_portable)
+                let dx = q.load(as: SIMD8<Float>.self), sx = q.load(fromByteOffset: 32, as: SIMD8<Float>.self)
+                let ws = halfPairs4(w0 + o, w0 + o, w0 + o, w0 + o)   // d_w, m_w, …
+                let d = SIMD8<Float>(repeating: ws[0]) * dx           // lane j: d_w·d_xj
+                ms.addProduct(SIMD8<Float>(repeating: ws[1]), sx)
+                let q0 = KSIMD.nibblePairs(w0 + o + 4)
+                a0.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 64))), SIMD8(repeating: d[0]))
+                if n > 1 { a1.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 128))), SIMD8(repeating: d[1])) }
+                if n > 2 { a2.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 192))), SIMD8(repeating: d[2])) }
+                if n > 3 { a3.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 256))), SIMD8(repeating: d[3])) }
+                if n > 4 { a4.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 320))), SIMD8(repeating: d[4])) }
+                if n > 5 { a5.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 384))), SIMD8(repeating: d[5])) }
+                if n > 6 { a6.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 448))), SIMD8(repeating: d[6])) }
+                if n > 7 { a7.addProduct(KSIMD.float(KSIMD.quadDot(q0, pairs(q, 512))), SIMD8(repeating: d[7])) }
+            }
+            let out = y + r
+            out[0] = KSIMD.hsum(a0) + ms[0]
+            if n > 1 { out[rowCount] = KSIMD.hsum(a1) + ms[1] }
+            if n > 2 { out[2 * rowCount] = KSIMD.hsum(a2) + ms[2] }
+            if n > 3 { out[3 * rowCount] = KSIMD.hsum(a3) + ms[3] }
+            if n > 4 { out[4 * rowCount] = KSIMD.hsum(a4) + ms[4] }
+            if n > 5 { out[5 * rowCount] = KSIMD.hsum(a5) + ms[5] }
+            if n > 6 { out[6 * rowCount] = KSIMD.hsum(a6) + ms[6] }
+            if n > 7 { out[7 * rowCount] = KSIMD.hsum(a7) + ms[7] }
         }
     }
 }

@@ -38,8 +38,9 @@ public struct WeightMatrix: @unchecked Sendable {
 /// Matrix products of a weight matrix with activation rows: `y (tokens, rows) = x (tokens, cols) · wᵀ`.
 ///
 /// Decode (`tokens == 1`) runs a matrix–vector kernel that walks 4 weight rows per pass (one activation
-/// load feeds 4 rows); prefill (`tokens > 1`) runs register tiles: 2 rows × 4 tokens (each unpacked weight
-/// block feeds 4 tokens) and, for Q4_1, 1 row × 8 tokens over activations packed once per 8-token group.
+/// load feeds 4 rows); prefill (`tokens > 1`) runs register tiles: on x86-64 1 row × 8 tokens over activations
+/// packed once per 8-token group, a group of n < 8 tokens (several sequences' decode rows, the end of a chunk)
+/// in a copy of the tile specialised for n (no padded work); elsewhere 2 rows × 4 tokens (Q4_1: 1 × n too).
 /// Work is split across the pool by rows in chunks of a multiple of 4. Every output
 /// element is computed by exactly the float operations of `Dot.row`, so results are bit-identical to a
 /// per-row dot loop and independent of the thread count.
@@ -63,13 +64,14 @@ public enum MatMul {
 
     /// Converts `x (tokens, cols)` into `scratch (tokens, rowBytes)` in `type` (Q8_0, Q8_1, Q8_K, F16 or F32).
     /// Quantize once and reuse for every matrix that shares `cols` and the activation type.
-    /// - Complexity: O(tokens · cols); rows are spread over the pool when there are several; no allocation.
+    /// - Complexity: O(tokens · cols); rows are spread over the pool when there are 16 or more; no allocation.
     public static func quantizeActivations(_ x: UnsafePointer<Float>, tokens: Int, cols: Int, as type: GGMLType,
                                            into scratch: UnsafeMutableRawPointer, pool: ThreadPool) {
         guard let rowBytes = type.rowBytes(cols) else {
             preconditionFailure("MatMul.quantizeActivations: \(cols) is not a multiple of \(type.name) blocks")
         }
-        if tokens >= 4 && pool.threadCount > 1 {
+        // A few rows (sequences decoding together) take ~1 µs each: less than handing them to the pool.
+        if tokens >= 16 && pool.threadCount > 1 {
             pool.parallelFor(tokens) { t in
                 quantizeRow(x + t * cols, scratch + t * rowBytes, cols: cols, as: type)
             }

@@ -10,6 +10,8 @@ extension BenchCommand {
         var ttftMs: [Double] = []
         var decodeTokS: [Double] = []
         var aggregateDecodeTokS = 0.0
+        /// Process CPU time (all threads) of the decode phase per generated token, over all sequences.
+        var aggregateDecodeCPUms = 0.0
         /// Mean sequences per step over all runs (how well the steps were shared; 1 for one sequence).
         var sequencesPerStep = 1.0
     }
@@ -67,9 +69,10 @@ extension BenchCommand {
             }
             // Release the decode phase once every sequence has its first token.
             marks.waitForPrefill()
-            let decodeStart = DispatchTime.now().uptimeNanoseconds
+            let decodeStart = DispatchTime.now().uptimeNanoseconds, cpuStart = Self.processCPUms()
             for _ in 0..<sequences { decodeGate.signal() }
             group.wait()
+            let cpuEnd = Self.processCPUms()
             if let error = marks.error { throw error }
             if run == 0 { continue }  // warm-up
             total.ttftMs += marks.ttft
@@ -77,6 +80,7 @@ extension BenchCommand {
                 total.decodeTokS += marks.decodeNanoseconds.map { Double(genTokens - 1) / (Double($0) / 1e9) }
                 let wall = Double((marks.ends.max() ?? decodeStart) - decodeStart) / 1e9
                 total.aggregateDecodeTokS += Double(sequences * (genTokens - 1)) / wall / Double(repetitions)
+                total.aggregateDecodeCPUms += (cpuEnd - cpuStart) / Double(sequences * (genTokens - 1)) / Double(repetitions)
             }
         }
         let stats = context.statistics

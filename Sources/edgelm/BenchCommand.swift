@@ -70,7 +70,8 @@ struct BenchCommand: ParsableCommand {
         // N sequences together (for N = 1 the figures above are the same-run single-sequence baseline).
         let together = sequences > 1
             ? try measureSequences(model: model, options: options, prompt: prompt, genTokens: genTokens, sequences: sequences)
-            : SequenceRun(ttftMs: ttft, decodeTokS: decode, aggregateDecodeTokS: Self.median(decode))
+            : SequenceRun(ttftMs: ttft, decodeTokS: decode, aggregateDecodeTokS: Self.median(decode),
+                          aggregateDecodeCPUms: Self.median(decodeCPU))
         let rss = Self.peakRSSBytes()
         var result: [String: Any] = [
             "model": (modelOptions.modelPath as NSString).lastPathComponent,
@@ -93,6 +94,7 @@ struct BenchCommand: ParsableCommand {
         result["per_sequence_decode_tok_s"] = Self.median(together.decodeTokS)
         result["ttft_ms_p50"] = Self.percentile(together.ttftMs, 50)
         result["ttft_ms_p99"] = Self.percentile(together.ttftMs, 99)
+        result["aggregate_decode_cpu_ms_per_token"] = together.aggregateDecodeCPUms
         result["sequences_per_step"] = together.sequencesPerStep
         if json {
             try printJSON(result)

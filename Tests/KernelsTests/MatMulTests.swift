@@ -80,6 +80,33 @@ struct MatMulTests {
                 return y
             }
         }
+
+        /// y from the scalar `Dot.row_reference` (ggml's generic C semantics; equal to `Dot.row` to rounding).
+        func scalarReference() throws -> [Float] {
+            try weights.withUnsafeBytes { wp in
+                let w = try WeightMatrix(type: type, rows: rows, cols: cols, data: wp.baseAddress!)
+                let actBytes = w.vecDotType.rowBytes(cols)!
+                var xq = [UInt8](repeating: 0, count: tokens * actBytes)
+                x.withUnsafeBufferPointer { xp in
+                    xq.withUnsafeMutableBytes { qp in
+                        for t in 0..<tokens {
+                            MatMul.quantizeRow(xp.baseAddress! + t * cols, qp.baseAddress! + t * actBytes, cols: cols,
+                                               as: w.vecDotType)
+                        }
+                    }
+                }
+                var y = [Float](repeating: .nan, count: tokens * rows)
+                xq.withUnsafeBytes { qp in
+                    for t in 0..<tokens {
+                        for r in 0..<rows {
+                            y[t * rows + r] = Dot.row_reference(type, wp.baseAddress! + r * w.rowBytes,
+                                                                qp.baseAddress! + t * actBytes, count: cols)
+                        }
+                    }
+                }
+                return y
+            }
+        }
     }
 
     static let types: [GGMLType] = DotTestData.blockTypes + DotTestData.floatTypes
@@ -138,6 +165,48 @@ struct MatMulTests {
                 let got: [UInt32] = try p.mul(threads: 2).map { $0.bitPattern }
                 let want: [UInt32] = try p.reference().map { $0.bitPattern }
                 #expect(got == want, "blocks \(blocks) rows \(rows) tokens \(tokens)")
+            }
+        }
+    }
+
+    /// Several sequences decoding together: a product of n = 2…9 activation rows, each row its own group (one
+    /// decode row per sequence), or one group of n rows (a short prefill chunk). Every format on the models' hot
+    /// paths, odd row counts (4-row matvec tails), odd block counts. Each row's result must equal, bit for bit,
+    /// its single-row product (the decode matvec, `tokens == 1`) and the per-row `Dot.row` in llama.cpp's order;
+    /// and, within float rounding, the scalar `_reference` dot.
+    @Test("Few-row products equal each row's matvec and Dot.row bit for bit",
+          arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q6_K])
+    func fewRowsEqualMatvec(type: GGMLType) throws {
+        var seed: UInt64 = 1300 + UInt64(type.rawValue)
+        let widths = type.blockSize == 256 ? [1, 3] : [1, 3, 7, 18]
+        // Q4_K with rows % 8 == 0 is repacked: decode rows take the GEMV order; 13 rows: vec order.
+        let rowCounts = type == .q4_K ? [16, 13] : [13, 5, 37]
+        for blocks in widths {
+            for rows in rowCounts {
+                for n in 2...9 {
+                    seed += 1
+                    let p = Problem(type, rows: rows, blocks: blocks, tokens: n, seed: seed)
+                    // One decode row per sequence.
+                    let decodeRows = try p.mul(threads: 2, groups: [Int32](repeating: 1, count: n))
+                    var single: [Float] = []
+                    for t in 0..<n {
+                        var one = p
+                        one.x = Array(p.x[t * p.cols..<(t + 1) * p.cols])
+                        single += try Problem(copying: one, tokens: 1).mul(threads: 2)
+                    }
+                    #expect(decodeRows.map(\.bitPattern) == single.map(\.bitPattern),
+                            "\(type.name) blocks \(blocks) rows \(rows) decode rows \(n)")
+                    // One sequence's chunk of n rows (the batch order for K-quants).
+                    let chunk = try p.mul(threads: 2)
+                    #expect(chunk.map(\.bitPattern) == (try p.reference()).map(\.bitPattern),
+                            "\(type.name) blocks \(blocks) rows \(rows) chunk \(n)")
+                    // The scalar twin, to float rounding.
+                    let scalar = try p.scalarReference()
+                    for i in 0..<scalar.count {
+                        let tolerance = 1e-4 * max(1, abs(scalar[i])) * Float(p.cols / 32)
+                        #expect(abs(decodeRows[i] - scalar[i]) <= tolerance, "\(type.name) \(i)")
+                    }
+                }
             }
         }
     }
@@ -214,7 +283,7 @@ struct MatMulTests {
     func q4_1PortableKernels() throws {
         var seed: UInt64 = 900
         for blocks in [1, 3, 48] {
-            for (rows, tokens) in [(1, 1), (7, 1), (13, 1), (5, 2), (9, 8), (6, 13), (3, 17)] {
+            for (rows, tokens) in [(1, 1), (7, 1), (13, 1), (5, 2), (4, 3), (7, 4), (5, 5), (6, 6), (3, 7), (9, 8), (6, 13), (3, 17)] {
                 seed += 1
                 let p = Problem(.q4_1, rows: rows, blocks: blocks, tokens: tokens, seed: seed)
                 let want: [UInt32] = try p.reference().map { $0.bitPattern }
