@@ -188,7 +188,8 @@ def one_request(target, body):
 RETRYABLE = {"conn_error", "http_502", "http_503", "http_429"}
 
 
-def run_level(target, model, concurrency, duration, max_requests, max_tokens, retries, trace, trace_lock, label):
+def run_level(target, model, concurrency, duration, max_requests, max_tokens, retries, trace, trace_lock, label,
+              error_pause=0.2):
     stop_at = time.monotonic() + duration
     counter = {"sent": 0}
     lock = threading.Lock()
@@ -235,6 +236,8 @@ def run_level(target, model, concurrency, duration, max_requests, max_tokens, re
             rec["concurrency"] = concurrency
             with lock:
                 records.append(rec)
+            if rec["outcome"] != "ok" and error_pause > 0:
+                time.sleep(error_pause)  # as a client surfacing an error would: no hot loop against a dead server
             if trace is not None:
                 with trace_lock:
                     t = dict(rec)
@@ -324,6 +327,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=120.0, help="deadline per request (connect to [DONE]), seconds")
     ap.add_argument("--warmup", type=int, default=2, help="requests sent (one at a time) before measuring")
     ap.add_argument("--retries", type=int, default=0, help="client-side retries of requests failed before a response")
+    ap.add_argument("--error-pause", type=float, default=0.2, help="seconds a client waits after a failed request")
     ap.add_argument("--label", default=None)
     ap.add_argument("--trace", default=None, help="write one JSON line per request to this file")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
@@ -365,7 +369,7 @@ def main():
     try:
         for c in levels:
             results.append(run_level(target, model, c, a.duration, a.requests, a.max_tokens, a.retries,
-                                     trace, trace_lock, label))
+                                     trace, trace_lock, label, a.error_pause))
             if not a.json:
                 print(f"# {label}: {c} clients done", file=sys.stderr)
     finally:
