@@ -30,6 +30,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // The HTTP server (`edgelm serve`): Hummingbird 2 with swift-service-lifecycle for graceful shutdown,
+        // swift-prometheus for /metrics. Only the EdgeLMServer target depends on them, not the EdgeLM library.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         // GGUF: memory-mapped reader, writer, ggml type table and block layouts.
@@ -52,11 +59,21 @@ let package = Package(
         .target(name: "Tasks", dependencies: ["Inference", "Tokenizers", "GGUF"], swiftSettings: hotSettings),
         // EdgeLM: the library apps link; re-exports the public modules.
         .target(name: "EdgeLM", dependencies: ["GGUF", "Kernels", "Tokenizers", "Inference", "ModelLifecycle", "Tasks"]),
+        // EdgeLMServer: `edgelm serve`, the OpenAI-compatible HTTP server (continuous batching through Engine,
+        // admission, auth, Prometheus metrics). Apps that link EdgeLM do not link it.
+        .target(name: "EdgeLMServer", dependencies: [
+            "EdgeLM",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         // The `edgelm` command.
         .executableTarget(
             name: "edgelm",
             dependencies: [
-                "EdgeLM", "KernelsBLAS",
+                "EdgeLM", "KernelsBLAS", "EdgeLMServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings
@@ -74,6 +91,10 @@ let package = Package(
         .testTarget(name: "MemoryBudgetTests", dependencies: ["DeviceProfiles", "Inference", "GGUF", "Kernels", "Tokenizers",
                                                            "InferenceTestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "Kernels", "Tokenizers", "InferenceTestSupport"]),
+        .testTarget(name: "EdgeLMServerTests", dependencies: [
+            "EdgeLMServer", "EdgeLM", "Inference", "Tasks", "Tokenizers", "InferenceTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         // Needs weights/ (weights/fetch.sh); skipped with a message when the files are absent.
         .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "edgelm"], resources: [.copy("Reference")]),
     ]

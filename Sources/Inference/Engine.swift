@@ -190,6 +190,19 @@ public final class Engine: Sendable {
     /// within one step (waiting or running) and frees its lane.
     /// - Throws (from the stream): ``EngineError``, ``InferenceError`` (prompt too long, bad parameters).
     public func generate(_ request: GenerationRequest) -> AsyncThrowingStream<GenerationEvent, any Error> {
+        makeGeneration(request).stream
+    }
+
+    /// ``generate(_:)`` that refuses at once: throws ``EngineError/queueFull(limit:)`` or
+    /// ``EngineError/shutDown`` instead of putting the refusal into the stream, so a server can answer 429/503
+    /// before it commits to a streamed 200.
+    public func startGeneration(_ request: GenerationRequest) throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+        let (stream, refusal) = makeGeneration(request)
+        if let refusal { throw refusal }
+        return stream
+    }
+
+    private func makeGeneration(_ request: GenerationRequest) -> (stream: AsyncThrowingStream<GenerationEvent, any Error>, refusal: (any Error)?) {
         let (stream, continuation) = AsyncThrowingStream<GenerationEvent, any Error>.makeStream()
         let job = Job()
         job.work = { lane in
@@ -211,8 +224,8 @@ public final class Engine: Sendable {
         continuation.onTermination = { [weak self] termination in
             if case .cancelled = termination { self?.cancel(job) }
         }
-        submit(job)
-        return stream
+        let refusal = submit(job)
+        return (stream, refusal)
     }
 
     /// Generates text for `request` and returns the whole result (``generate(_:)`` without the stream).
@@ -228,7 +241,9 @@ public final class Engine: Sendable {
 
     // MARK: - Scheduling
 
-    private func submit(_ job: Job) {
+    /// Queues `job` or hands it to an idle lane; returns the refusal (already given to the job) if neither.
+    @discardableResult
+    private func submit(_ job: Job) -> (any Error)? {
         let refusal: (any Error)? = state.withLock { s in
             if s.stopping { return EngineError.shutDown }
             if let lane = s.idle.popLast() {
@@ -245,6 +260,7 @@ public final class Engine: Sendable {
             return nil
         }
         if let refusal { job.finish(abandoning: refusal) }
+        return refusal
     }
 
     private func cancel(_ job: Job) {

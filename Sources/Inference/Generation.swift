@@ -16,6 +16,24 @@ public enum StopReason: String, Sendable, Codable {
     case cancelled = "cancelled"
 }
 
+/// Restricts which token may come next (constrained decoding, e.g. JSON that must match a schema).
+///
+/// A value type: each generation works on its own copy. `generate` asks ``allows(_:)`` for the token it would
+/// pick, and only when that token is refused calls ``mask(_:)`` (so a greedy step whose best token is valid costs
+/// one check); after each chosen token it calls ``accept(_:)``, and it ends the generation once ``isComplete``.
+public protocol TokenConstraint: Sendable {
+    /// Whether `token` may come next.
+    func allows(_ token: Int32) -> Bool
+    /// Sets the logit of every token that may not come next to `-infinity`. Returns false when no token may.
+    func mask(_ logits: UnsafeMutableBufferPointer<Float>) -> Bool
+    /// Records `token` as generated (it was allowed).
+    mutating func accept(_ token: Int32)
+    /// True when the output is whole and nothing may follow: generation stops there.
+    var isComplete: Bool { get }
+    /// Text that completes the output when generation is cut short (max tokens, context full): "" if none.
+    func completion() -> String
+}
+
 /// A generation request.
 public struct GenerationRequest: Sendable {
     public var prompt: String
@@ -26,6 +44,12 @@ public struct GenerationRequest: Sendable {
     public var chat: Bool = false
     /// Parse special-token text (e.g. `<|im_start|>`) in the prompt.
     public var parseSpecial: Bool = true
+    /// A whole conversation rendered with the model's chat template (then `prompt` and `chat` are ignored),
+    /// ending with the assistant-turn header.
+    public var messages: [ChatMessage]? = nil
+    /// Tokens allowed at each step (nil: any). With a constraint, end-of-generation tokens are only taken when
+    /// the constraint allows them; a cut-short output gets the constraint's ``TokenConstraint/completion()``.
+    public var constraint: (any TokenConstraint)? = nil
 
     public init(prompt: String, maxTokens: Int = 128, sampling: SamplingParameters = .greedy,
                 stopStrings: [String] = [], chat: Bool = false, parseSpecial: Bool = true) {
@@ -52,22 +76,29 @@ public struct GenerationResult: Sendable {
     }
 }
 
-extension Session {
+extension Model {
     /// Tokenizes a request's prompt the way `generate` does: chat template when asked, special tokens parsed
     /// per the request, BOS when the model's metadata asks for it.
     public func promptTokens(for request: GenerationRequest) throws -> [Int32] {
-        let tok = model.tokenizer
+        let tok = tokenizer
         var text = request.prompt
-        if request.chat {
-            let template = try ChatTemplate(template: try model.file.metadata.optionalString(GGUFKey.chatTemplate),
-                                            architecture: model.config.architecture)
-            text = template.render([.user(request.prompt)], addGenerationPrompt: true)
+        let templated = request.chat || request.messages != nil
+        if templated {
+            let template = try ChatTemplate(template: try file.metadata.optionalString(GGUFKey.chatTemplate),
+                                            architecture: config.architecture)
+            text = template.render(request.messages ?? [.user(request.prompt)], addGenerationPrompt: true)
         }
         var ids: [Int32] = []
         if tok.addBOS, let bos = tok.bosID { ids.append(bos) }
-        ids += tok.encode(text, parseSpecial: request.parseSpecial || request.chat)
+        ids += tok.encode(text, parseSpecial: request.parseSpecial || templated)
         return ids
     }
+
+}
+
+extension Session {
+    /// Tokenizes a request's prompt the way `generate` does (``Model/promptTokens(for:)``).
+    public func promptTokens(for request: GenerationRequest) throws -> [Int32] { try model.promptTokens(for: request) }
 
     /// Generates text after the tokens already in the session (usually none: call ``reset()`` first).
     ///
@@ -96,10 +127,22 @@ extension Session {
         var reason = StopReason.maxTokens
         var history = prompt
         history.reserveCapacity(prompt.count + request.maxTokens)
+        var constraint = request.constraint
+        var masked: [Float] = constraint == nil ? [] : [Float](repeating: 0, count: logits.count)
 
         loop: while generated.count < request.maxTokens {
-            let next = sampler.sample(logits, history: history[...])
-            if tok.isEndOfGeneration(next) { reason = .endOfGeneration; break }
+            var next = sampler.sample(logits, history: history[...])
+            if let c = constraint, !c.allows(next) {
+                // The sampler's pick is refused: sample again from the allowed tokens only.
+                let any = masked.withUnsafeMutableBufferPointer { m in
+                    _ = m.initialize(from: logits)
+                    return c.mask(m)
+                }
+                guard any else { reason = .endOfGeneration; break }
+                next = masked.withUnsafeBufferPointer { sampler.sample($0, history: history[...]) }
+            }
+            if tok.isEndOfGeneration(next) && constraint == nil { reason = .endOfGeneration; break }
+            constraint?.accept(next)
             generated.append(next)
             history.append(next)
             text += decoder.append(next)
@@ -120,6 +163,7 @@ extension Session {
                     if !onText(chunk) { reason = .cancelled; break loop }
                 }
             }
+            if constraint?.isComplete == true { reason = .endOfGeneration; break }
             if generated.count == request.maxTokens { break }
             if let stop = shouldStop, stop() { reason = .cancelled; break }
             // Under the refuse policy a full context ends the generation; the other policies make room.
@@ -127,6 +171,7 @@ extension Session {
             logits = try decode(next)
         }
         if reason != .stopString { text += decoder.finish() }
+        if let c = constraint, !c.isComplete, reason != .stopString { text += c.completion() }
         if let onText, text.unicodeScalars.count > emitted {
             _ = onText(String(String.UnicodeScalarView(text.unicodeScalars.dropFirst(emitted))))
         }

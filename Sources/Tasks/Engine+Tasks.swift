@@ -8,6 +8,8 @@ extension LaneContext {
     /// caches: contextual calibration, temperatures, token trie, and the last prompt prefix in the session).
     public func taskRunner(_ options: TaskOptions) throws -> TaskRunner {
         let key = "tasks.runner.\(options.calibration.rawValue).\(options.scoreEndOfTurn).\(options.maxExtractTokens).\(options.contentFreeInputs)"
+            + ".\(options.scoring.rawValue).\(options.labelScore.rawValue).\(options.temperature.map { "\($0)" } ?? "-")"
+            + ".\(options.spans.rawValue).\(options.extractDemonstrations).\(options.prefixCacheBytes).\(options.jsonLimits)"
         return try storage.value(key) { try TaskRunner(session: session, options: options) }
     }
 }
@@ -18,6 +20,12 @@ extension Engine {
     public func classify(_ text: String, labels: [String], instruction: String? = nil,
                          options: TaskOptions = TaskOptions()) async throws -> Classification {
         try await run { lane in try lane.taskRunner(options).classify(text, labels: labels, instruction: instruction) }
+    }
+
+    /// Classifies `text` with a full ``LabelSet`` (descriptions, few-shot examples; its prompt prefix is cached
+    /// per lane) on a free lane.
+    public func classify(_ text: String, labelSet: LabelSet, options: TaskOptions = TaskOptions()) async throws -> Classification {
+        try await run { lane in try lane.taskRunner(options).classify(text, labelSet: labelSet) }
     }
 
     /// Extracts `schema`-shaped JSON from `text` (``TaskRunner/extract(_:schema:onPartial:)``) on a free lane.

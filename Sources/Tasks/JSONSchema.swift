@@ -6,6 +6,8 @@ import Foundation
 /// `type` object (with `properties`, `required`), string (`maxLength`), number, integer, boolean, `enum`,
 /// `["T", "null"]` (nullable), array (`items`, `maxItems`). `title`, `description`, `$schema`, `default`,
 /// `examples` and `additionalProperties` are accepted and ignored (the decoder never emits extra keys).
+/// Free-form values (OpenAI's `response_format: json_object`): an object schema without `properties` is any
+/// object, and a schema with no `type` or `enum` at all (`{}`) any JSON value.
 /// Anything else (`$ref`, `anyOf`, `pattern`, `format`, `minimum`, …) is rejected by ``init(json:)``.
 public struct JSONSchema: Sendable, Equatable {
     /// One object property, in schema order.
@@ -27,16 +29,58 @@ public struct JSONSchema: Sendable, Equatable {
         case enumeration([JSONValue])
         case array(items: JSONSchema, maxItems: Int?)
         case object([Property])
+        /// Any object (`{"type": "object"}` without `properties`): free keys, values of any JSON type.
+        case anyObject
+        /// Any JSON value (a schema without `type` or `enum`, e.g. `{}`).
+        case any
     }
+
+    /// Any JSON object: what OpenAI's `response_format: {"type": "json_object"}` asks for.
+    public static let anyObject = JSONSchema(kind: .anyObject)
 
     public var kind: Kind
     /// `null` is also allowed (`"type": ["string", "null"]`).
     public var nullable: Bool
     /// The schema's `description`, shown to the model in the prompt.
     public var description: String?
+    /// Where a string's value comes from (`"x-edgelm-source"`); nil when the schema does not say
+    /// (``SpanPolicy`` decides).
+    public var source: ValueSource?
 
-    public init(kind: Kind, nullable: Bool = false, description: String? = nil) {
-        self.kind = kind; self.nullable = nullable; self.description = description
+    /// Where a string field's value comes from: the `"x-edgelm-source"` schema extension.
+    public enum ValueSource: String, Sendable, Equatable {
+        /// Copied from the input: `extract` constrains it to a substring of the text (`"span"`).
+        case span
+        /// Written by the model (a summary, a paraphrase): unconstrained (`"free"`).
+        case free
+    }
+
+    public init(kind: Kind, nullable: Bool = false, description: String? = nil, source: ValueSource? = nil) {
+        self.kind = kind; self.nullable = nullable; self.description = description; self.source = source
+    }
+
+    /// Property names that read as generated text: under ``SpanPolicy/auto`` an unmarked string property with
+    /// one of these names is free text (not constrained to spans of the input).
+    public static let freeTextNames: Set<String> = [
+        "summary", "abstract", "explanation", "reason", "reasoning", "rationale", "translation", "paraphrase",
+        "rewrite", "answer", "reply", "response", "comment", "comments", "notes", "tldr",
+    ]
+
+    /// Whether this string schema, as the value of a property named `name` (nil for the top level or an array's
+    /// items without a name), is constrained to spans of the input under `policy`: marked `span` (unless the
+    /// policy is `off`), or unmarked under `auto` with a name outside ``freeTextNames``. False for non-strings.
+    public func isSpan(named name: String?, policy: SpanPolicy) -> Bool {
+        guard case .string = kind else { return false }
+        switch (policy, source) {
+        case (.off, _): return false
+        case (_, .span?): return true
+        case (_, .free?): return false
+        case (.marked, nil): return false
+        case (.auto, nil):
+            guard let name else { return true }
+            let key = name.lowercased().filter { $0.isLetter }
+            return !Self.freeTextNames.contains { key == $0 || key.hasSuffix($0) }   // "summary", "short_summary"
+        }
     }
 
     /// Most properties per object / values per enum the constrained decoder tracks (a 64-bit candidate set).
@@ -49,8 +93,9 @@ public struct JSONSchema: Sendable, Equatable {
         let v = try JSONValue.parse(text)
         try Self.rejectDuplicateKeys(v, path: "$")
         try self.init(value: v)
-        guard case .object = kind else {
-            throw TasksError.unsupportedSchema(path: "$", reason: "the top level must be {\"type\":\"object\"}")
+        switch kind {
+        case .object, .anyObject: break
+        default: throw TasksError.unsupportedSchema(path: "$", reason: "the top level must be {\"type\":\"object\"}")
         }
     }
 
@@ -78,7 +123,7 @@ public struct JSONSchema: Sendable, Equatable {
             throw TasksError.invalidSchema("\(path) is not a JSON object")
         }
         let ignored: Set<String> = ["title", "description", "$schema", "default", "examples", "additionalProperties", "$id", "$comment"]
-        let known: Set<String> = ["type", "properties", "required", "maxLength", "enum", "items", "maxItems"]
+        let known: Set<String> = ["type", "properties", "required", "maxLength", "enum", "items", "maxItems", "x-edgelm-source"]
         for (k, _) in members where !ignored.contains(k) && !known.contains(k) {
             throw TasksError.unsupportedSchema(path: path, reason: "keyword '\(k)' is not supported")
         }
@@ -89,6 +134,13 @@ public struct JSONSchema: Sendable, Equatable {
         if let d = value["description"] {
             guard case .string(let s) = d else { throw TasksError.unsupportedSchema(path: path, reason: "description must be a string") }
             description = s
+        }
+        var source: ValueSource? = nil
+        if let v = value["x-edgelm-source"] {
+            guard case .string(let t) = v, let parsed = ValueSource(rawValue: t) else {
+                throw TasksError.unsupportedSchema(path: path, reason: "x-edgelm-source must be \"span\" or \"free\"")
+            }
+            source = parsed
         }
         var nullable = false
         var typeName: String? = nil
@@ -108,6 +160,13 @@ public struct JSONSchema: Sendable, Equatable {
         default: throw TasksError.unsupportedSchema(path: path, reason: "type must be a string or an array")
         }
 
+        if source != nil, value["enum"] != nil || value["type"].map({ t -> Bool in
+            if case .string("string") = t { return false }
+            if case .array(let ts) = t { return !ts.contains(.string("string")) }
+            return true
+        }) ?? true {
+            throw TasksError.unsupportedSchema(path: path, reason: "x-edgelm-source applies to string fields only (not enums or other types)")
+        }
         if let e = value["enum"] {
             guard case .array(let values) = e, !values.isEmpty else {
                 throw TasksError.unsupportedSchema(path: path, reason: "enum must be a non-empty array")
@@ -146,7 +205,8 @@ public struct JSONSchema: Sendable, Equatable {
         switch typeName {
         case "string":
             try forbid(["properties", "required", "items", "maxItems"], for: "string")
-            self.init(kind: .string(maxLength: try positiveInt("maxLength")), nullable: nullable, description: description)
+            self.init(kind: .string(maxLength: try positiveInt("maxLength")), nullable: nullable, description: description,
+                      source: source)
         case "number", "integer", "boolean":
             try forbid(["properties", "required", "items", "maxItems", "maxLength"], for: typeName!)
             let k: Kind = typeName == "number" ? .number : typeName == "integer" ? .integer : .boolean
@@ -183,7 +243,13 @@ public struct JSONSchema: Sendable, Equatable {
             guard props.count <= Self.maxAlternatives else {
                 throw TasksError.unsupportedSchema(path: path, reason: "at most \(Self.maxAlternatives) properties per object")
             }
+            if value["properties"] == nil {   // no properties named: any object
+                self.init(kind: .anyObject, nullable: nullable, description: description)
+                return
+            }
             self.init(kind: .object(props), nullable: nullable, description: description)
+        case nil where members.allSatisfy({ ignored.contains($0.0) }):
+            self.init(kind: .any, nullable: false, description: description)   // `{}`: any JSON value (null included)
         case nil:
             throw TasksError.unsupportedSchema(path: path, reason: "missing 'type' (or 'enum')")
         default:
@@ -197,6 +263,7 @@ public struct JSONSchema: Sendable, Equatable {
     public func validate(_ value: JSONValue, path: String = "$") throws {
         if case .null = value {
             if nullable { return }
+            if case .any = kind { return }
             if case .enumeration(let vs) = kind, vs.contains(.null) { return }
             throw TasksError.schemaViolation(path: path, reason: "null is not allowed")
         }
@@ -214,6 +281,7 @@ public struct JSONSchema: Sendable, Equatable {
         case (.array(let items, let maxItems), .array(let a)):
             if let m = maxItems, a.count > m { throw TasksError.schemaViolation(path: path, reason: "more than \(m) items") }
             for (i, v) in a.enumerated() { try items.validate(v, path: "\(path)[\(i)]") }
+        case (.any, _), (.anyObject, .object): return
         case (.object(let props), .object):
             for p in props {
                 if let v = value[p.name] { try p.schema.validate(v, path: path + "." + p.name) }
@@ -236,6 +304,8 @@ public struct JSONSchema: Sendable, Equatable {
         case .array(let items, _): s = "list of " + items.typeDescription
         case .object(let props):
             s = "{" + props.map { "\"\($0.name)\": \($0.schema.typeDescription)" }.joined(separator: ", ") + "}"
+        case .anyObject: s = "object"
+        case .any: s = "any JSON value"
         }
         if nullable { s += " or null" }
         return s

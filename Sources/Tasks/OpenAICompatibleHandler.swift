@@ -27,10 +27,16 @@ public struct OpenAICompatibleHandler: RemoteTaskHandler {
 
     public func run(_ request: TaskRequest) throws -> TaskOutput {
         switch request.task {
-        case .classify(let text, let labels, let instruction):
-            let system = (instruction ?? "Classify the text.") + " Answer with exactly one of: "
+        case .classify, .classifyWith:
+            let set = request.task.labelSet!
+            let labels = set.names
+            var system = (set.instruction ?? "Classify the text.") + " Answer with exactly one of: "
                 + labels.joined(separator: ", ") + ". Reply with the label only."
-            let answer = try complete(system: system, user: text, maxTokens: 16)
+            for spec in set.labels { if let d = spec.description { system += "\n- \(spec.label): \(d)" } }
+            var user = ""
+            for s in set.shots { user += "Text: \(s.text)\nLabel: \(labels[s.label])\n\n" }
+            user += user.isEmpty ? request.task.text : "Text: \(request.task.text)\nLabel:"
+            let answer = try complete(system: system, user: user, maxTokens: 16)
             let cleaned = answer.trimmingCharacters(in: .whitespacesAndNewlines.union(.punctuationCharacters)).lowercased()
             guard let i = labels.firstIndex(where: { $0.lowercased() == cleaned })
                     ?? labels.firstIndex(where: { cleaned.contains($0.lowercased()) }) else {

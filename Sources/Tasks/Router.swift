@@ -21,13 +21,24 @@ public enum RiskDomain: String, Sendable, Codable, CaseIterable {
 /// One of the three tasks with its inputs.
 public enum TaskInput: Sendable, Equatable {
     case classify(text: String, labels: [String], instruction: String?)
+    /// Classification with a full ``LabelSet`` (descriptions, few-shot examples).
+    case classifyWith(text: String, labelSet: LabelSet)
     case extract(text: String, schema: JSONSchema)
     case rewrite(text: String, instruction: String, maxTokens: Int)
 
     /// The user text of the task.
     public var text: String {
         switch self {
-        case .classify(let t, _, _), .extract(let t, _), .rewrite(let t, _, _): return t
+        case .classify(let t, _, _), .classifyWith(let t, _), .extract(let t, _), .rewrite(let t, _, _): return t
+        }
+    }
+
+    /// The label set of a classification (nil for the other tasks).
+    public var labelSet: LabelSet? {
+        switch self {
+        case .classify(_, let labels, let instruction): return LabelSet(labels, instruction: instruction)
+        case .classifyWith(_, let set): return set
+        default: return nil
         }
     }
 }
@@ -198,6 +209,9 @@ extension TaskRunner: LocalTaskHandler {
         case .classify(let text, let labels, let instruction):
             let c = try classify(text, labels: labels, instruction: instruction)
             return (.classification(c), c.confidence)
+        case .classifyWith(let text, let set):
+            let c = try classify(text, labelSet: set)
+            return (.classification(c), c.confidence)
         case .extract(let text, let schema):
             let e = try extract(text, schema: schema)
             return (.extraction(e.value), nil)
@@ -215,6 +229,8 @@ extension TaskRunner: LocalTaskHandler {
         let room: Int
         switch task {
         case .classify: room = 128            // instruction + labels
+        case .classifyWith(_, let set):       // instruction + labels + descriptions + examples
+            room = 128 + classificationPrompt(set).prefix.count
         case .extract: room = 256 + options.maxExtractTokens
         case .rewrite(_, let instruction, let maxTokens): room = 64 + promptTokenCount(instruction) + maxTokens
         }

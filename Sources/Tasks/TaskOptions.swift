@@ -12,6 +12,35 @@ public enum CalibrationMode: String, Sendable, Codable, CaseIterable {
     case contextual
 }
 
+/// How a label's score is made from the log-probabilities of its tokens (its words and the end marker).
+public enum LabelScore: String, Sendable, Codable, CaseIterable {
+    /// The mean per-token log-probability (length-normalised).
+    case mean
+    /// The summed log-probability (the label's likelihood).
+    case sum
+}
+
+/// How `classify` scores the labels.
+public enum ClassifierScoring: String, Sendable, Codable, CaseIterable {
+    /// The likelihood of each label as the answer after the text (`Label: …`), contextually calibrated.
+    case direct
+    /// The likelihood of the text after a prompt that names the label (noisy channel, Min et al. 2022).
+    case channel
+    /// Both, as the sum of their log-probabilities (a product of the two distributions).
+    case combined
+}
+
+/// Which string fields `extract` constrains to spans (substrings) of the input text.
+public enum SpanPolicy: String, Sendable, Codable, CaseIterable {
+    /// Every string field, unless marked `"x-edgelm-source": "free"` or named like generated text
+    /// (``JSONSchema/freeTextNames``); enum strings are enums.
+    case auto
+    /// Only string fields marked `"x-edgelm-source": "span"`.
+    case marked
+    /// None: strings are free (schema-valid, but may hold text that is not in the input).
+    case off
+}
+
 /// Options of a ``TaskRunner``.
 ///
 /// A device profile supplies `contextLength`, `batchSize`, `threads`, `residency`, the KV type/policy and the
@@ -27,8 +56,23 @@ public struct TaskOptions: Sendable {
     public var calibration: CalibrationMode = .contextual
     /// Content-free inputs for contextual calibration (their calibrated scores are averaged).
     public var contentFreeInputs: [String] = ["N/A", "[MASK]", ""]
-    /// Score the end-of-turn token after each label (separates labels that are prefixes of each other).
+    /// Score the end-of-answer token after each label (separates labels that are prefixes of each other).
     public var scoreEndOfTurn: Bool = true
+    /// How a label's per-token log-probabilities make its score.
+    public var labelScore: LabelScore = .mean
+    /// How `classify` scores labels (chosen on the tune split, docs/tasks.md).
+    public var scoring: ClassifierScoring = .combined
+    /// Softmax temperature of `classify` for label sets without a fitted one; nil for the model's default
+    /// (``TaskRunner/defaultTemperature``).
+    public var temperature: Double?
+    /// Bytes of the runner's own ``PrefixCache`` (the prefixes of label sets and of the extraction prompt); 0
+    /// for none (combined scoring then re-evaluates its two prefixes for every input). Counted in the session's
+    /// memory figure (``sessionOptions(for:)``).
+    public var prefixCacheBytes: Int = 32 << 20
+    /// Which string fields `extract` constrains to spans of the input.
+    public var spans: SpanPolicy = .auto
+    /// Show `extract` two worked examples (other schemas: copied values, a number, nulls) before the task.
+    public var extractDemonstrations = true
     /// Cap on generated tokens for `extract` (the JSON is closed by the shortest completion when reached).
     public var maxExtractTokens: Int = 192
     /// Limits that bound strings/arrays/numbers where the schema sets none.
@@ -47,6 +91,7 @@ public struct TaskOptions: Sendable {
                                threads: threads, residency: residency, memoryBudget: memoryBudget)
         o.kvType = kvType
         o.kvPolicy = kvPolicy
+        o.prefixCacheBytes = prefixCacheBytes
         return o
     }
 

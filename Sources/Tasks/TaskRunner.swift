@@ -17,23 +17,33 @@ public final class TaskRunner {
     let template: ChatTemplate
     let tokenizer: any Tokenizer
     let endOfTurn: Int32?
-    private var contextualCache: [String: [Double]] = [:]
-    private var temperatures: [String: Double] = [:]
+    var contextualCache: [LabelSet: [Double]] = [:]
+    var temperatures: [LabelSet: Double] = [:]
     private var trieStorage: TokenTrie?
+    /// KV snapshots of classification prefixes (a label set's instruction, descriptions and examples), shared
+    /// by every runner given the same cache: a label set's prefix is evaluated once and restored afterwards.
+    /// Nil when ``TaskOptions/prefixCacheBytes`` is 0 and none was passed (the session still keeps the last
+    /// label set's prefix between calls).
+    public let prefixCache: PrefixCache?
 
     /// Creates a runner (allocates the session: KV cache for `options.contextLength` tokens).
+    /// - Parameter prefixCache: a cache of prompt-prefix KV states to share with other runners of the same
+    ///   model (e.g. parallel workers); nil makes one of ``TaskOptions/prefixCacheBytes`` when that is > 0.
     /// - Throws: ``TasksError/unsupportedModel(_:)`` without a usable chat template; `InferenceError` for bad options.
-    public convenience init(model: Model, options: TaskOptions = TaskOptions()) throws {
-        try self.init(session: try Session(model: model, options: options.sessionOptions(for: model)), options: options)
+    public convenience init(model: Model, options: TaskOptions = TaskOptions(), prefixCache: PrefixCache? = nil) throws {
+        try self.init(session: try Session(model: model, options: options.sessionOptions(for: model)), options: options,
+                      prefixCache: prefixCache)
     }
 
-    /// Creates a runner on an existing session (e.g. an ``Engine`` lane's); the session's own options (context,
-    /// KV type, residency) apply, the task options' session fields are ignored.
+    /// Creates a runner on an existing session (e.g. an ``Engine`` lane's or a batch worker's); the session's
+    /// own options (context, KV type, residency, execution context) apply, the task options' session fields
+    /// are ignored.
     /// - Throws: ``TasksError/unsupportedModel(_:)`` without a usable chat template.
-    public init(session: Session, options: TaskOptions = TaskOptions()) throws {
+    public init(session: Session, options: TaskOptions = TaskOptions(), prefixCache: PrefixCache? = nil) throws {
         let model = session.model
         self.model = model
         self.options = options
+        self.prefixCache = prefixCache ?? (options.prefixCacheBytes > 0 ? PrefixCache(capacityBytes: options.prefixCacheBytes) : nil)
         do { template = try ChatTemplate(metadata: model.file.metadata) } catch TokenizerError.noChatTemplate {
             template = ChatTemplate(style: .plainText)   // a base model: plain-text prompts (docs/tasks.md)
         } catch {
@@ -41,14 +51,20 @@ public final class TaskRunner {
         }
         tokenizer = model.tokenizer
         self.session = session
-        var eot = tokenizer.eotID
-        if eot == nil {
-            for text in ["<|im_end|>", "<end_of_turn>"] {
-                let ids = tokenizer.encode(text, parseSpecial: true)
-                if ids.count == 1 { eot = ids[0]; break }
-            }
+        // The token that closes the assistant's turn in this template (ChatML `<|im_end|>`, Gemma
+        // `<end_of_turn>`), not the vocabulary's lowest-numbered end-of-text token (SmolLM2's `eot` resolves to
+        // `<|endoftext|>`, which never ends a chat answer).
+        var eot: Int32? = nil
+        let turnEnd: String? = switch template.style {
+        case .chatML: "<|im_end|>"
+        case .gemma: "<end_of_turn>"
+        case .plainText: nil
         }
-        endOfTurn = eot ?? tokenizer.eosID
+        if let turnEnd {
+            let ids = tokenizer.encode(turnEnd, parseSpecial: true)
+            if ids.count == 1 { eot = ids[0] }
+        }
+        endOfTurn = eot ?? tokenizer.eotID ?? tokenizer.eosID
     }
 
     /// The token trie of the vocabulary (built on first use of `extract`, ≈ 0.1 s for 49k tokens).
@@ -70,7 +86,7 @@ public final class TaskRunner {
 
     /// Evaluates `prompt`, reusing the session's KV state for the longest common prefix; returns a copy of
     /// the last token's logits. At least one token is always evaluated (to produce logits).
-    private func prefillReusing(_ prompt: [Int32], _ timings: inout TaskTimings) throws -> [Float] {
+    func prefillReusing(_ prompt: [Int32], _ timings: inout TaskTimings) throws -> [Float] {
         guard prompt.count < session.contextLength else {
             throw TasksError.inputTooLong(tokens: prompt.count, contextLength: session.contextLength)
         }
@@ -85,173 +101,88 @@ public final class TaskRunner {
         return logits
     }
 
-    // MARK: - Classify
-
-    /// The classification prompt: the instruction and the label list in the system turn, the text as
-    /// `Text: …` in the user turn, and the assistant's answer opened with `Label:` (labels are scored as its
-    /// continuation, see ``verbalise(_:)``). Chosen on the `tune` split of docs/data/classify.jsonl (docs/tasks.md).
-    func classificationPrompt(_ text: String, labels: [String], instruction: String?) -> [Int32] {
-        let list = labels.joined(separator: ", ")
-        let system = (instruction.map { $0 + "\n" } ?? "Classify the text.\n")
-            + "Answer with exactly one of: \(list)."
-        return chatTokens(system: system, user: "Text: \(text)", assistantPrefix: "Label:")
-    }
-
-    /// The tokens a label is scored as after `Label:`: a leading space and a capitalised first letter
-    /// (`positive` → ` Positive`), the way the model writes a word after a colon.
-    func verbalise(_ label: String) -> [Int32] {
-        tokenizer.encode(" " + label.prefix(1).uppercased() + label.dropFirst(), parseSpecial: false)
-    }
-
-    static func cacheKey(_ labels: [String], _ instruction: String?) -> String {
-        (instruction ?? "") + "\u{1F}" + labels.joined(separator: "\u{1E}")
-    }
-
-    /// Length-normalised log-likelihood of each label's tokens (plus end-of-turn) after `prompt`.
-    /// One prefill of the prompt; each label continues from its KV state and is truncated away afterwards.
-    func labelScores(prompt: [Int32], labels: [[Int32]], timings: inout TaskTimings) throws -> [Double] {
-        let first = try prefillReusing(prompt, &timings)
-        let base = session.position
-        let firstLSE = Self.logSumExp(first)
-        var scores: [Double] = []
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        for var ids in labels {
-            if options.scoreEndOfTurn, let e = endOfTurn { ids.append(e) }
-            var sum = Double(first[Int(ids[0])]) - firstLSE
-            if ids.count > 1 {
-                guard base + ids.count - 1 <= session.contextLength else {
-                    throw TasksError.inputTooLong(tokens: base + ids.count, contextLength: session.contextLength)
-                }
-                try session.evaluateAll(Array(ids.dropLast())) { i, logits in
-                    sum += Double(logits[Int(ids[i + 1])]) - Self.logSumExp(logits)
-                }
-                timings.generatedTokens += ids.count - 1
-                session.truncate(to: base)
-            }
-            scores.append(sum / Double(ids.count))
-        }
-        timings.decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        return scores
-    }
-
-    /// Classifies `text` into one of `labels` by the likelihood of each label as the model's answer.
-    ///
-    /// Each label is scored as the answer after `Label:` (leading space, first letter capitalised, then the
-    /// end-of-turn token). Scores are length-normalised log-likelihoods; by default they are contextually calibrated (the scores
-    /// of a content-free input are subtracted — computed once per label set and cached) and, when
-    /// ``calibrateTemperature(examples:labels:instruction:)`` was run for this label set, divided by the
-    /// fitted temperature before the softmax.
-    /// - Parameters:
-    ///   - labels: at least two distinct non-empty labels; short natural words work best.
-    ///   - instruction: replaces the default "Classify the text." system line.
-    /// - Throws: ``TasksError/invalidLabels(_:)``, ``TasksError/inputTooLong(tokens:contextLength:)``.
-    /// - Complexity: one prefill of the prompt (minus a prefix shared with the previous call) plus
-    ///   Σ label tokens single-token evaluations; the first call per label set also scores the content-free input.
-    public func classify(_ text: String, labels: [String], instruction: String? = nil) throws -> Classification {
-        let start = DispatchTime.now().uptimeNanoseconds
-        guard labels.count >= 2 else { throw TasksError.invalidLabels("got \(labels.count) label(s)") }
-        guard labels.allSatisfy({ !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
-            throw TasksError.invalidLabels("a label is empty")
-        }
-        guard Set(labels.map { $0.lowercased() }).count == labels.count else {
-            throw TasksError.invalidLabels("labels repeat (ignoring case): \(labels)")
-        }
-        let labelIDs = labels.map { verbalise($0) }
-        guard Set(labelIDs).count == labelIDs.count else {
-            throw TasksError.invalidLabels("labels differ only in the case of their first letter: \(labels)")
-        }
-        var timings = TaskTimings()
-        let raw = try labelScores(prompt: classificationPrompt(text, labels: labels, instruction: instruction),
-                                  labels: labelIDs, timings: &timings)
-        var calibrated = raw
-        if options.calibration == .contextual {
-            let bias = try contextualBias(labels: labels, labelIDs: labelIDs, instruction: instruction, timings: &timings)
-            for i in calibrated.indices { calibrated[i] -= bias[i] }
-        }
-        let t = temperatures[Self.cacheKey(labels, instruction)] ?? 1
-        let probs = Self.softmax(calibrated.map { $0 / t })
-        let best = probs.indices.max { probs[$0] < probs[$1] }!
-        timings.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return Classification(label: labels[best], labels: labels, probabilities: probs, rawScores: raw, timings: timings)
-    }
-
-    /// The calibrated-away scores of the content-free inputs for a label set (cached).
-    func contextualBias(labels: [String], labelIDs: [[Int32]], instruction: String?, timings: inout TaskTimings) throws -> [Double] {
-        let key = Self.cacheKey(labels, instruction)
-        if let b = contextualCache[key] { return b }
-        var bias = [Double](repeating: 0, count: labels.count)
-        for cf in options.contentFreeInputs {
-            let s = try labelScores(prompt: classificationPrompt(cf, labels: labels, instruction: instruction),
-                                    labels: labelIDs, timings: &timings)
-            for i in bias.indices { bias[i] += s[i] / Double(options.contentFreeInputs.count) }
-        }
-        contextualCache[key] = bias
-        return bias
-    }
-
-    /// Fits a softmax temperature for this label set on labelled examples (minimising their negative
-    /// log-likelihood) and uses it in later `classify` calls with the same labels and instruction.
-    /// - Returns: the fitted temperature.
-    /// - Complexity: one `classify` per example plus a 1-D search.
-    @discardableResult
-    public func calibrateTemperature(examples: [(text: String, label: String)], labels: [String],
-                                     instruction: String? = nil) throws -> Double {
-        let key = Self.cacheKey(labels, instruction)
-        temperatures[key] = nil
-        var rows: [(scores: [Double], target: Int)] = []
-        for e in examples {
-            guard let target = labels.firstIndex(of: e.label) else {
-                throw TasksError.invalidLabels("example label '\(e.label)' is not one of \(labels)")
-            }
-            let c = try classify(e.text, labels: labels, instruction: instruction)
-            rows.append((c.probabilities.map { log(max($0, 1e-300)) }, target))   // log-probs at T = 1
-        }
-        let t = TemperatureScaling.fit(rows)
-        temperatures[key] = t
-        return t
-    }
-
-    /// Sets (or clears, with nil) the temperature used for a label set.
-    public func setTemperature(_ t: Double?, labels: [String], instruction: String? = nil) {
-        temperatures[Self.cacheKey(labels, instruction)] = t
-    }
-
-    static func logSumExp<C: Collection>(_ x: C) -> Double where C.Element == Float {
-        var m = -Float.infinity
-        for v in x where v > m { m = v }
-        var s: Double = 0
-        for v in x { s += Double(expf(v - m)) }
-        return Double(m) + log(s)
-    }
-
-    static func softmax(_ x: [Double]) -> [Double] {
-        let m = x.max() ?? 0
-        let e = x.map { exp($0 - m) }
-        let s = e.reduce(0, +)
-        return e.map { $0 / s }
-    }
-
     // MARK: - Extract
 
-    func extractionPrompt(_ text: String, schema: JSONSchema) -> [Int32] {
-        var fields = ""
-        if case .object(let props) = schema.kind {
-            for p in props {
-                fields += "- \(p.name): \(p.schema.typeDescription)"
-                if let d = p.schema.description { fields += " — \(d)" }
-                if !p.required { fields += " (null if not given)" }
-                fields += "\n"
+    /// One line naming the fields of an object schema and their types: `name (string), email (string or null: …)`.
+    static func fieldList(_ schema: JSONSchema) -> String {
+        guard case .object(let props) = schema.kind else { return schema.typeDescription }
+        return props.map { p in
+            var t: String
+            switch p.schema.kind {
+            case .string: t = "string"
+            case .number: t = "number"
+            case .integer: t = "integer"
+            case .boolean: t = "true or false"
+            case .enumeration(let vs): t = "one of " + vs.map(\.description).joined(separator: ", ")
+            case .array(let items, _): t = "list of " + items.typeDescription
+            case .object, .anyObject, .any: t = p.schema.typeDescription
             }
+            if p.schema.nullable || !p.required { t += " or null" }
+            if let d = p.schema.description { t += ": " + d }
+            return "\(p.name) (\(t))"
+        }.joined(separator: ", ")
+    }
+
+    /// The output bytes the prompt already holds (`{` for plain-text prompts).
+    var extractionPrimer: [UInt8] { template.style == .plainText ? [UInt8(ascii: "{")] : [] }
+
+    /// Two worked examples of other schemas shown before every extraction (``TaskOptions/extractDemonstrations``;
+    /// left out when the prompt would not fit the context with them): values copied from the text, a number,
+    /// and `null` for what the text does not say.
+    static let extractionDemonstrations: [(fields: String, text: String, json: String)] = [
+        ("title (string), author (string), year (integer or null), publisher (string or null)",
+         "The Hobbit was written by J. R. R. Tolkien and published in 1937.",
+         #"{"title": "The Hobbit", "author": "J. R. R. Tolkien", "year": 1937, "publisher": null}"#),
+        ("city (string), temperature (number or null), wind (string or null), date (string or null)",
+         "Oslo will reach 4.5 degrees on Friday.",
+         #"{"city": "Oslo", "temperature": 4.5, "wind": null, "date": "Friday"}"#),
+    ]
+
+    /// The extraction prompt: the instruction, the worked examples (a fixed prefix, shared by every schema and
+    /// input), then the schema's fields and the text; the JSON follows (the constrained decoder writes it). A
+    /// plain-text prompt ends with `JSON: {`: the document's first byte is part of the prompt (``extractionPrimer``).
+    func extractionPrompt(_ text: String, schema: JSONSchema, demonstrations: Bool? = nil) -> [Int32] {
+        extractionPromptParts(text, schema: schema, demonstrations: demonstrations).tokens
+    }
+
+    /// The extraction prompt and the length of its fixed part (instruction and worked examples: the same for
+    /// every request, so its KV state is kept in the prefix cache).
+    func extractionPromptParts(_ text: String, schema: JSONSchema, demonstrations: Bool? = nil) -> (tokens: [Int32], fixed: Int) {
+        let system = "Extract the fields from the text as JSON. Copy values exactly from the text; "
+            + "use null when the text does not give a value. Reply with the JSON object only."
+        let demos = (demonstrations ?? options.extractDemonstrations) ? Self.extractionDemonstrations : []
+        let task = "Fields: \(Self.fieldList(schema))\nText: "
+        var ids: [Int32] = []
+        if tokenizer.addBOS, let bos = tokenizer.bosID { ids.append(bos) }
+        if template.style == .plainText {
+            var prefix = system + "\n\n"
+            for d in demos { prefix += "Fields: \(d.fields)\nText: \(d.text)\nJSON: \(d.json)\n\n" }
+            ids += tokenizer.encode(prefix, parseSpecial: true)
+            let fixed = ids.count
+            ids += tokenizer.encode(task + text, parseSpecial: false)
+            ids += tokenizer.encode("\nJSON: {", parseSpecial: true)
+            return (ids, fixed)
         }
-        let system = "Extract information from the user's text as JSON with these fields:\n\(fields)"
-            + "Copy values exactly from the text. Reply with the JSON object only."
-        return chatTokens(system: system, user: text)
+        var messages: [ChatMessage] = [.system(system)]
+        for d in demos { messages += [.user("Fields: \(d.fields)\nText: \(d.text)"), .assistant(d.json)] }
+        let marker = "\u{1}EDGELM-INPUT\u{1}"
+        messages.append(.user(marker))
+        let rendered = template.render(messages)
+        let r = rendered.range(of: marker)!
+        ids += tokenizer.encode(String(rendered[..<r.lowerBound]), parseSpecial: true)
+        let fixed = ids.count
+        ids += tokenizer.encode(task + text, parseSpecial: false)
+        ids += tokenizer.encode(String(rendered[r.upperBound...]), parseSpecial: true)
+        return (ids, fixed)
     }
 
     /// Extracts a JSON value matching `schema` from `text` with constrained decoding: at every step only
     /// tokens that keep the output a valid prefix of a schema-valid document are allowed, so the result
-    /// always parses and validates. Greedy; when `options.maxExtractTokens` is reached the shortest valid
-    /// completion closes the document (``Extraction/forcedCompletion``).
+    /// always parses and validates. String fields that come from the text (``TaskOptions/spans``: by default
+    /// every string not marked `"x-edgelm-source": "free"` nor named like generated text) only accept tokens
+    /// that continue a span of `text`, so their values are copied, never invented (`null`, when the schema
+    /// allows it, is the answer for a value the text does not have). Greedy; when `options.maxExtractTokens`
+    /// is reached the shortest valid completion closes the document (``Extraction/forcedCompletion``).
     /// - Parameter onPartial: receives the JSON text so far after each token (return false to stop early;
     ///   the document is then closed by the shortest completion).
     /// - Throws: ``TasksError/inputTooLong(tokens:contextLength:)``; schema errors are thrown earlier by ``JSONSchema``.
@@ -261,13 +192,20 @@ public final class TaskRunner {
         let start = DispatchTime.now().uptimeNanoseconds
         let trie = tokenTrie
         var timings = TaskTimings()
-        let prompt = extractionPrompt(text, schema: schema)
+        var (prompt, fixed) = extractionPromptParts(text, schema: schema)
+        if prompt.count + 8 > session.contextLength && options.extractDemonstrations {
+            (prompt, fixed) = extractionPromptParts(text, schema: schema, demonstrations: false)   // a small context: without the examples
+        }
         guard prompt.count + 8 <= session.contextLength else {
             throw TasksError.inputTooLong(tokens: prompt.count + 8, contextLength: session.contextLength)
         }
+        // The instruction and worked examples are the same for every request: kept in the prefix cache.
+        if fixed > 0 && fixed < prompt.count { try ensurePrefix(Array(prompt[0..<fixed]), &timings) }
         var logits = try prefillReusing(prompt, &timings)
-        var state = JSONConstraint(schema: schema, limits: options.jsonLimits)
-        var out: [UInt8] = []
+        var state = options.spans == .off ? JSONConstraint(schema: schema, limits: options.jsonLimits)
+            : JSONConstraint(schema: schema, limits: options.jsonLimits, source: text, spans: options.spans)
+        var out: [UInt8] = extractionPrimer
+        guard state.advance(out) else { throw TasksError.invalidSchema("the schema's documents do not start with {") }
         var forced = false
         var logProbSum = 0.0
         var steps = 0
@@ -278,8 +216,14 @@ public final class TaskRunner {
                 forced = true; break
             }
             let m0 = DispatchTime.now().uptimeNanoseconds
-            let choice = Self.constrainedArgmax(logits, trie: trie, state: state)
-            maskNanos += DispatchTime.now().uptimeNanoseconds - m0
+            var branch: ValueBranch? = nil
+            if state.atNullableSpanValue {
+                maskNanos += DispatchTime.now().uptimeNanoseconds - m0
+                branch = try nullOrSpan(logits, state: state, trie: trie, maskNanos: &maskNanos)
+            }
+            let m1 = DispatchTime.now().uptimeNanoseconds
+            let choice = Self.constrainedArgmax(logits, trie: trie, state: state, branch: branch)
+            maskNanos += DispatchTime.now().uptimeNanoseconds - m1
             guard let (token, prob) = choice else { forced = true; break }
             let piece = trie.pieces[Int(token)]
             let ok = state.advance(piece)
@@ -302,17 +246,70 @@ public final class TaskRunner {
                           confidence: steps > 0 ? logProbSum / Double(steps) : 0, timings: timings)
     }
 
-    /// The best allowed token and its probability among the allowed tokens, or nil when none is allowed.
+    /// Which way a nullable span value goes.
+    enum ValueBranch { case null, string }
+
+    /// The first byte of a token after any leading spaces (nil for all spaces).
+    static func firstNonSpace(_ piece: [UInt8]) -> UInt8? { piece.first { $0 != 0x20 } }
+
+    /// At the start of a nullable span value, `null` or a copied span: the probability of the `null` tokens
+    /// against that of the string tokens, where a bare opening quote counts only with the probability the model
+    /// then gives to tokens that continue a span of the input (one look-ahead decode, truncated away). So a
+    /// value the text does not have — the model opening a quote for an address it would invent — becomes
+    /// `null` instead of a forced copy of something else.
+    func nullOrSpan(_ logits: [Float], state: JSONConstraint, trie: TokenTrie, maskNanos: inout UInt64) throws -> ValueBranch {
+        let m0 = DispatchTime.now().uptimeNanoseconds
+        let lse = Self.logSumExp(logits)
+        var nullMass = 0.0, stringMass = 0.0
+        var quote: Int32? = nil
+        trie.forEachAllowed(from: state) { id in
+            let piece = trie.pieces[Int(id)]
+            let p = exp(Double(logits[Int(id)]) - lse)
+            switch Self.firstNonSpace(piece) {
+            case UInt8(ascii: "n"): nullMass += p
+            case UInt8(ascii: "\""):
+                if piece.last == UInt8(ascii: "\""), piece.filter({ $0 != 0x20 }).count == 1 {
+                    if quote == nil || logits[Int(id)] > logits[Int(quote!)] { quote = id }
+                } else {
+                    stringMass += p
+                }
+            default: break
+            }
+        }
+        maskNanos += DispatchTime.now().uptimeNanoseconds - m0
+        if let q = quote, session.position < session.contextLength {
+            let base = session.position
+            let next = Array(try session.decode(q))
+            session.truncate(to: base)
+            let m1 = DispatchTime.now().uptimeNanoseconds
+            var after = state
+            _ = after.advance(trie.pieces[Int(q)])
+            let lse2 = Self.logSumExp(next)
+            var copied = 0.0
+            trie.forEachAllowed(from: after) { id in copied += exp(Double(next[Int(id)]) - lse2) }
+            stringMass += exp(Double(logits[Int(q)]) - lse) * copied
+            maskNanos += DispatchTime.now().uptimeNanoseconds - m1
+        }
+        return nullMass >= stringMass ? .null : .string
+    }
+
+    /// The best allowed token (on `branch` when given) and its probability, or nil when none is allowed.
     /// Fast path: when the unconstrained argmax is allowed it is the constrained argmax too (no trie walk).
-    static func constrainedArgmax(_ logits: [Float], trie: TokenTrie, state: JSONConstraint) -> (Int32, Double)? {
+    static func constrainedArgmax(_ logits: [Float], trie: TokenTrie, state: JSONConstraint,
+                                  branch: ValueBranch? = nil) -> (Int32, Double)? {
+        func onBranch(_ id: Int32) -> Bool {
+            guard let branch else { return true }
+            let first = firstNonSpace(trie.pieces[Int(id)])
+            return branch == .null ? first == UInt8(ascii: "n") : first == UInt8(ascii: "\"")
+        }
         var best = 0
         var bestValue = -Float.infinity
         for (i, v) in logits.enumerated() where v > bestValue { bestValue = v; best = i }
         var allowed: [Int32] = []
-        if trie.allows(Int32(best), from: state) {
+        if trie.allows(Int32(best), from: state) && onBranch(Int32(best)) {
             allowed = [Int32(best)]
         } else {
-            trie.forEachAllowed(from: state) { allowed.append($0) }
+            trie.forEachAllowed(from: state) { if onBranch($0) { allowed.append($0) } }
             guard !allowed.isEmpty else { return nil }
             best = Int(allowed[0]); bestValue = logits[best]
             for id in allowed where logits[Int(id)] > bestValue { bestValue = logits[Int(id)]; best = Int(id) }

@@ -8,6 +8,10 @@ public enum TasksError: Error, CustomStringConvertible, Equatable {
     case invalidLabels(String)
     /// A request parameter is out of range (e.g. `maxTokens < 1`).
     case invalidParameter(String)
+    /// A labels file (`--labels-file`) is not a JSON array of `{"label", "description"}` entries.
+    case invalidLabelsFile(String)
+    /// A few-shot examples file (`--examples`) has a bad line, or an example's label is not in the label set.
+    case invalidExamples(String)
     /// The schema uses a JSON Schema feature `extract` does not support (rejected before any decoding).
     case unsupportedSchema(path: String, reason: String)
     /// The schema document is not valid JSON / not a JSON object.
@@ -31,6 +35,10 @@ public enum TasksError: Error, CustomStringConvertible, Equatable {
             return "invalid labels: \(s) (give at least two distinct, non-empty labels, e.g. --labels positive,negative)"
         case .invalidParameter(let s):
             return "invalid parameter: \(s)"
+        case .invalidLabelsFile(let s):
+            return "invalid labels file: \(s) (expected a JSON array such as [{\"label\": \"billing\", \"description\": \"charges, invoices, refunds\"}, …])"
+        case .invalidExamples(let s):
+            return "invalid examples: \(s) (expected JSON Lines such as {\"text\": \"I was charged twice\", \"label\": \"billing\"}, one per line, labels from the label set)"
         case .unsupportedSchema(let path, let reason):
             return "unsupported schema at \(path): \(reason) (supported: object/properties/required, string (maxLength), number, integer, boolean, enum, null unions, arrays (maxItems), nested objects)"
         case .invalidSchema(let s):

@@ -98,8 +98,11 @@ enum BatchRunner {
         let context = ExecutionContext(threads: sessionOptions.threads)
         try context.reserve(model: model, options: sessionOptions, rows: sessionOptions.batchSize + workers, sequences: workers)
         sessionOptions.context = context
+        // One prefix cache for all workers: a label set's prompt prefix is evaluated once, whichever worker
+        // meets it first, and restored (the same KV bytes) by the others.
+        let prefixCache = options.prefixCacheBytes > 0 ? PrefixCache(capacityBytes: options.prefixCacheBytes) : nil
         let runners = UncheckedBox(try (0..<workers).map { _ in
-            try TaskRunner(session: try Session(model: model, options: sessionOptions), options: options)
+            try TaskRunner(session: try Session(model: model, options: sessionOptions), options: options, prefixCache: prefixCache)
         })
         let board = OutputBoard(count: items.value.count, progress: isatty(2) == 1)
         let group = DispatchGroup()
@@ -133,10 +136,7 @@ enum BatchRunner {
 }
 
 /// A JSON object as one line (sorted keys, as `printJSON`).
-func jsonLine(_ object: Any) -> String {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-    return String(decoding: data, as: UTF8.self)
-}
+func jsonLine(_ object: Any) -> String { TaskDocument.text(object) }
 
 /// Non-Sendable values handed to worker threads that each use their own part.
 final class UncheckedBox<T>: @unchecked Sendable {

@@ -57,92 +57,151 @@ struct TaskCLIOptions: ParsableArguments {
     }
 }
 
-func routingFields(_ r: RoutedResult) -> [String: Any] {
-    ["escalated": r.escalated, "origin": r.origin.rawValue, "reason": r.reason.rawValue,
-     "low_confidence": r.lowConfidence, "detail": r.detail]
+func routingFields(_ r: RoutedResult) -> [String: Any] { TaskDocument.routing(r) }
+
+func timingFields(_ t: TaskTimings) -> [String: Any] { TaskDocument.timings(t) }
+
+/// Reads a file named by a command option, or fails with a one-line error naming the option.
+func readOptionFile(_ path: String, option: String, what: String) throws -> Data {
+    guard let d = FileManager.default.contents(atPath: path) else {
+        throw CLIError("cannot read \(what) \(SafeText.quote(path, limit: 200))", hint: "pass a readable file with \(option)")
+    }
+    return d
 }
 
-func timingFields(_ t: TaskTimings) -> [String: Any] {
-    ["prompt_tokens": t.promptTokens, "generated_tokens": t.generatedTokens, "prefill_ms": t.prefillSeconds * 1000,
-     "decode_ms": t.decodeSeconds * 1000, "mask_ms": t.maskSeconds * 1000, "total_ms": t.totalSeconds * 1000]
+/// The label set of `classify` from its flags: `--labels a,b` or `--labels-file FILE.json` (labels with
+/// descriptions), plus `--examples FILE.jsonl` (k per label) and `--instruction`.
+/// - Throws: `CLIError` for unreadable files, ``TasksError`` for bad contents.
+func makeLabelSet(labels: String?, labelsFile: String?, examples: String?, shots: Int, instruction: String?,
+                  rawLabels: Bool) throws -> LabelSet {
+    var specs: [LabelSpec]
+    if let labelsFile {
+        specs = try LabelSet.parseLabelsFile(try readOptionFile(labelsFile, option: "--labels-file", what: "labels file"))
+    } else {
+        specs = try parseLabels(labels ?? "").map { LabelSpec($0) }
+    }
+    var set = LabelSet(labels: specs, examplesPerLabel: shots, instruction: instruction, humanise: !rawLabels)
+    if let examples {
+        set.examples = try LabelSet.parseExamples(try readOptionFile(examples, option: "--examples", what: "examples file"))
+    }
+    try set.validate()
+    return set
+}
+
+/// Flags that define a classification's label set (shared by `classify` and the batch mode).
+struct LabelSetOptions: ParsableArguments {
+    @Option(name: .long, help: "Comma-separated labels, any case style (set_alarm, technical-issue, cancelSubscription, NOT_SPAM).")
+    var labels: String?
+    @Option(name: .long, help: ArgumentHelp("JSON labels file: [{\"label\": \"billing\", \"description\": \"charges, invoices, refunds\"}, …] (instead of --labels).", valueName: "file"))
+    var labelsFile: String?
+    @Option(name: .long, help: ArgumentHelp("Few-shot examples, JSON Lines {\"text\": …, \"label\": …}; --shots per label go into the prompt.", valueName: "file"))
+    var examples: String?
+    @Option(name: .long, help: "Examples per label taken from --examples.") var shots = LabelSet.defaultExamplesPerLabel
+    @Option(name: .long, help: "Instruction replacing \"Classify the text.\"") var instruction: String?
+    @Flag(name: .long, help: "Score the labels verbatim instead of as words (set_alarm is read as \"set alarm\" by default).")
+    var rawLabels = false
+
+    func validate() throws {
+        switch (labels, labelsFile) {
+        case (nil, nil): throw ValidationError("give the labels with --labels a,b,c or --labels-file FILE.json")
+        case (_?, _?): throw ValidationError("give either --labels or --labels-file, not both")
+        case (let l?, nil): _ = try parseLabels(l)
+        default: break
+        }
+        try checkRange("--shots", shots, 0...64)
+    }
+
+    /// The label set (files are read here). - Throws: `CLIError`, ``TasksError``.
+    func labelSet() throws -> LabelSet {
+        try makeLabelSet(labels: labels, labelsFile: labelsFile, examples: examples, shots: shots,
+                         instruction: instruction, rawLabels: rawLabels)
+    }
+}
+
+/// The JSON document of one classification (what `classify --json` prints for an input).
+func classificationDocument(_ result: RoutedResult, _ c: Classification) -> [String: Any] {
+    TaskDocument.classification(result, c)
+}
+
+/// Runs one classification through `router` and records its telemetry event: the per-input step of `classify`.
+func classifyOne(_ text: String, labelSet: LabelSet, router: Router, local: TimedLocalHandler,
+                 request: (TaskInput) -> TaskRequest, recorder: TelemetryRecorder) throws -> (RoutedResult, Classification) {
+    let start = DispatchTime.now().uptimeNanoseconds
+    let result = try router.run(request(.classifyWith(text: text, labelSet: labelSet)))
+    guard case .classification(let c) = result.output else { throw CLIError("unexpected output kind") }
+    recorder.recordLocked(TelemetryEvent(task: .classify, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+                                   tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
+    return (result, c)
 }
 
 struct ClassifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classify",
-        abstract: "Classify text into one of the given labels (label likelihood, calibrated confidence).")
+        abstract: "Classify text into one of the given labels (label likelihood, calibrated confidence).",
+        discussion: """
+        Labels may be written in any case style; the model scores them as words (set_alarm → "set alarm", \
+        NOT_SPAM → "not spam", en,fr → English, French) and the answer names them as given. Descriptions \
+        (--labels-file) and few-shot examples (--examples) go into the prompt prefix, evaluated once per label set.
+        """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var memoryOptions: MemoryOptions
     @OptionGroup var taskOptions: TaskCLIOptions
     @OptionGroup var telemetryOptions: TelemetryOptions
-    @Option(name: .long, help: "Comma-separated labels, e.g. positive,negative.") var labels: String
-    @Option(name: .long, help: "Instruction replacing \"Classify the text.\"") var instruction: String?
+    @OptionGroup var labelOptions: LabelSetOptions
     @Option(name: .long, help: "The text to classify.") var text: String?
     @Option(name: .long, help: "Calibration: contextual (default) or none.") var calibration = "contextual"
+    @Option(name: .long, help: "Scoring: combined (default: answer and text likelihood), direct (answer) or channel (text).")
+    var scoring = "combined"
     @Flag(name: .long, help: "Print one JSON object.") var json = false
     @OptionGroup var batch: BatchOptions
 
-    var labelList: [String] { (try? parseLabels(labels)) ?? [] }
-
     func validate() throws {
-        _ = try parseLabels(labels)
         try checkTextOrInput(text, batch)
+        guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
         guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
-    }
-
-    /// Classifies one text on `runner` through the router; records its telemetry event.
-    func classifyOne(_ runner: TaskRunner, text: String, labels: [String], instruction: String?,
-                     recorder: TelemetryRecorder) throws -> (RoutedResult, Classification) {
-        let local = TimedLocalHandler(runner)
-        let start = DispatchTime.now().uptimeNanoseconds
-        let result = try taskOptions.router(local: local)
-            .run(taskOptions.request(.classify(text: text, labels: labels, instruction: instruction),
-                                     defaultCapability: .classify))
-        guard case .classification(let c) = result.output else { throw CLIError("unexpected output kind") }
-        recorder.recordLocked(TelemetryEvent(task: .classify, latencyMs: TelemetryRecorder.elapsedMs(since: start),
-                                             tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
-        return (result, c)
-    }
-
-    /// The `--json` document of one result (also each line of `--input`).
-    static func document(_ result: RoutedResult, _ c: Classification) -> [String: Any] {
-        var obj: [String: Any] = [
-            "label": c.label,
-            "probabilities": Dictionary(uniqueKeysWithValues: zip(c.labels, c.probabilities)),
-            "confidence": c.confidence,
-            "timings": timingFields(c.timings),
-        ]
-        obj.merge(routingFields(result)) { a, _ in a }
-        return obj
     }
 
     func run() throws {
         let recorder = TelemetryRecorder(telemetryOptions, storeDirectory: modelOptions.store)
         if let input = batch.input {
             try recorder.guarded(.classify) {
+                let set = try labelOptions.labelSet()
                 var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
                 opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
-                let command = UncheckedBox((self, recorder))
+                opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
+                let command = UncheckedBox((self, recorder, set))
                 try BatchRunner.run(path: input, parallel: batch.parallel, command: "classify", model: model, options: opts) { runner, item in
-                    let (cmd, recorder) = command.value
-                    let (result, c) = try cmd.classifyOne(runner, text: item.text, labels: try item.labels() ?? cmd.labelList,
-                                                          instruction: try item.string("instruction") ?? cmd.instruction,
-                                                          recorder: recorder)
-                    return jsonLine(Self.document(result, c))
+                    let (cmd, recorder, commandSet) = command.value
+                    // Per-line labels / instruction replace the command's (its examples and shots still apply).
+                    var set = commandSet
+                    if let labels = try item.labels() {
+                        let o = cmd.labelOptions
+                        set = try makeLabelSet(labels: labels.joined(separator: ","), labelsFile: nil, examples: o.examples,
+                                               shots: o.shots, instruction: o.instruction, rawLabels: o.rawLabels)
+                    }
+                    if let instruction = try item.string("instruction") { set.instruction = instruction }
+                    let local = TimedLocalHandler(runner)
+                    let (result, c) = try classifyOne(item.text, labelSet: set, router: cmd.taskOptions.router(local: local), local: local,
+                                                      request: { cmd.taskOptions.request($0, defaultCapability: .classify) },
+                                                      recorder: recorder)
+                    return jsonLine(classificationDocument(result, c))
                 }
             }
             return
         }
         let text = self.text ?? ""
         let (result, c) = try recorder.guarded(.classify) { () throws -> (RoutedResult, Classification) in
+            let set = try labelOptions.labelSet()
             var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
             opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
-            return try classifyOne(try TaskRunner(model: model, options: opts), text: text, labels: labelList,
-                                   instruction: instruction, recorder: recorder)
+            opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
+            let local = TimedLocalHandler(try TaskRunner(model: model, options: opts))
+            return try classifyOne(text, labelSet: set, router: taskOptions.router(local: local), local: local,
+                                   request: { taskOptions.request($0, defaultCapability: .classify) }, recorder: recorder)
         }
         if json {
-            try printJSON(Self.document(result, c))
+            try printJSON(classificationDocument(result, c))
         } else {
             print(c.label)
             let probs = zip(c.labels, c.probabilities).map { String(format: "%@ %.3f", $0, $1) }.joined(separator: ", ")

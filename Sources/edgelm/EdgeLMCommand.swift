@@ -13,6 +13,7 @@ struct EdgeLMCommand: ParsableCommand {
             ManifestCommand.self, ModelsCommand.self, TelemetryCommand.self,
             ClassifyCommand.self, ExtractCommand.self, RewriteCommand.self, EvalCommand.self,
             ConformanceCommand.self, ConformanceWorkloadCommand.self,
+            ServeCommand.self,
         ]
     )
 

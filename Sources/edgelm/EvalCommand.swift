@@ -7,8 +7,15 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate a task on a labelled JSONL set: accuracy / validity, calibration error (ECE), latency.",
         discussion: """
-        classify lines: {"text": …, "label": …, "labels": [..], "instruction"?: …, "split"?: "tune"|"heldout"}
+        classify lines: {"text": …, "label": …, "labels": [..], "instruction"?: …, "split"?: "tune"|"heldout", "family"?: …}
+          or, per family, one header line {"family": …, "labels": [{"label": …, "description": …}, …], "instruction"?: …}
+          and items {"family": …, "text": …, "label": …, "split": …}; items of --examples-split are the family's
+          few-shot examples (--shots per label).
         extract lines:  {"text": …, "expected": {…}, "schema"?: {…}, "split"?: …}  (or --schema FILE for all lines)
+
+        classify reports accuracy, macro-F1 and ECE per family and overall, the reliability table and the \
+        coverage/accuracy a confidence threshold gives; extract reports field accuracy, schema validity, values \
+        of span fields not found in the text, and the masking cost per token.
 
         The per-example scores (classify: 1 if correct else 0; extract: the fraction of expected fields matched) \
         are recorded as local eval events: in telemetry (aggregated per task) and, when the model came from a \
@@ -24,7 +31,16 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Only lines whose \"split\" equals this.") var split: String?
     @Option(name: .long, help: "Schema file for extract lines without an inline schema.") var schema: String?
     @Option(name: .long, help: "Calibration for classify: contextual (default) or none.") var calibration = "contextual"
-    @Option(name: .long, help: "Fit a softmax temperature on the lines of this split first (classify).") var fitSplit: String?
+    @Option(name: .long, help: "Fit one softmax temperature on the lines of this split first (classify).") var fitSplit: String?
+    @Option(name: .long, help: "Fixed softmax temperature (classify; default: the model's fitted default).") var temperature: Double?
+    @Option(name: .long, help: "Lines of this split are few-shot examples of their family (classify).") var examplesSplit = "examples"
+    @Option(name: .long, help: "Few-shot examples per label (classify; 0 for zero-shot).") var shots = LabelSet.defaultExamplesPerLabel
+    @Flag(name: .long, help: "Leave label descriptions out of the prompt (classify).") var noDescriptions = false
+    @Flag(name: .long, help: "Score labels verbatim, not as humanised words (classify).") var rawLabels = false
+    @Option(name: .long, help: "Label score: mean (default) or sum of the token log-probabilities (classify).") var labelScore = "mean"
+    @Option(name: .long, help: "Scoring: combined (default), direct or channel (classify).") var scoring = "combined"
+    @Option(name: .long, help: "String fields copied from the text (extract): auto, marked or off.") var spans = "auto"
+    @Flag(name: .long, help: "Leave the two worked examples out of the extraction prompt (extract).") var noDemonstrations = false
     @Option(name: .long, help: "Context length (default: the --profile's, else 2048).") var ctx: Int?
     @Option(name: .long, help: "Content-free inputs for contextual calibration, separated by '|'.") var contentFree = "N/A|[MASK]|"
     @Flag(name: .long, help: "Do not score the end-of-turn token after each label.") var noEndOfTurn = false
@@ -35,6 +51,11 @@ struct EvalCommand: ParsableCommand {
         guard task == "classify" || task == "extract" else { throw ValidationError("--task must be classify or extract") }
         guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
         if let ctx { try checkRange("--ctx", ctx, 64...maxContextOption) }
+        if let temperature { try checkRange("--temperature", temperature, 0.01...100) }
+        try checkRange("--shots", shots, 0...64)
+        guard LabelScore(rawValue: labelScore) != nil else { throw ValidationError("--label-score must be mean or sum") }
+        guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
+        guard SpanPolicy(rawValue: spans) != nil else { throw ValidationError("--spans must be auto, marked or off") }
     }
 
     func loadLines() throws -> [JSONValue] {
@@ -57,7 +78,7 @@ struct EvalCommand: ParsableCommand {
             if case .string(let x)? = v["split"] { return x == s }
             return false
         }
-        let lines = all.filter { inSplit($0, split) }
+        let lines = all.filter { inSplit($0, split) && $0["text"] != nil }
         guard !lines.isEmpty else { throw CLIError("no examples in \(data)\(split.map { " with split \($0)" } ?? "")") }
         let recorder = TelemetryRecorder(telemetryOptions, storeDirectory: modelOptions.store)
         let taskKind: TaskKind = task == "classify" ? .classify : .extract
@@ -71,10 +92,15 @@ struct EvalCommand: ParsableCommand {
         opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
         opts.contentFreeInputs = contentFree.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
         opts.scoreEndOfTurn = !noEndOfTurn
+        opts.labelScore = LabelScore(rawValue: labelScore) ?? .mean
+        opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
+        opts.temperature = temperature
+        opts.spans = SpanPolicy(rawValue: spans) ?? .auto
+        opts.extractDemonstrations = !noDemonstrations
         let runner = try TaskRunner(model: model, options: opts)
         var results: [(correct: Bool, score: Double)] = []
         let report = task == "classify"
-            ? try evalClassify(runner, lines, fitLines: fitSplit.map { s in all.filter { inSplit($0, s) } }, results: &results)
+            ? try evalClassify(runner, all: all, split: split, results: &results)
             : try evalExtract(runner, lines, results: &results)
         recorder.recordEvals(taskKind, results)
         if let store = loaded.store {
@@ -82,7 +108,9 @@ struct EvalCommand: ParsableCommand {
                                                       thresholds: LifecycleHealth.thresholds(ProcessInfo.processInfo.environment))
             if decision != .healthy { LifecycleHealth.report(decision) }
         }
-        if json { try printJSON(report) } else {
+        if json { try printJSON(report) } else if task == "classify" {
+            printClassifyReport(report)
+        } else {
             for k in report.keys.sorted() { print("\(k): \(report[k]!)") }
         }
     }
@@ -99,70 +127,168 @@ struct EvalCommand: ParsableCommand {
         return s[min(s.count - 1, Int((p * Double(s.count - 1)).rounded()))]
     }
 
-    /// Expected calibration error over 10 equal-width confidence bins.
-    static func ece(_ items: [(confidence: Double, correct: Bool)]) -> Double {
-        guard !items.isEmpty else { return 0 }
-        var total = 0.0
-        for b in 0..<10 {
-            let lo = Double(b) / 10, hi = Double(b + 1) / 10
-            let bin = items.filter { $0.confidence > lo && $0.confidence <= hi || (b == 0 && $0.confidence == 0) }
-            guard !bin.isEmpty else { continue }
-            let acc = Double(bin.filter(\.correct).count) / Double(bin.count)
-            let conf = bin.map(\.confidence).reduce(0, +) / Double(bin.count)
-            total += Double(bin.count) / Double(items.count) * abs(acc - conf)
-        }
-        return total
+    /// The label set of each family and its items, from the lines: header lines (labels, no text) define a
+    /// family's labels (with descriptions) and instruction; items name their family or carry inline labels;
+    /// items of `--examples-split` become the family's few-shot examples.
+    struct Family {
+        var name: String
+        var set: LabelSet
+        var items: [(text: String, label: String, split: String?)] = []
     }
 
-    func evalClassify(_ runner: TaskRunner, _ lines: [JSONValue], fitLines: [JSONValue]?,
+    static func labelSpecs(_ v: JSONValue?) -> [LabelSpec]? {
+        guard case .array(let a)? = v else { return nil }
+        var out: [LabelSpec] = []
+        for item in a {
+            switch item {
+            case .string(let s): out.append(LabelSpec(s))
+            case .object:
+                guard let l = string(item["label"]) else { return nil }
+                out.append(LabelSpec(l, description: string(item["description"]), words: string(item["words"])))
+            default: return nil
+            }
+        }
+        return out
+    }
+
+    func families(_ all: [JSONValue]) throws -> [Family] {
+        var order: [String] = []
+        var fams: [String: Family] = [:]
+        for (i, v) in all.enumerated() {
+            let inline = Self.labelSpecs(v["labels"])
+            if v["labels"] != nil && inline == nil {
+                throw CLIError("\(data): line \(i + 1): \"labels\" must be an array of strings or {\"label\", \"description\"} objects")
+            }
+            let name = Self.string(v["family"]) ?? inline.map { $0.map(\.label).joined(separator: ",") }
+            guard let name else { throw CLIError("\(data): line \(i + 1) needs \"labels\" or a \"family\" with a header line") }
+            if fams[name] == nil {
+                guard var specs = inline else {
+                    throw CLIError("\(data): line \(i + 1): family '\(name)' has no header line with its labels before it")
+                }
+                if noDescriptions { specs = specs.map { LabelSpec($0.label, words: $0.words) } }
+                fams[name] = Family(name: name, set: LabelSet(labels: specs, examplesPerLabel: shots,
+                                                              instruction: Self.string(v["instruction"]), humanise: !rawLabels))
+                order.append(name)
+            }
+            guard let text = Self.string(v["text"]) else { continue }
+            guard let label = Self.string(v["label"]) else { throw CLIError("\(data): line \(i + 1) needs a \"label\"") }
+            let itemSplit = Self.string(v["split"])
+            if itemSplit == examplesSplit {
+                fams[name]!.set.examples.append(LabeledExample(text: text, label: label))
+            } else {
+                fams[name]!.items.append((text, label, itemSplit))
+            }
+        }
+        return order.map { fams[$0]! }
+    }
+
+    func evalClassify(_ runner: TaskRunner, all: [JSONValue], split: String?,
                       results: inout [(correct: Bool, score: Double)]) throws -> [String: Any] {
-        func example(_ v: JSONValue, _ i: Int) throws -> (String, String, [String], String?) {
-            guard let text = Self.string(v["text"]), let label = Self.string(v["label"]),
-                  let labels = Self.strings(v["labels"]) else {
-                throw CLIError("example \(i + 1) needs \"text\", \"label\" and \"labels\"")
+        let fams = try families(all)
+        for f in fams { try f.set.validate() }
+        // Temperature: one for every family, fitted on --fit-split (at T = 1), else --temperature / the default.
+        var fitted: Double? = nil
+        if let fitSplit {
+            var rows: [(scores: [Double], target: Int)] = []
+            for f in fams {
+                runner.setTemperature(1, labelSet: f.set)
+                for item in f.items where item.split == fitSplit {
+                    guard let target = f.set.names.firstIndex(of: item.label) else {
+                        throw CLIError("family \(f.name): label '\(item.label)' is not one of \(f.set.names)")
+                    }
+                    let c = try runner.classify(item.text, labelSet: f.set)
+                    rows.append((c.probabilities.map { log(max($0, 1e-300)) }, target))
+                }
             }
-            return (text, label, labels, Self.string(v["instruction"]))
+            let t = TemperatureScaling.fit(rows)
+            for f in fams { runner.setTemperature(t, labelSet: f.set) }
+            fitted = t
         }
-        var temperatures: [String: Double] = [:]
-        if let fitLines, !fitLines.isEmpty {
-            // Group by (labels, instruction) and fit one temperature per label set.
-            var groups: [String: (labels: [String], instruction: String?, rows: [(text: String, label: String)])] = [:]
-            for (i, v) in fitLines.enumerated() {
-                let (text, label, labels, instruction) = try example(v, i)
-                let key = labels.joined(separator: ",") + "|" + (instruction ?? "")
-                groups[key, default: (labels, instruction, [])].rows.append((text, label))
+        var all: [ScoredPrediction] = []
+        var latencies: [Double] = [], prefillTokens: [Double] = []
+        var perFamily: [String: Any] = [:]
+        var familyOrder: [String] = []
+        for f in fams {
+            var preds: [ScoredPrediction] = []
+            for item in f.items where split == nil || item.split == split {
+                guard f.set.names.contains(item.label) else {
+                    // An expected label outside the set is scored as wrong (the prediction cannot match it).
+                    let c = try runner.classify(item.text, labelSet: f.set)
+                    preds.append(ScoredPrediction(truth: item.label, predicted: c.label, confidence: c.confidence))
+                    results.append((false, 0))
+                    continue
+                }
+                let c = try runner.classify(item.text, labelSet: f.set)
+                let p = ScoredPrediction(truth: item.label, predicted: c.label, confidence: c.confidence)
+                preds.append(p)
+                results.append((p.correct, p.correct ? 1 : 0))
+                latencies.append(c.timings.totalSeconds * 1000)
+                prefillTokens.append(Double(c.timings.promptTokens))
+                if verbose {
+                    FileHandle.standardError.write(Data(String(format: "%@ %@ %@ → %@ (%.2f)  %@\n", p.correct ? "✓" : "✗", f.name,
+                                                               item.label, c.label, c.confidence, String(item.text.prefix(60))).utf8))
+                }
             }
-            for (key, g) in groups {
-                temperatures[key] = try runner.calibrateTemperature(examples: g.rows, labels: g.labels, instruction: g.instruction)
-            }
+            guard !preds.isEmpty else { continue }
+            familyOrder.append(f.name)
+            perFamily[f.name] = [
+                "correct": preds.filter(\.correct).count, "total": preds.count,
+                "accuracy": ClassificationMetrics.accuracy(preds),
+                "macro_f1": ClassificationMetrics.macroF1(preds, labels: f.set.names),
+                "ece": ClassificationMetrics.ece(preds), "labels": f.set.names, "words": f.set.words,
+                "temperature": runner.temperature(for: f.set),
+            ]
+            all += preds
         }
-        var correct = 0
-        var latencies: [Double] = []
-        var calib: [(confidence: Double, correct: Bool)] = []
-        var perSet: [String: (Int, Int)] = [:]
-        for (i, v) in lines.enumerated() {
-            let (text, label, labels, instruction) = try example(v, i)
-            let c = try runner.classify(text, labels: labels, instruction: instruction)
-            let ok = c.label == label
-            if ok { correct += 1 }
-            results.append((ok, ok ? 1 : 0))
-            let setName = labels.joined(separator: ",")
-            perSet[setName, default: (0, 0)].0 += ok ? 1 : 0
-            perSet[setName, default: (0, 0)].1 += 1
-            latencies.append(c.timings.totalSeconds * 1000)
-            calib.append((c.confidence, ok))
-            if verbose {
-                FileHandle.standardError.write(Data(String(format: "%@ %@ → %@ (%.2f)  %@\n", ok ? "✓" : "✗", label, c.label,
-                                                           c.confidence, String(text.prefix(60))).utf8))
-            }
-        }
+        guard !all.isEmpty else { throw CLIError("no classify examples in \(data)\(split.map { " with split \($0)" } ?? "")") }
+        let familyAccuracies = familyOrder.compactMap { (perFamily[$0] as? [String: Any])?["accuracy"] as? Double }
+        let familyF1 = familyOrder.compactMap { (perFamily[$0] as? [String: Any])?["macro_f1"] as? Double }
         return [
-            "task": "classify", "examples": lines.count, "accuracy": Double(correct) / Double(lines.count),
-            "ece": Self.ece(calib), "latency_p50_ms": Self.percentile(latencies, 0.5),
-            "latency_p95_ms": Self.percentile(latencies, 0.95), "calibration": calibration,
-            "per_label_set": perSet.mapValues { ["correct": $0.0, "total": $0.1, "accuracy": Double($0.0) / Double($0.1)] },
-            "temperatures": temperatures,
+            "task": "classify", "examples": all.count, "accuracy": ClassificationMetrics.accuracy(all),
+            "macro_f1": familyF1.reduce(0, +) / Double(familyF1.count),
+            "family_mean_accuracy": familyAccuracies.reduce(0, +) / Double(familyAccuracies.count),
+            "min_family_accuracy": familyAccuracies.min() ?? 0,
+            "ece": ClassificationMetrics.ece(all), "latency_p50_ms": Self.percentile(latencies, 0.5),
+            "latency_p95_ms": Self.percentile(latencies, 0.95), "prompt_tokens_p50": Self.percentile(prefillTokens, 0.5),
+            "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
+            "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
+            "families": perFamily, "family_order": familyOrder,
+            "reliability": ClassificationMetrics.reliability(all).map {
+                ["lower": $0.lower, "upper": $0.upper, "count": $0.count, "accuracy": $0.accuracy, "mean_confidence": $0.meanConfidence]
+            },
+            "selective": ClassificationMetrics.selective(all).map {
+                ["threshold": $0.threshold, "coverage": $0.coverage, "accuracy": $0.accuracy]
+            },
         ]
+    }
+
+    /// The classify report as text: a per-family table, the reliability table and the threshold table.
+    func printClassifyReport(_ r: [String: Any]) {
+        func pct(_ x: Any?) -> String { String(format: "%5.1f %%", 100 * ((x as? Double) ?? 0)) }
+        func num(_ x: Any?) -> String { String(format: "%.3f", (x as? Double) ?? 0) }
+        func pad(_ s: String) -> String { s.count >= 20 ? s : s + String(repeating: " ", count: 20 - s.count) }
+        print("classify: \(r["examples"] ?? 0) examples\(split.map { " (split \($0))" } ?? ""), scoring \(scoring), calibration \(calibration), temperature \(num(r["temperature"])), shots \(shots)\(noDescriptions ? ", no descriptions" : "")\(rawLabels ? ", raw labels" : "")")
+        print("family                 n   accuracy  macro-F1    ECE")
+        let fams = r["families"] as? [String: Any] ?? [:]
+        for name in r["family_order"] as? [String] ?? [] {
+            guard let f = fams[name] as? [String: Any] else { continue }
+            print(pad(name) + String(format: " %3d   ", (f["total"] as? Int) ?? 0) + pct(f["accuracy"]) + "    "
+                  + num(f["macro_f1"]) + "   " + num(f["ece"]))
+        }
+        print(pad("overall") + String(format: " %3d   ", (r["examples"] as? Int) ?? 0) + pct(r["accuracy"]) + "    "
+              + num(r["macro_f1"]) + "   " + num(r["ece"]))
+        print("reliability (confidence bin: predictions, accuracy, mean confidence):")
+        for b in r["reliability"] as? [[String: Any]] ?? [] where (b["count"] as? Int ?? 0) > 0 {
+            print(String(format: "  %.1f–%.1f: %3d  ", (b["lower"] as? Double) ?? 0, (b["upper"] as? Double) ?? 0,
+                         (b["count"] as? Int) ?? 0) + num(b["accuracy"]) + "  " + num(b["mean_confidence"]))
+        }
+        print("threshold (answers kept, their accuracy):")
+        for s in r["selective"] as? [[String: Any]] ?? [] {
+            print(String(format: "  ≥ %.1f: ", (s["threshold"] as? Double) ?? 0) + pct(s["coverage"]) + " kept, " + pct(s["accuracy"]) + " right")
+        }
+        for k in ["accuracy", "macro_f1", "ece", "min_family_accuracy", "latency_p50_ms", "latency_p95_ms"] {
+            print("\(k): \(r[k] ?? 0)")
+        }
     }
 
     /// Field match: strings compared case-insensitively after trimming; numbers, booleans, null exactly;
@@ -178,15 +304,34 @@ struct EvalCommand: ParsableCommand {
         }
     }
 
+    /// String values of the span fields of `value` (top level, and strings inside arrays), under `policy`.
+    static func spanValues(_ value: JSONValue, schema: JSONSchema, policy: SpanPolicy) -> [String] {
+        guard case .object(let props) = schema.kind else { return [] }
+        var out: [String] = []
+        for p in props {
+            switch (p.schema.kind, value[p.name]) {
+            case (.string, .string(let s)?) where p.schema.isSpan(named: p.name, policy: policy): out.append(s)
+            case (.array(let items, _), .array(let a)?) where items.isSpan(named: p.name, policy: policy):
+                for case .string(let s) in a { out.append(s) }
+            default: break
+            }
+        }
+        return out
+    }
+
     func evalExtract(_ runner: TaskRunner, _ lines: [JSONValue], results: inout [(correct: Bool, score: Double)]) throws -> [String: Any] {
         var shared: JSONSchema? = nil
         if let schema {
             guard let d = FileManager.default.contents(atPath: schema) else { throw CLIError("cannot read schema \(schema)") }
             shared = try JSONSchema(json: String(decoding: d, as: UTF8.self))
         }
-        var valid = 0, fields = 0, fieldHits = 0, exact = 0, forced = 0
+        var valid = 0, fields = 0, fieldHits = 0, exact = 0, forced = 0, spanValues = 0, invented = 0
         var latencies: [Double] = [], perToken: [Double] = [], maskPerToken: [Double] = []
-        var calib: [(confidence: Double, correct: Bool)] = []
+        var maskTotal = 0.0, decodeTotal = 0.0, tokensTotal = 0
+        var calib: [ScoredPrediction] = []
+        var perField: [String: (hits: Int, total: Int)] = [:]
+        var perFamily: [String: (hits: Int, total: Int, items: Int)] = [:]
+        var familyOrder: [String] = []
         for (i, v) in lines.enumerated() {
             guard let text = Self.string(v["text"]), case .object(let expected)? = v["expected"] else {
                 throw CLIError("example \(i + 1) needs \"text\" and an \"expected\" object")
@@ -201,29 +346,54 @@ struct EvalCommand: ParsableCommand {
             let validates = (try? s.validate(try JSONValue.parse(e.text))) != nil
             if parses && validates { valid += 1 }
             if e.forcedCompletion { forced += 1 }
+            // Span fields: every value must be text of the input (checked here on the decoded strings).
+            // With --spans off, the fields `auto` would constrain are checked (how many values were invented).
+            let spans = Self.spanValues(e.value, schema: s, policy: runner.options.spans == .off ? .auto : runner.options.spans)
+            spanValues += spans.count
+            let bad = spans.filter { !text.contains($0) }
+            invented += bad.count
             var hits = 0
-            for (k, want) in expected { if Self.matches(e.value[k], want) { hits += 1 } }
+            for (k, want) in expected {
+                let ok = Self.matches(e.value[k], want)
+                if ok { hits += 1 }
+                perField[k, default: (0, 0)].hits += ok ? 1 : 0
+                perField[k, default: (0, 0)].total += 1
+            }
+            let family = Self.string(v["family"]) ?? "all"
+            if perFamily[family] == nil { familyOrder.append(family) }
+            perFamily[family, default: (0, 0, 0)].hits += hits
+            perFamily[family, default: (0, 0, 0)].total += expected.count
+            perFamily[family, default: (0, 0, 0)].items += 1
             fields += expected.count; fieldHits += hits
             if hits == expected.count { exact += 1 }
             results.append((hits == expected.count, expected.isEmpty ? 1 : Double(hits) / Double(expected.count)))
-            calib.append((e.confidence, hits == expected.count))
+            calib.append(ScoredPrediction(truth: "right", predicted: hits == expected.count ? "right" : "wrong", confidence: e.confidence))
             latencies.append(e.timings.totalSeconds * 1000)
             if e.timings.generatedTokens > 0 {
                 perToken.append(e.timings.decodeSeconds * 1000 / Double(e.timings.generatedTokens))
                 maskPerToken.append(e.timings.maskSeconds * 1000 / Double(e.timings.generatedTokens))
+                maskTotal += e.timings.maskSeconds; decodeTotal += e.timings.decodeSeconds
+                tokensTotal += e.timings.generatedTokens
             }
             if verbose {
-                FileHandle.standardError.write(Data("\(hits)/\(expected.count) \(e.text)\n".utf8))
+                FileHandle.standardError.write(Data("\(hits)/\(expected.count) \(e.text)\(bad.isEmpty ? "" : "  NOT IN TEXT: \(bad)")\n".utf8))
             }
         }
         let n = Double(lines.count)
         return [
             "task": "extract", "examples": lines.count, "schema_valid_rate": Double(valid) / n,
             "field_accuracy": fields > 0 ? Double(fieldHits) / Double(fields) : 0, "exact_match": Double(exact) / n,
-            "forced_completions": forced, "ece": Self.ece(calib),
+            "fields": fields, "fields_right": fieldHits,
+            "forced_completions": forced, "ece": ClassificationMetrics.ece(calib), "spans": runner.options.spans.rawValue,
+            "span_values": spanValues, "span_values_not_in_text": invented,
+            "per_field": perField.mapValues { ["right": $0.hits, "total": $0.total, "accuracy": Double($0.hits) / Double(max($0.total, 1))] },
+            "families": perFamily.mapValues { ["fields_right": $0.hits, "fields": $0.total, "examples": $0.items,
+                                                "field_accuracy": Double($0.hits) / Double(max($0.total, 1))] },
             "latency_p50_ms": Self.percentile(latencies, 0.5), "latency_p95_ms": Self.percentile(latencies, 0.95),
             "decode_ms_per_token_p50": Self.percentile(perToken, 0.5),
             "mask_ms_per_token_p50": Self.percentile(maskPerToken, 0.5),
+            "mask_ms_per_token_mean": tokensTotal > 0 ? maskTotal * 1000 / Double(tokensTotal) : 0,
+            "mask_share_of_decode": decodeTotal > 0 ? maskTotal / decodeTotal : 0,
         ]
     }
 }

@@ -2,6 +2,17 @@ import ArgumentParser
 import EdgeLM
 import Foundation
 
+/// Runs one extraction through `router` and records its telemetry event: the per-input step of `extract`.
+func extractOne(_ text: String, schema: JSONSchema, router: Router, local: TimedLocalHandler,
+                request: (TaskInput) -> TaskRequest, recorder: TelemetryRecorder) throws -> (RoutedResult, JSONValue) {
+    let start = DispatchTime.now().uptimeNanoseconds
+    let result = try router.run(request(.extract(text: text, schema: schema)))
+    guard case .extraction(let value) = result.output else { throw CLIError("unexpected output kind") }
+    recorder.recordLocked(TelemetryEvent(task: .extract, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+                                   tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
+    return (result, value)
+}
+
 struct ExtractCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "extract",
@@ -15,25 +26,15 @@ struct ExtractCommand: ParsableCommand {
     var schema: String
     @Option(name: .long, help: "The text to extract from.") var text: String?
     @Option(name: .long, help: "Cap on generated tokens (the JSON is closed when reached; at most the profile's max output tokens).") var maxTokens = 192
+    @Option(name: .long, help: ArgumentHelp("String fields copied from the text: auto (every string not marked \"x-edgelm-source\": \"free\" nor named like generated text, e.g. summary), marked (only \"x-edgelm-source\": \"span\"), off.", valueName: "policy"))
+    var spans = "auto"
     @Flag(name: .long, help: "Print timings and routing to stderr.") var verbose = false
     @OptionGroup var batch: BatchOptions
 
     func validate() throws {
         try checkRange("--max-tokens", maxTokens, 1...100_000)
         try checkTextOrInput(text, batch)
-    }
-
-    /// Extracts from one text on `runner` through the router; records its telemetry event.
-    func extractOne(_ runner: TaskRunner, text: String, schema parsed: JSONSchema,
-                    recorder: TelemetryRecorder) throws -> (RoutedResult, JSONValue) {
-        let local = TimedLocalHandler(runner)
-        let start = DispatchTime.now().uptimeNanoseconds
-        let result = try taskOptions.router(local: local)
-            .run(taskOptions.request(.extract(text: text, schema: parsed), defaultCapability: .prefill))
-        guard case .extraction(let value) = result.output else { throw CLIError("unexpected output kind") }
-        recorder.recordLocked(TelemetryEvent(task: .extract, latencyMs: TelemetryRecorder.elapsedMs(since: start),
-                                             tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
-        return (result, value)
+        guard SpanPolicy(rawValue: spans) != nil else { throw ValidationError("--spans must be auto, marked or off") }
     }
 
     func run() throws {
@@ -46,10 +47,14 @@ struct ExtractCommand: ParsableCommand {
                 let parsed = try JSONSchema(json: String(decoding: data, as: UTF8.self))   // unsupported features fail here
                 var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
                 opts.maxExtractTokens = try memoryOptions.resolvedProfile().map { min(maxTokens, $0.maxOutputTokens) } ?? maxTokens
+                opts.spans = SpanPolicy(rawValue: spans) ?? .auto
                 let command = UncheckedBox((self, recorder, parsed))
                 try BatchRunner.run(path: input, parallel: batch.parallel, command: "extract", model: model, options: opts) { runner, item in
                     let (cmd, recorder, parsed) = command.value
-                    return try cmd.extractOne(runner, text: item.text, schema: parsed, recorder: recorder).1.description
+                    let local = TimedLocalHandler(runner)
+                    return try extractOne(item.text, schema: parsed, router: cmd.taskOptions.router(local: local), local: local,
+                                          request: { cmd.taskOptions.request($0, defaultCapability: .prefill) },
+                                          recorder: recorder).1.description
                 }
             }
             return
@@ -59,7 +64,10 @@ struct ExtractCommand: ParsableCommand {
             let parsed = try JSONSchema(json: String(decoding: data, as: UTF8.self))   // unsupported features fail here
             var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
             opts.maxExtractTokens = try memoryOptions.resolvedProfile().map { min(maxTokens, $0.maxOutputTokens) } ?? maxTokens
-            return try extractOne(try TaskRunner(model: model, options: opts), text: text, schema: parsed, recorder: recorder)
+            opts.spans = SpanPolicy(rawValue: spans) ?? .auto
+            let local = TimedLocalHandler(try TaskRunner(model: model, options: opts))
+            return try extractOne(text, schema: parsed, router: taskOptions.router(local: local), local: local,
+                                  request: { taskOptions.request($0, defaultCapability: .prefill) }, recorder: recorder)
         }
         writeStdout(value.description + "\n")
         if verbose {

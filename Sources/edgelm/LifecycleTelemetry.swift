@@ -96,6 +96,10 @@ final class TimedLocalHandler: LocalTaskHandler {
             let c = try runner.classify(text, labels: labels, instruction: instruction)
             lastTimings = c.timings
             return (.classification(c), c.confidence)
+        case .classifyWith(let text, let set):
+            let c = try runner.classify(text, labelSet: set)
+            lastTimings = c.timings
+            return (.classification(c), c.confidence)
         case .extract(let text, let schema):
             let e = try runner.extract(text, schema: schema)
             lastTimings = e.timings
@@ -131,8 +135,12 @@ extension MemoryOptions {
         options.residency = requested.residency
         options.kvType = requested.kvType
         options.kvPolicy = requested.kvPolicy
-        // Checked here (not only in Session.init) so the refusal is reported before any task work starts.
-        if let budget = requested.memoryBudget { try budget.check(model: model, options: options.sessionOptions(for: model)) }
+        // Checked here (not only in Session.init) so the refusal is reported before any task work starts. The
+        // prefix cache is a speed-up: under a cap it does not fit, the runner goes without it.
+        if let budget = requested.memoryBudget {
+            if (try? budget.check(model: model, options: options.sessionOptions(for: model))) == nil { options.prefixCacheBytes = 0 }
+            try budget.check(model: model, options: options.sessionOptions(for: model))
+        }
         options.memoryBudget = requested.memoryBudget
         return options
     }

@@ -2,6 +2,17 @@ import ArgumentParser
 import EdgeLM
 import Foundation
 
+/// Runs one rewrite through `router` and records its telemetry event: the per-input step of `rewrite` (non-streaming).
+func rewriteOne(_ text: String, instruction: String, maxTokens: Int, router: Router, local: TimedLocalHandler,
+                request: (TaskInput) -> TaskRequest, recorder: TelemetryRecorder) throws -> (RoutedResult, String) {
+    let start = DispatchTime.now().uptimeNanoseconds
+    let result = try router.run(request(.rewrite(text: text, instruction: instruction, maxTokens: maxTokens)))
+    guard case .rewrite(let s) = result.output else { throw CLIError("unexpected output kind") }
+    recorder.recordLocked(TelemetryEvent(task: .rewrite, latencyMs: TelemetryRecorder.elapsedMs(since: start),
+                                   tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
+    return (result, s)
+}
+
 struct RewriteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rewrite",
@@ -28,22 +39,8 @@ struct RewriteCommand: ParsableCommand {
         try recorder.guarded(.rewrite) { try run(recorder) }
     }
 
-    /// Rewrites one text on `runner` through the router; records its telemetry event. Returns the `--json`
-    /// document (also each line of `--input`).
-    func rewriteOne(_ runner: TaskRunner, text: String, instruction: String, maxTokens: Int,
-                    recorder: TelemetryRecorder) throws -> (String, [String: Any]) {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let local = TimedLocalHandler(runner)
-        let result = try taskOptions.router(local: local)
-            .run(taskOptions.request(.rewrite(text: text, instruction: instruction, maxTokens: maxTokens),
-                                     defaultCapability: .draft))
-        guard case .rewrite(let s) = result.output else { throw CLIError("unexpected output kind") }
-        recorder.recordLocked(TelemetryEvent(task: .rewrite, latencyMs: TelemetryRecorder.elapsedMs(since: start),
-                                             tokens: local.lastTokens, escalation: TelemetryRecorder.escalation(result)))
-        var obj: [String: Any] = ["text": s]
-        obj.merge(routingFields(result)) { a, _ in a }
-        return (s, obj)
-    }
+    /// The `--json` document of one rewrite (also each line of `--input`).
+    static func document(_ result: RoutedResult, _ s: String) -> [String: Any] { TaskDocument.rewrite(result, s) }
 
     private func run(_ recorder: TelemetryRecorder) throws {
         let (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
@@ -52,8 +49,11 @@ struct RewriteCommand: ParsableCommand {
             let command = UncheckedBox((self, recorder))
             try BatchRunner.run(path: input, parallel: batch.parallel, command: "rewrite", model: model, options: opts) { runner, item in
                 let (cmd, recorder) = command.value
-                return jsonLine(try cmd.rewriteOne(runner, text: item.text, instruction: try item.string("instruction") ?? cmd.instruction,
-                                                   maxTokens: maxTokens, recorder: recorder).1)
+                let local = TimedLocalHandler(runner)
+                let (result, s) = try rewriteOne(item.text, instruction: try item.string("instruction") ?? cmd.instruction,
+                                                 maxTokens: maxTokens, router: cmd.taskOptions.router(local: local), local: local,
+                                                 request: { cmd.taskOptions.request($0, defaultCapability: .draft) }, recorder: recorder)
+                return jsonLine(Self.document(result, s))
             }
             return
         }
@@ -61,9 +61,12 @@ struct RewriteCommand: ParsableCommand {
         let runner = try TaskRunner(model: model, options: opts)
         let start = DispatchTime.now().uptimeNanoseconds
         if json || taskOptions.remoteURL != nil || ProcessInfo.processInfo.environment["EDGELM_REMOTE_URL"] != nil {
-            let (s, obj) = try rewriteOne(runner, text: text, instruction: instruction, maxTokens: maxTokens, recorder: recorder)
+            let local = TimedLocalHandler(runner)
+            let (result, s) = try rewriteOne(text, instruction: instruction, maxTokens: maxTokens,
+                                             router: taskOptions.router(local: local), local: local,
+                                             request: { taskOptions.request($0, defaultCapability: .draft) }, recorder: recorder)
             if json {
-                try printJSON(obj)
+                try printJSON(Self.document(result, s))
             } else {
                 print(s)
             }

@@ -2,6 +2,7 @@
 // docs/data/. Skipped when weights/ is absent. Slow in debug builds: run with `-c release`.
 
 import EdgeLM
+@testable import Tasks
 import Foundation
 import Testing
 
@@ -46,7 +47,9 @@ struct TasksRealModelTests {
         #expect(Double(correct) / Double(total) >= 0.75, "held-out accuracy \(correct)/\(total)")
     }
 
-    /// Every extraction parses (with Foundation too) and validates, and most fields are right.
+    /// Every extraction parses (with Foundation too) and validates, every string value is text of its input
+    /// (span fields), and the measured share of fields is right: 28/48 with the default prompt (worked examples,
+    /// spans) — docs/tasks.md; two fields of room for kernel rounding changes.
     @Test func extractionIsValidOnEveryInput() throws {
         guard let model = repoFile("weights/smollm2-135m-instruct-q4_1.gguf"),
               let data = repoFile("docs/data/extract.jsonl"),
@@ -55,13 +58,183 @@ struct TasksRealModelTests {
         }
         let schema = try JSONSchema(json: String(decoding: FileManager.default.contents(atPath: schemaPath)!, as: UTF8.self))
         let runner = try TaskRunner(model: try Model(path: model))
-        var names = 0
+        var right = 0
         for v in try lines(data) {
-            let e = try runner.extract(str(v["text"])!, schema: schema)
+            let text = str(v["text"])!
+            let e = try runner.extract(text, schema: schema)
             try schema.validate(try JSONValue.parse(e.text))
             #expect((try? JSONSerialization.jsonObject(with: Data(e.text.utf8))) != nil, "\(e.text)")
-            if e.value["name"] == v["expected"]?["name"] { names += 1 }
+            for k in ["name", "email", "phone", "company"] {
+                if case .string(let s)? = e.value[k] { #expect(text.contains(s), "\(k): '\(s)' is not in '\(text)'") }
+                switch (e.value[k] ?? .null, v["expected"]?[k] ?? .null) {   // as `eval` compares: strings ignoring case
+                case (.string(let a), .string(let b)) where a.lowercased() == b.lowercased(): right += 1
+                case (.null, .null): right += 1
+                default: break
+                }
+            }
         }
-        #expect(names >= 10, "names right: \(names)/12")
+        #expect(right >= 26, "fields right: \(right)/48")
+    }
+}
+
+/// The task runner's label scoring on the real model (shared prefix in the prefix cache, labels continued
+/// from the prompt's KV state and truncated away, the channel prompt per label) equals scoring every sequence
+/// from scratch in a fresh session, and answers end with the template's turn end (`<|im_end|>`).
+@Suite("Task scoring on SmolLM2 equals from-scratch evaluation", .serialized)
+struct TaskScoringRealModelTests {
+    @Test func directAndChannelScoresMatchFreshSessions() throws {
+        guard let path = RealModel.path(RealModel.smolLM) else { print("skipping: \(RealModel.smolLM) absent"); return }
+        let model = try Model(path: path)
+        let set = LabelSet(labels: [LabelSpec("URGENT", description: "needs action right now"), LabelSpec("NORMAL"),
+                                    LabelSpec("LOW_PRIORITY", description: "no time pressure")],
+                           examples: [LabeledExample(text: "The server is down!", label: "URGENT"),
+                                      LabeledExample(text: "Please review this by Thursday.", label: "NORMAL"),
+                                      LabeledExample(text: "No rush, maybe someday.", label: "LOW_PRIORITY")])
+        let text = "The site is down and we're losing orders every minute!"
+        try check(model, set, text)
+        // The urgency family of docs/data/classify-families.jsonl as the CLI reads it (labels file, examples file).
+        if let root = RealModel.repositoryRoot {
+            let labels = try LabelSet.parseLabelsFile(try Data(contentsOf: root.appendingPathComponent("docs/data/labels/urgency.labels.json")))
+            let examples = try LabelSet.parseExamples(try Data(contentsOf: root.appendingPathComponent("docs/data/labels/urgency.examples.jsonl")))
+            try check(model, LabelSet(labels: labels, examples: examples), text)
+        }
+    }
+
+    func check(_ model: Model, _ set: LabelSet, _ text: String) throws {
+        var opts = TaskOptions(contextLength: 1024, threads: 2)
+        opts.calibration = .none
+        let fresh = try Session(model: model, options: SessionOptions(contextLength: 1024, threads: 2))
+        func score(_ head: [Int32], _ tail: [Int32]) throws -> [Double] {
+            fresh.reset()
+            let all = head + tail
+            var lp: [Double] = []
+            try fresh.evaluateAll(all) { pos, logits in
+                if pos >= head.count - 1 && pos < all.count - 1 {
+                    var m = -Float.infinity
+                    for v in logits where v > m { m = v }
+                    var s = 0.0
+                    for v in logits { s += Double(expf(v - m)) }
+                    lp.append(Double(logits[Int(all[pos + 1])]) - (Double(m) + log(s)))
+                }
+            }
+            return lp
+        }
+        for scoring in [ClassifierScoring.direct, .channel] {
+            opts.scoring = scoring
+            let runner = try TaskRunner(model: model, options: opts)
+            #expect(runner.answerEnd == model.tokenizer.encode("<|im_end|>", parseSpecial: true).first)
+            let c = try runner.classify(text, labelSet: set)
+            for i in 0..<3 {
+                let want: Double
+                if scoring == .direct {
+                    let p = runner.classificationPrompt(set)
+                    let lp = try score(runner.classificationTokens(p, text: text), p.labelTokens[i])
+                    want = lp.reduce(0, +) / Double(lp.count)
+                } else {
+                    let p = runner.channelPrompt(set)
+                    let body = model.tokenizer.encode(" " + text, parseSpecial: false) + [runner.answerEnd!]
+                    want = try score(p.prefix + p.mids[i], body).reduce(0, +)
+                }
+                // Not bit-identical: the runner evaluates the prefix, the rest and the label in separate batches
+                // (rounding differs by up to a few hundredths of a nat); a wrong token or position is off by far more.
+                #expect(abs(c.rawScores[i] - want) < 0.05, "\(scoring) label \(i): \(c.rawScores[i]) vs \(want)")
+            }
+        }
+    }
+}
+
+/// Label families of docs/data/classify-families.jsonl on SmolLM2: labels as users write them (snake_case
+/// intents, ISO language codes), descriptions and 2 examples per label in the prefix, combined scoring with the
+/// model's fitted temperature — against the pre-issue path (labels verbatim, zero-shot, answer likelihood only).
+@Suite("Label families on SmolLM2", .serialized)
+struct LabelFamiliesRealModelTests {
+    static func family(_ name: String, _ path: String) throws -> (LabelSet, [(String, String)]) {
+        var set: LabelSet? = nil
+        var items: [(String, String)] = []
+        for v in try lines(path) where str(v["family"]) == name {
+            if case .array(let ls)? = v["labels"] {
+                set = LabelSet(labels: ls.compactMap { l in str(l["label"]).map { LabelSpec($0, description: str(l["description"])) } })
+                continue
+            }
+            switch str(v["split"]) {
+            case "examples": set!.examples.append(LabeledExample(text: str(v["text"])!, label: str(v["label"])!))
+            case "heldout": items.append((str(v["text"])!, str(v["label"])!))
+            default: break
+            }
+        }
+        return (set!, items)
+    }
+
+    @Test(arguments: [("intents", 22), ("language", 25)])
+    func heldOutFamily(name: String, measured: Int) throws {
+        guard let model = repoFile("weights/smollm2-135m-instruct-q4_1.gguf"),
+              let data = repoFile("docs/data/classify-families.jsonl") else {
+            print("skipping: weights/smollm2-135m-instruct-q4_1.gguf absent"); return
+        }
+        let m = try Model(path: model)
+        let (set, items) = try Self.family(name, data)
+        #expect(items.count == 25)
+        let runner = try TaskRunner(model: m)
+        var before = TaskOptions()
+        before.scoring = .direct
+        let old = try TaskRunner(model: m, options: before)
+        var raw = LabelSet(set.names)
+        raw.humanise = false
+        var right = 0, rightBefore = 0
+        var calibration: [ScoredPrediction] = []
+        for (text, label) in items {
+            let c = try runner.classify(text, labelSet: set)
+            #expect(c.labels == set.names)   // labels come back as written
+            if c.label == label { right += 1 }
+            calibration.append(ScoredPrediction(truth: label, predicted: c.label, confidence: c.confidence))
+            if try old.classify(text, labelSet: raw).label == label { rightBefore += 1 }
+        }
+        // Measured (docs/tasks.md): intents 22/25 (before 10/25), language 25/25 (before 3/25); the bar leaves
+        // two items of room for kernel rounding changes.
+        #expect(right >= measured - 2, "\(name): \(right)/25")
+        #expect(right >= rightBefore + 8, "\(name): \(right) vs \(rightBefore) before")
+        #expect(ClassificationMetrics.ece(calibration) <= 0.2, "\(name): ECE \(ClassificationMetrics.ece(calibration))")
+    }
+}
+
+/// Extraction that copies, on the held-out contact / order / event set: every output schema-valid, no span
+/// value that is not in its input, and the measured share of fields right.
+@Suite("Span extraction on SmolLM2", .serialized)
+struct SpanExtractionRealModelTests {
+    @Test func heldOutExtractionCopies() throws {
+        guard let model = repoFile("weights/smollm2-135m-instruct-q4_1.gguf"),
+              let data = repoFile("docs/data/extract-heldout.jsonl") else {
+            print("skipping: weights/smollm2-135m-instruct-q4_1.gguf absent"); return
+        }
+        let runner = try TaskRunner(model: try Model(path: model))
+        var fields = 0, right = 0, spans = 0
+        for v in try lines(data) {
+            let text = str(v["text"])!
+            let schema = try JSONSchema(value: v["schema"]!)
+            let e = try runner.extract(text, schema: schema)
+            try schema.validate(try JSONValue.parse(e.text))
+            #expect((try? JSONSerialization.jsonObject(with: Data(e.text.utf8))) != nil, "\(e.text)")
+            guard case .object(let props) = schema.kind, case .object(let expected)? = v["expected"] else { continue }
+            for p in props {
+                if case .string(let s)? = e.value[p.name], p.schema.isSpan(named: p.name, policy: .auto) {
+                    spans += 1
+                    #expect(text.contains(s), "\(p.name): '\(s)' is not in '\(text)'")
+                }
+            }
+            for (k, want) in expected {
+                fields += 1
+                let got = e.value[k] ?? .null
+                switch (got, want) {
+                case (.string(let a), .string(let b)) where a.lowercased() == b.lowercased(): right += 1
+                case (.number(let a), .number(let b)) where a == b: right += 1
+                case (.null, .null): right += 1
+                default: break
+                }
+            }
+        }
+        #expect(spans > 0)
+        #expect(fields == 144)
+        // Measured 66/144 (docs/tasks.md); four fields of room for kernel rounding changes.
+        #expect(right >= 62, "fields right: \(right)/\(fields)")
     }
 }

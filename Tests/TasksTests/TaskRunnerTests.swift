@@ -38,14 +38,17 @@ import InferenceTestSupport
     @Test func labelScoresMatchFromScratchScoring() throws {
         var opts = TaskOptions(contextLength: 512, threads: 1)
         opts.calibration = .none
+        opts.scoring = .direct
         let r = try Self.runner(options: opts)
         let labels = ["yes", "no", "maybe so"]
         let c = try r.classify("is it?", labels: labels)
-        let prompt = r.classificationPrompt("is it?", labels: labels, instruction: nil)
+        let p = r.classificationPrompt(LabelSet(labels))
+        let prompt = r.classificationTokens(p, text: "is it?")
         let fresh = try Session(model: r.model, options: SessionOptions(contextLength: 512, threads: 1))
         for (i, label) in labels.enumerated() {
-            var ids = r.verbalise(label)
+            var ids = r.tokenizer.encode(" " + LabelWords.capitalised(label), parseSpecial: false)
             ids.append(r.endOfTurn!)
+            #expect(ids == p.labelTokens[i])
             fresh.reset()
             let all = prompt + ids
             var sum = 0.0
@@ -72,12 +75,16 @@ import InferenceTestSupport
         #expect(throws: TasksError.self) { try r.classify("x", labels: ["yes", "Yes"]) }   // same verbaliser
     }
 
-    /// Labels are scored as ` Label` (leading space, capitalised first letter) after the `Label:` answer prefix.
-    @Test(arguments: [("positive", " Positive"), ("Cancel", " Cancel"), ("maybe so", " Maybe so"), ("é", " É")])
+    /// Labels are scored as ` Label` (leading space, capitalised first letter of the humanised words) after
+    /// the `Label:` answer prefix.
+    @Test(arguments: [("positive", " Positive"), ("Cancel", " Cancel"), ("maybe so", " Maybe so"), ("é", " É"),
+                      ("set_alarm", " Set alarm"), ("NOT_SPAM", " Not spam")])
     func verbaliserCapitalisesWithLeadingSpace(label: String, spelled: String) throws {
         let r = try Self.runner()
-        #expect(r.verbalise(label) == r.tokenizer.encode(spelled, parseSpecial: false))
-        let prompt = r.tokenizer.decode(r.classificationPrompt("hi", labels: ["a", "b"], instruction: nil))
+        let p = r.classificationPrompt(LabelSet([label, "zz"]))
+        #expect(p.spelled[0] == spelled)
+        #expect(Array(p.labelTokens[0].dropLast()) == r.tokenizer.encode(spelled, parseSpecial: false))
+        let prompt = r.tokenizer.decode(r.classificationTokens(r.classificationPrompt(LabelSet(["a", "b"])), text: "hi"))
         #expect(prompt.hasSuffix("Label:"))
         #expect(prompt.contains("Text: hi"))
     }

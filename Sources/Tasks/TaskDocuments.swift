@@ -1,0 +1,44 @@
+// Tasks: the JSON documents of task results, as `edgelm classify|extract|rewrite --json` prints them and the
+// server's /v1/classify|extract|rewrite answer them (one definition for both).
+
+import Foundation
+
+/// JSON documents (JSONSerialization objects) of task results.
+public enum TaskDocument {
+    /// Where the answer came from: `escalated`, `origin`, `reason`, `low_confidence`, `detail`.
+    public static func routing(_ r: RoutedResult) -> [String: Any] {
+        ["escalated": r.escalated, "origin": r.origin.rawValue, "reason": r.reason.rawValue,
+         "low_confidence": r.lowConfidence, "detail": r.detail]
+    }
+
+    /// Token counts and milliseconds of one task.
+    public static func timings(_ t: TaskTimings) -> [String: Any] {
+        ["prompt_tokens": t.promptTokens, "generated_tokens": t.generatedTokens, "prefill_ms": t.prefillSeconds * 1000,
+         "decode_ms": t.decodeSeconds * 1000, "mask_ms": t.maskSeconds * 1000, "total_ms": t.totalSeconds * 1000]
+    }
+
+    /// One classification: `label`, `probabilities`, `confidence`, `timings` and the routing fields.
+    public static func classification(_ result: RoutedResult, _ c: Classification) -> [String: Any] {
+        var obj: [String: Any] = [
+            "label": c.label,
+            "probabilities": Dictionary(uniqueKeysWithValues: zip(c.labels, c.probabilities)),
+            "confidence": c.confidence,
+            "timings": timings(c.timings),
+        ]
+        obj.merge(routing(result)) { a, _ in a }
+        return obj
+    }
+
+    /// One rewrite: `text` and the routing fields.
+    public static func rewrite(_ result: RoutedResult, _ text: String) -> [String: Any] {
+        var obj: [String: Any] = ["text": text]
+        obj.merge(routing(result)) { a, _ in a }
+        return obj
+    }
+
+    /// One document as compact JSON text with sorted keys (what the CLI prints).
+    public static func text(_ object: Any) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

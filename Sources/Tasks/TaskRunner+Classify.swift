@@ -1,0 +1,394 @@
+// Tasks: classification by label likelihood — the prompt of a label set (shared prefix + per-input rest),
+// label scoring from the prefix's KV state, contextual calibration and temperature.
+
+import Foundation
+import Inference
+import Tokenizers
+
+/// The prompt of one label set: the shared prefix (instruction, label list, descriptions, few-shot examples —
+/// identical for every input) and how each input continues it.
+struct ClassificationPrompt {
+    /// Tokens of the shared prefix (BOS included); its KV state is reused across inputs.
+    let prefix: [Int32]
+    /// Text between the prefix and the input, and after the input (the answer opened with `Label:`).
+    let before: String
+    let after: String
+    /// Per label: the tokens scored (its capitalised words with a leading space, then the end marker).
+    let labelTokens: [[Int32]]
+    /// The spelled answer of each label (` Billing`, ` Technical issue`).
+    let spelled: [String]
+}
+
+/// The channel prompt of one label set: each label's text is scored after a prompt that names the label.
+struct ChannelPrompt {
+    /// The shared prefix (BOS, the instruction, descriptions, examples written label-first, then `Label:`).
+    let prefix: [Int32]
+    /// Per label: its words, the turn change and `Text:`.
+    let mids: [[Int32]]
+}
+
+extension TaskRunner {
+    /// The token that ends an answer: end of turn for chat models, a newline for plain-text prompts.
+    var answerEnd: Int32? {
+        if template.style == .plainText {
+            let nl = tokenizer.encode("\n", parseSpecial: false)
+            return nl.count == 1 ? nl[0] : endOfTurn
+        }
+        return endOfTurn
+    }
+
+    /// Builds the prompt of `set`. Chat models: a system turn with the instruction (default "Classify the
+    /// text."), `Answer with exactly one of: A, B.` and, when any label has one, a `Labels:` list of
+    /// `- Label: description` lines; each few-shot example as a user turn `Text: …` answered `Label: …`; the
+    /// input as the last user turn `Text: …`; the assistant's answer opened with `Label:`. Base models
+    /// (plain-text prompts): the same lines, a blank line, each example as `Text: …\nLabel: …` and a blank
+    /// line, then `Text: …\nLabel:`. Chosen on the tune split of docs/data/classify-families.jsonl (docs/tasks.md).
+    func classificationPrompt(_ set: LabelSet) -> ClassificationPrompt {
+        let spelledWords = set.words.map(LabelWords.capitalised)
+        var lines = [set.instruction ?? "Classify the text."]
+        lines.append("Answer with exactly one of: " + spelledWords.joined(separator: ", ") + ".")
+        if set.labels.contains(where: { $0.description != nil }) {
+            lines.append("Labels:")
+            for (w, spec) in zip(spelledWords, set.labels) {
+                lines.append(spec.description.map { "- \(w): \($0)" } ?? "- \(w)")
+            }
+        }
+        let system = lines.joined(separator: "\n")
+        let shots = set.shots
+        var prefixText: String
+        let before = "Text: "
+        let after: String
+        if template.style == .plainText {
+            prefixText = system + "\n\n"
+            for s in shots { prefixText += "Text: \(s.text)\nLabel: \(spelledWords[s.label])\n\n" }
+            after = "\nLabel:"
+        } else {
+            var messages: [ChatMessage] = [.system(system)]
+            for s in shots { messages += [.user("Text: \(s.text)"), .assistant("Label: \(spelledWords[s.label])")] }
+            let marker = "\u{1}EDGELM-INPUT\u{1}"
+            messages.append(.user(marker))
+            let rendered = template.render(messages)
+            let r = rendered.range(of: marker)!
+            prefixText = String(rendered[..<r.lowerBound])
+            after = String(rendered[r.upperBound...]) + "Label:"
+        }
+        var prefix: [Int32] = []
+        if tokenizer.addBOS, let bos = tokenizer.bosID { prefix.append(bos) }
+        prefix += tokenizer.encode(prefixText, parseSpecial: true)
+        let end = options.scoreEndOfTurn ? answerEnd : nil
+        let labelTokens = spelledWords.map { w -> [Int32] in
+            var ids = tokenizer.encode(" " + w, parseSpecial: false)
+            if let end { ids.append(end) }
+            return ids
+        }
+        return ClassificationPrompt(prefix: prefix, before: before, after: after, labelTokens: labelTokens,
+                                    spelled: spelledWords.map { " " + $0 })
+    }
+
+    /// The whole prompt for `text`: the prefix, then `Text: <text>` and the opened answer (user text is
+    /// tokenized without special tokens, so a text cannot forge turn markers).
+    func classificationTokens(_ p: ClassificationPrompt, text: String) -> [Int32] {
+        p.prefix + tokenizer.encode(p.before + text, parseSpecial: false) + tokenizer.encode(p.after, parseSpecial: true)
+    }
+
+    /// Evaluates `prompt` whose first `shared` tokens are a label set's prefix (see ``ensurePrefix(_:_:)``).
+    private func prefillClassification(_ prompt: [Int32], shared: Int, _ timings: inout TaskTimings) throws -> [Float] {
+        guard prompt.count < session.contextLength else {
+            throw TasksError.inputTooLong(tokens: prompt.count, contextLength: session.contextLength)
+        }
+        guard shared > 0 && shared < prompt.count else { return try prefillReusing(prompt, &timings) }
+        try ensurePrefix(Array(prompt[0..<shared]), &timings)
+        // Always evaluate the rest from the prefix on (not from a longer match with the previous input): the
+        // computation, and so the rounding, is then the same whatever the runner evaluated before.
+        session.truncate(to: shared)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let logits = Array(try session.prefill(Array(prompt[shared...])))
+        timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        timings.promptTokens += prompt.count - shared
+        return logits
+    }
+
+    /// Log-likelihood of each label's tokens after `prompt`, one array of per-token log-probabilities per label.
+    /// One prefill of the prompt; each label continues from its KV state and is truncated away afterwards.
+    func labelLogProbs(prompt: [Int32], shared: Int, labels: [[Int32]], timings: inout TaskTimings) throws -> [[Double]] {
+        let first = try prefillClassification(prompt, shared: shared, &timings)
+        let base = session.position
+        let firstLSE = Self.logSumExp(first)
+        var out: [[Double]] = []
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for ids in labels {
+            var lp = [Double(first[Int(ids[0])]) - firstLSE]
+            if ids.count > 1 {
+                guard base + ids.count - 1 <= session.contextLength else {
+                    throw TasksError.inputTooLong(tokens: base + ids.count, contextLength: session.contextLength)
+                }
+                try session.evaluateAll(Array(ids.dropLast())) { i, logits in
+                    lp.append(Double(logits[Int(ids[i + 1])]) - Self.logSumExp(logits))
+                }
+                timings.generatedTokens += ids.count - 1
+                session.truncate(to: base)
+            }
+            out.append(lp)
+        }
+        timings.decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        return out
+    }
+
+    /// The channel prompt of `set` (``ClassifierScoring/channel``): a system turn "Write a text of the given
+    /// label." with the `Labels:` descriptions, each example as a user turn `Label: …` answered `Text: …`, then
+    /// `Label: <label>` and the answer opened with `Text:`; base models: the same as plain text
+    /// (`Label: …\nText: …` blocks). The input's text is scored after it (``channelScores(_:text:timings:)``).
+    func channelPrompt(_ set: LabelSet) -> ChannelPrompt {
+        let spelledWords = set.words.map(LabelWords.capitalised)
+        var lines = ["Write a text of the given label."]
+        if set.labels.contains(where: { $0.description != nil }) {
+            lines.append("Labels:")
+            for (w, spec) in zip(spelledWords, set.labels) {
+                lines.append(spec.description.map { "- \(w): \($0)" } ?? "- \(w)")
+            }
+        }
+        let system = lines.joined(separator: "\n")
+        var prefixText: String
+        let afterLabel: String
+        if template.style == .plainText {
+            prefixText = system + "\n\n"
+            for s in set.shots { prefixText += "Label: \(spelledWords[s.label])\nText: \(s.text)\n\n" }
+            prefixText += "Label:"
+            afterLabel = "\nText:"
+        } else {
+            var messages: [ChatMessage] = [.system(system)]
+            for s in set.shots { messages += [.user("Label: \(spelledWords[s.label])"), .assistant("Text: \(s.text)")] }
+            let marker = "\u{1}EDGELM-LABEL\u{1}"
+            messages.append(.user("Label:" + marker))
+            let rendered = template.render(messages)
+            let r = rendered.range(of: marker)!
+            prefixText = String(rendered[..<r.lowerBound])
+            afterLabel = String(rendered[r.upperBound...]) + "Text:"
+        }
+        var prefix: [Int32] = []
+        if tokenizer.addBOS, let bos = tokenizer.bosID { prefix.append(bos) }
+        prefix += tokenizer.encode(prefixText, parseSpecial: true)
+        let tail = tokenizer.encode(afterLabel, parseSpecial: true)
+        return ChannelPrompt(prefix: prefix, mids: spelledWords.map { tokenizer.encode(" " + $0, parseSpecial: false) + tail })
+    }
+
+    /// Makes the session start with `prefix`: kept when it already does, else restored from the
+    /// ``prefixCache`` (or evaluated and cached there), else evaluated after the longest common prefix.
+    func ensurePrefix(_ prefix: [Int32], _ timings: inout TaskTimings) throws {
+        guard !prefix.isEmpty else { return }
+        guard prefix.count < session.contextLength else {
+            throw TasksError.inputTooLong(tokens: prefix.count, contextLength: session.contextLength)
+        }
+        let have = session.tokens
+        if have.count >= prefix.count && Array(have[0..<prefix.count]) == prefix { return }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer { timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+        if let cache = prefixCache {
+            let hits = cache.hits
+            session.reset()
+            try session.prefill(prefix, reusingPrefix: prefix.count, from: cache)
+            if cache.hits == hits { timings.promptTokens += prefix.count }
+            return
+        }
+        var common = 0
+        while common < min(have.count, prefix.count), have[common] == prefix[common] { common += 1 }
+        session.truncate(to: common)
+        if common < prefix.count {
+            _ = try session.prefill(Array(prefix[common...]))
+            timings.promptTokens += prefix.count - common
+        }
+    }
+
+    /// Channel scores: for each label, the log-likelihood of the text (and the end-of-answer token) after the
+    /// prompt names that label — log P(text | label). One evaluation of the label's words and the text per label,
+    /// after the shared prefix.
+    func channelScores(_ p: ChannelPrompt, text: String, timings: inout TaskTimings) throws -> [Double] {
+        var body = tokenizer.encode(" " + text, parseSpecial: false)
+        if options.scoreEndOfTurn, let end = answerEnd { body.append(end) }
+        guard !body.isEmpty else { return [Double](repeating: 0, count: p.mids.count) }
+        let longest = p.prefix.count + (p.mids.map(\.count).max() ?? 0) + body.count
+        guard longest <= session.contextLength else {
+            throw TasksError.inputTooLong(tokens: longest, contextLength: session.contextLength)
+        }
+        try ensurePrefix(p.prefix, &timings)
+        var scores: [Double] = []
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for mid in p.mids {
+            let head = p.prefix + mid
+            let common = p.prefix.count   // from the prefix on, every time (see prefillClassification)
+            session.truncate(to: common)
+            let input = Array(head[common...]) + body.dropLast()
+            let first = head.count - 1 - common   // input index whose logits predict body[0]
+            var sum = 0.0
+            try session.evaluateAll(input) { i, logits in
+                guard i >= first else { return }
+                sum += Double(logits[Int(body[i - first])]) - Self.logSumExp(logits)
+            }
+            timings.promptTokens += input.count
+            scores.append(sum)
+        }
+        timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        return scores
+    }
+
+    /// Log-softmax of `x`.
+    static func logSoftmax(_ x: [Double]) -> [Double] {
+        let m = x.max() ?? 0
+        let lse = m + log(x.reduce(0) { $0 + exp($1 - m) })
+        return x.map { $0 - lse }
+    }
+
+    /// A label's score from its per-token log-probabilities (``TaskOptions/labelScore``).
+    func reduceScore(_ lp: [Double]) -> Double {
+        switch options.labelScore {
+        case .mean: return lp.reduce(0, +) / Double(lp.count)
+        case .sum: return lp.reduce(0, +)
+        }
+    }
+
+    /// Classifies `text` into one of `labels` (see ``classify(_:labelSet:)``).
+    public func classify(_ text: String, labels: [String], instruction: String? = nil) throws -> Classification {
+        try classify(text, labelSet: LabelSet(labels, instruction: instruction))
+    }
+
+    /// Classifies `text` into one of the labels of `labelSet` by the likelihood of each label as the model's answer.
+    ///
+    /// Each label is scored as the answer after `Label:` — its words (``LabelSet/words``: humanised, first letter
+    /// capitalised, after a space) plus the end-of-answer token — by its mean per-token log-likelihood
+    /// (``TaskOptions/labelScore``). By default the scores are contextually calibrated (the scores the same
+    /// prompt gives content-free inputs are subtracted; computed once per label set and cached) and divided by
+    /// the temperature (``calibrateTemperature(examples:labelSet:)`` for this set, else
+    /// ``TaskOptions/temperature``, else the model's default ``defaultTemperature``) before the softmax.
+    /// Results name the labels exactly as given.
+    /// - Throws: ``TasksError/invalidLabels(_:)``, ``TasksError/invalidExamples(_:)``,
+    ///   ``TasksError/inputTooLong(tokens:contextLength:)``.
+    /// - Complexity: the label set's prefix (instruction, descriptions, examples) is evaluated once per label
+    ///   set — kept in the session between calls and in the runner's ``prefixCache`` — then per input one
+    ///   prefill of `Text: …` plus Σ label tokens single-token evaluations; the first call per label set also
+    ///   scores the content-free inputs.
+    public func classify(_ text: String, labelSet: LabelSet) throws -> Classification {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try labelSet.validate()
+        let p = classificationPrompt(labelSet)
+        guard Set(p.labelTokens).count == p.labelTokens.count else {
+            throw TasksError.invalidLabels("labels are spelled the same: \(labelSet.names)")
+        }
+        var timings = TaskTimings()
+        var raw = [Double](repeating: 0, count: labelSet.labels.count)
+        if options.scoring != .channel {
+            raw = try labelLogProbs(prompt: classificationTokens(p, text: text), shared: p.prefix.count,
+                                    labels: p.labelTokens, timings: &timings).map(reduceScore)
+            if options.calibration == .contextual {
+                let bias = try contextualBias(labelSet, prompt: p, timings: &timings)
+                for i in raw.indices { raw[i] -= bias[i] }
+            }
+        }
+        if options.scoring != .direct {
+            let channel = try channelScores(channelPrompt(labelSet), text: text, timings: &timings)
+            raw = options.scoring == .channel ? channel
+                : zip(Self.logSoftmax(raw), Self.logSoftmax(channel)).map { $0 + $1 }
+        }
+        let t = temperature(for: labelSet)
+        let probs = Self.softmax(raw.map { $0 / t })
+        let best = probs.indices.max { probs[$0] < probs[$1] }!
+        timings.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return Classification(label: labelSet.names[best], labels: labelSet.names, probabilities: probs,
+                              rawScores: raw, timings: timings)
+    }
+
+    /// The temperature `classify` uses for `set`: fitted for it, else ``TaskOptions/temperature``, else the
+    /// model's default for this kind of label set (``defaultTemperature(fewShot:)``).
+    public func temperature(for set: LabelSet) -> Double {
+        temperatures[set] ?? options.temperature ?? defaultTemperature(fewShot: !set.shots.isEmpty)
+    }
+
+    /// The default temperature with (or without) few-shot examples: fitted on the tune split of
+    /// docs/data/classify-families.jsonl for this model's architecture and prompt style with the default scoring
+    /// (combined, mean label log-probability, contextual calibration); 1 for other models or settings.
+    public func defaultTemperature(fewShot: Bool) -> Double {
+        guard options.calibration == .contextual, options.labelScore == .mean, options.scoreEndOfTurn else { return 1 }
+        let key = "\(model.config.architecture)/\(template.style == .plainText ? "base" : "chat")/\(options.scoring.rawValue)"
+        return Self.fittedTemperatures[key + (fewShot ? "/few-shot" : "/zero-shot")] ?? 1
+    }
+
+    /// The default temperature of label sets with few-shot examples (``defaultTemperature(fewShot:)``).
+    public var defaultTemperature: Double { defaultTemperature(fewShot: true) }
+
+    /// Temperatures fitted on the tune split (`edgelm eval --task classify --fit-split tune`, 2 examples per
+    /// label for few-shot, none for zero-shot), per architecture, prompt style, scoring and kind of label set.
+    static let fittedTemperatures: [String: Double] = [
+        "llama/chat/combined/few-shot": 0.639,    // SmolLM2-135M-Instruct
+        "llama/chat/combined/zero-shot": 0.843,
+        "gemma3/base/combined/few-shot": 0.934,   // Gemma 3 270M (base)
+        "gemma3/base/combined/zero-shot": 0.811,
+    ]
+
+    /// The calibrated-away scores of the content-free inputs for a label set (cached per label set).
+    func contextualBias(_ set: LabelSet, prompt p: ClassificationPrompt, timings: inout TaskTimings) throws -> [Double] {
+        if let b = contextualCache[set] { return b }
+        var bias = [Double](repeating: 0, count: set.labels.count)
+        for cf in options.contentFreeInputs {
+            let s = try labelLogProbs(prompt: classificationTokens(p, text: cf), shared: p.prefix.count,
+                                      labels: p.labelTokens, timings: &timings).map(reduceScore)
+            for i in bias.indices { bias[i] += s[i] / Double(options.contentFreeInputs.count) }
+        }
+        contextualCache[set] = bias
+        return bias
+    }
+
+    /// Fits a softmax temperature for this label set on labelled examples (minimising their negative
+    /// log-likelihood) and uses it in later `classify` calls with the same label set.
+    /// - Returns: the fitted temperature.
+    /// - Complexity: one `classify` per example plus a 1-D search.
+    @discardableResult
+    public func calibrateTemperature(examples: [(text: String, label: String)], labelSet: LabelSet) throws -> Double {
+        let previous = temperatures[labelSet]
+        temperatures[labelSet] = 1   // the log-probabilities at T = 1
+        var rows: [(scores: [Double], target: Int)] = []
+        do {
+            for e in examples {
+                guard let target = labelSet.names.firstIndex(of: e.label) else {
+                    throw TasksError.invalidLabels("example label '\(e.label)' is not one of \(labelSet.names)")
+                }
+                let c = try classify(e.text, labelSet: labelSet)
+                rows.append((c.probabilities.map { log(max($0, 1e-300)) }, target))
+            }
+        } catch {
+            temperatures[labelSet] = previous
+            throw error
+        }
+        let t = TemperatureScaling.fit(rows)
+        temperatures[labelSet] = t
+        return t
+    }
+
+    /// Fits a temperature for `labels` (see ``calibrateTemperature(examples:labelSet:)``).
+    @discardableResult
+    public func calibrateTemperature(examples: [(text: String, label: String)], labels: [String],
+                                     instruction: String? = nil) throws -> Double {
+        try calibrateTemperature(examples: examples, labelSet: LabelSet(labels, instruction: instruction))
+    }
+
+    /// Sets (or clears, with nil) the temperature used for a label set.
+    public func setTemperature(_ t: Double?, labelSet: LabelSet) { temperatures[labelSet] = t }
+
+    /// Sets (or clears, with nil) the temperature used for `labels`.
+    public func setTemperature(_ t: Double?, labels: [String], instruction: String? = nil) {
+        setTemperature(t, labelSet: LabelSet(labels, instruction: instruction))
+    }
+
+    static func logSumExp<C: Collection>(_ x: C) -> Double where C.Element == Float {
+        var m = -Float.infinity
+        for v in x where v > m { m = v }
+        var s: Double = 0
+        for v in x { s += Double(expf(v - m)) }
+        return Double(m) + log(s)
+    }
+
+    static func softmax(_ x: [Double]) -> [Double] {
+        let m = x.max() ?? 0
+        let e = x.map { exp($0 - m) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+}
