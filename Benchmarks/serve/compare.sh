@@ -41,6 +41,7 @@ done
 [ -f "$model" ] || { echo "Error: $model not found; hint: weights/fetch.sh" >&2; exit 1; }
 case "$only" in ""|llama|edgelm) ;; *) echo "Error: --only must be llama or edgelm" >&2; exit 2 ;; esac
 model_id="$(basename "$model" .gguf)"
+slot_ctx=$((ctx / slots))   # llama-server splits -c across its slots; edgelm's --ctx is per request
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 workdir="$root/.peers/results/compare-$stamp"
 mkdir -p "$workdir"
@@ -94,8 +95,8 @@ if [ "$only" != llama ]; then
   if [ -x "$edgelm" ] && "$edgelm" serve --help >/dev/null 2>&1; then
     port_free "$eport" || { echo "Error: port $eport is busy; hint: --edgelm-port" >&2; exit 1; }
     # shellcheck disable=SC2086
-    "$edgelm" serve --model "$model" --threads "$threads" --max-sessions "$slots" --host 127.0.0.1 --port "$eport" \
-      $edgelm_args >"$workdir/edgelm-serve.log" 2>&1 &
+    "$edgelm" serve --model "$model" --threads "$threads" --max-sessions "$slots" --ctx "$slot_ctx" \
+      --host 127.0.0.1 --port "$eport" $edgelm_args >"$workdir/edgelm-serve.log" 2>&1 &
     pids+=($!); epid=$!
     wait_health "edgelm serve" "$eport" "$epid" "$workdir/edgelm-serve.log"
     servers+=("edgelm:$eport")
@@ -163,7 +164,7 @@ if ratios:
 PY
   echo
   echo "Model \`$model_id\`, $threads threads each, $slots parallel sequences (llama-server \`-np $slots -cb -c $ctx\`;" \
-       "edgelm \`--max-sessions $slots${edgelm_args:+ $edgelm_args}\`), streaming chat completions, temperature 0," \
+       "edgelm \`--max-sessions $slots --ctx $slot_ctx${edgelm_args:+ $edgelm_args}\`), streaming chat completions, temperature 0," \
        "max_tokens $max_tokens, $duration s per level per server, ABBA order. $(date -u '+%Y-%m-%d %H:%M UTC')," \
        "commit $commit, $cpu, load average ${load_before} before / ${load_after} after."
   for n in "${notes[@]}"; do echo; echo "$n"; done
