@@ -9,7 +9,7 @@
 # than tokens/s, though a thread pool that spin-waits is charged for its spinning.
 #
 #   Benchmarks/serve/compare.sh [--model PATH] [--threads 2] [--slots 8] [--ctx 8192] [--concurrency 1,4,8,16]
-#       [--duration 20] [--max-tokens 64] [--only llama|edgelm] [--out FILE.md] [--edgelm-args "..."]
+#       [--duration 20] [--max-tokens 64] [--only llama|edgelm] [--out FILE.md] [--edgelm-args "..."] [--llama-args "..."]
 #       [--llama-port 18081] [--edgelm-port 18082] [--edgelm BIN]
 #
 # llama-server comes from Benchmarks/serve/build-llama-server.sh (built on first use, 15-25 min). edgelm from
@@ -20,7 +20,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 model="$root/weights/smollm2-135m-instruct-q4_1.gguf"
-threads=2; slots=8; ctx=8192; conc="1,4,8,16"; duration=20; max_tokens=64; only=""; out=""; edgelm_args=""
+threads=2; slots=8; ctx=8192; conc="1,4,8,16"; duration=20; max_tokens=64; only=""; out=""; edgelm_args=""; llama_args=""
 lport=18081; eport=18082; edgelm=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,6 +34,7 @@ while [ $# -gt 0 ]; do
     --only) only="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --edgelm-args) edgelm_args="$2"; shift 2 ;;
+    --llama-args) llama_args="$2"; shift 2 ;;
     --edgelm) edgelm="$2"; shift 2 ;;
     --llama-port) lport="$2"; shift 2 ;;
     --edgelm-port) eport="$2"; shift 2 ;;
@@ -84,7 +85,7 @@ if [ "$only" != edgelm ]; then
   llama_bin="$("$here/build-llama-server.sh" | tail -1)"
   port_free "$lport" || { echo "Error: port $lport is busy; hint: --llama-port" >&2; exit 1; }
   "$llama_bin" -m "$model" -a "$model_id" -t "$threads" -tb "$threads" -np "$slots" -cb -c "$ctx" \
-    --host 127.0.0.1 --port "$lport" >"$workdir/llama-server.log" 2>&1 &
+    --host 127.0.0.1 --port "$lport" $llama_args >"$workdir/llama-server.log" 2>&1 &
   pids+=($!); lpid=$!; server_pid[llama-server]=$lpid
   wait_health llama-server "$lport" "$lpid" "$workdir/llama-server.log"
   servers+=("llama-server:$lport")
@@ -181,7 +182,7 @@ if ratios:
     print("\n".join(ratios))
 PY
   echo
-  echo "Model \`$model_id\`, $threads threads each, $slots parallel sequences (llama-server \`-np $slots -cb -c $ctx\`;" \
+  echo "Model \`$model_id\`, $threads threads each, $slots parallel sequences (llama-server \`-np $slots -cb -c $ctx${llama_args:+ $llama_args}\`;" \
        "edgelm \`--max-sessions $slots --ctx $slot_ctx${edgelm_args:+ $edgelm_args}\`), streaming chat completions, temperature 0," \
        "max_tokens $max_tokens, $duration s per level per server, ABBA order. $(date -u '+%Y-%m-%d %H:%M UTC')," \
        "commit $commit, $cpu, load average ${load_before} before / ${load_after} after."
