@@ -10,6 +10,7 @@
 #
 #   Benchmarks/serve/compare.sh [--model PATH] [--threads 2] [--slots 8] [--ctx 8192] [--concurrency 1,4,8,16]
 #       [--duration 20] [--max-tokens 64] [--only llama|edgelm] [--out FILE.md] [--edgelm-args "..."] [--llama-args "..."]
+#       [--repeat-prompts]
 #       [--llama-port 18081] [--edgelm-port 18082] [--edgelm BIN]
 #
 # llama-server comes from Benchmarks/serve/build-llama-server.sh (built on first use, 15-25 min). edgelm from
@@ -20,7 +21,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 model="$root/weights/smollm2-135m-instruct-q4_1.gguf"
-threads=2; slots=8; ctx=8192; conc="1,4,8,16"; duration=20; max_tokens=64; only=""; out=""; edgelm_args=""; llama_args=""
+threads=2; slots=8; ctx=8192; conc="1,4,8,16"; duration=20; max_tokens=64; only=""; out=""; edgelm_args=""; llama_args=""; load_args=""
 lport=18081; eport=18082; edgelm=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -35,6 +36,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --edgelm-args) edgelm_args="$2"; shift 2 ;;
     --llama-args) llama_args="$2"; shift 2 ;;
+    --repeat-prompts) load_args="--repeat-prompts"; shift ;;
     --edgelm) edgelm="$2"; shift 2 ;;
     --llama-port) lport="$2"; shift 2 ;;
     --edgelm-port) eport="$2"; shift 2 ;;
@@ -127,7 +129,7 @@ for c in "${levels[@]}"; do
       --duration 60 --max-tokens "$max_tokens" --warmup 0 --json >/dev/null || true
     t0="$(cpu_ticks "$spid")"
     python3 "$here/load.py" --base-url "http://127.0.0.1:$port" --model "$model_id" --concurrency "$c" \
-      --duration "$duration" --max-tokens "$max_tokens" --warmup 0 --label "$name" --json \
+      --duration "$duration" --max-tokens "$max_tokens" --warmup 0 --label "$name" --json $load_args \
       >"$workdir/$name-c$c.json" || echo "# $name at $c clients: load.py exited non-zero" >&2
     echo "$(( $(cpu_ticks "$spid") - t0 )) $(getconf CLK_TCK)" >"$workdir/$name-c$c.cpu"
   done
@@ -183,7 +185,7 @@ if ratios:
 PY
   echo
   echo "Model \`$model_id\`, $threads threads each, $slots parallel sequences (llama-server \`-np $slots -cb -c $ctx${llama_args:+ $llama_args}\`;" \
-       "edgelm \`--max-sessions $slots --ctx $slot_ctx${edgelm_args:+ $edgelm_args}\`), streaming chat completions, temperature 0," \
+       "edgelm \`--max-sessions $slots --ctx $slot_ctx${edgelm_args:+ $edgelm_args}\`), streaming chat completions, temperature 0, $([ -n "$load_args" ] && echo "the 16 prompts repeated verbatim" || echo "each prompt made unique by a leading tag")," \
        "max_tokens $max_tokens, $duration s per level per server, ABBA order. $(date -u '+%Y-%m-%d %H:%M UTC')," \
        "commit $commit, $cpu, load average ${load_before} before / ${load_after} after."
   for n in "${notes[@]}"; do echo; echo "$n"; done
