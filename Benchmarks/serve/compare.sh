@@ -4,20 +4,24 @@
 # both on loopback ports, both up for the whole run. For each client count the two servers are measured one
 # after the other (ABBA order: the server that goes first alternates level to level) with Benchmarks/serve/load.py
 # (streaming chat completions, temperature 0, fixed max_tokens). Writes a markdown table (stdout and --out) and
-# the raw load.py JSON next to it.
+# the raw load.py JSON next to it. "server CPU ms/token": the server process's user + system CPU time (all its
+# threads, /proc/PID/stat) over the level, per completion token — less sensitive to other jobs on the machine
+# than tokens/s, though a thread pool that spin-waits is charged for its spinning.
 #
 #   Benchmarks/serve/compare.sh [--model PATH] [--threads 2] [--slots 8] [--ctx 8192] [--concurrency 1,4,8,16]
-#       [--duration 20] [--max-tokens 64] [--only llama|edgelm] [--out FILE.md] [--edgelm-args "..."]
+#       [--duration 20] [--max-tokens 64] [--only llama|edgelm] [--out FILE.md] [--edgelm-args "..."] [--llama-args "..."]
+#       [--repeat-prompts]
 #       [--llama-port 18081] [--edgelm-port 18082] [--edgelm BIN]
 #
 # llama-server comes from Benchmarks/serve/build-llama-server.sh (built on first use, 15-25 min). edgelm from
 # --edgelm or .build/release/edgelm (built when missing, if this checkout has Sources/EdgeLMServer); when that
-# binary is missing or has no `serve` command the edgelm half is skipped with a note. Bounded: each level runs --duration seconds per server, then the servers are stopped.
+# binary is missing or has no `serve` command the edgelm half is skipped with a note. Bounded: each level runs
+# --duration seconds per server (after one warm-up request), then the servers are stopped.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 model="$root/weights/smollm2-135m-instruct-q4_1.gguf"
-threads=2; slots=8; ctx=8192; conc="1,4,8,16"; duration=20; max_tokens=64; only=""; out=""; edgelm_args=""
+threads=2; slots=8; ctx=8192; conc="1,4,8,16"; duration=20; max_tokens=64; only=""; out=""; edgelm_args=""; llama_args=""; load_args=""
 lport=18081; eport=18082; edgelm=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,6 +35,8 @@ while [ $# -gt 0 ]; do
     --only) only="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --edgelm-args) edgelm_args="$2"; shift 2 ;;
+    --llama-args) llama_args="$2"; shift 2 ;;
+    --repeat-prompts) load_args="--repeat-prompts"; shift ;;
     --edgelm) edgelm="$2"; shift 2 ;;
     --llama-port) lport="$2"; shift 2 ;;
     --edgelm-port) eport="$2"; shift 2 ;;
@@ -41,6 +47,7 @@ done
 [ -f "$model" ] || { echo "Error: $model not found; hint: weights/fetch.sh" >&2; exit 1; }
 case "$only" in ""|llama|edgelm) ;; *) echo "Error: --only must be llama or edgelm" >&2; exit 2 ;; esac
 model_id="$(basename "$model" .gguf)"
+slot_ctx=$((ctx / slots))   # llama-server splits -c across its slots; edgelm's --ctx is per request
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 workdir="$root/.peers/results/compare-$stamp"
 mkdir -p "$workdir"
@@ -74,12 +81,14 @@ PY
 
 servers=()
 notes=()
+declare -A server_pid
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime of the whole process, clock ticks
 if [ "$only" != edgelm ]; then
   llama_bin="$("$here/build-llama-server.sh" | tail -1)"
   port_free "$lport" || { echo "Error: port $lport is busy; hint: --llama-port" >&2; exit 1; }
   "$llama_bin" -m "$model" -a "$model_id" -t "$threads" -tb "$threads" -np "$slots" -cb -c "$ctx" \
-    --host 127.0.0.1 --port "$lport" >"$workdir/llama-server.log" 2>&1 &
-  pids+=($!); lpid=$!
+    --host 127.0.0.1 --port "$lport" $llama_args >"$workdir/llama-server.log" 2>&1 &
+  pids+=($!); lpid=$!; server_pid[llama-server]=$lpid
   wait_health llama-server "$lport" "$lpid" "$workdir/llama-server.log"
   servers+=("llama-server:$lport")
 fi
@@ -94,9 +103,9 @@ if [ "$only" != llama ]; then
   if [ -x "$edgelm" ] && "$edgelm" serve --help >/dev/null 2>&1; then
     port_free "$eport" || { echo "Error: port $eport is busy; hint: --edgelm-port" >&2; exit 1; }
     # shellcheck disable=SC2086
-    "$edgelm" serve --model "$model" --threads "$threads" --max-sessions "$slots" --host 127.0.0.1 --port "$eport" \
-      $edgelm_args >"$workdir/edgelm-serve.log" 2>&1 &
-    pids+=($!); epid=$!
+    "$edgelm" serve --model "$model" --threads "$threads" --max-sessions "$slots" --ctx "$slot_ctx" \
+      --host 127.0.0.1 --port "$eport" $edgelm_args >"$workdir/edgelm-serve.log" 2>&1 &
+    pids+=($!); epid=$!; server_pid[edgelm]=$epid
     wait_health "edgelm serve" "$eport" "$epid" "$workdir/edgelm-serve.log"
     servers+=("edgelm:$eport")
   else
@@ -114,9 +123,15 @@ for c in "${levels[@]}"; do
   for s in "${order[@]}"; do
     name="${s%%:*}"; port="${s##*:}"
     echo "# $name, $c clients, ${duration} s" >&2
+    spid="${server_pid[$name]}"
+    # one warm-up request, then the measured level with the server's CPU time (user + system, all threads) around it
+    python3 "$here/load.py" --base-url "http://127.0.0.1:$port" --model "$model_id" --concurrency 1 --requests 1 \
+      --duration 60 --max-tokens "$max_tokens" --warmup 0 --json >/dev/null || true
+    t0="$(cpu_ticks "$spid")"
     python3 "$here/load.py" --base-url "http://127.0.0.1:$port" --model "$model_id" --concurrency "$c" \
-      --duration "$duration" --max-tokens "$max_tokens" --warmup 1 --label "$name" --json \
+      --duration "$duration" --max-tokens "$max_tokens" --warmup 0 --label "$name" --json $load_args \
       >"$workdir/$name-c$c.json" || echo "# $name at $c clients: load.py exited non-zero" >&2
+    echo "$(( $(cpu_ticks "$spid") - t0 )) $(getconf CLK_TCK)" >"$workdir/$name-c$c.cpu"
   done
   i=$((i + 1))
 done
@@ -132,12 +147,19 @@ wd, levels = sys.argv[1], [int(x) for x in sys.argv[2].split(",")]
 def load(name, c):
     p = os.path.join(wd, f"{name}-c{c}.json")
     try:
-        return json.load(open(p))["levels"][0]
+        L = json.load(open(p))["levels"][0]
     except Exception:
         return None
+    try:
+        ticks, hz = open(os.path.join(wd, f"{name}-c{c}.cpu")).read().split()
+        L["server_cpu_ms_per_token"] = (int(ticks) * 1000 / int(hz) / L["completion_tokens"]
+                                        if L["completion_tokens"] else None)
+    except Exception:
+        L["server_cpu_ms_per_token"] = None
+    return L
 f = lambda v, p=1: "–" if v is None else f"{v:.{p}f}"
-print("| clients | server | completion tok/s | req/s | TTFT p50 ms | TTFT p99 ms | latency p50 ms | latency p99 ms | ok | errors | tokens/request |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| clients | server | completion tok/s | req/s | TTFT p50 ms | TTFT p99 ms | latency p50 ms | latency p99 ms | ok | errors | tokens/request | server CPU ms/token |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 ratios = []
 for c in levels:
     row = {}
@@ -149,7 +171,7 @@ for c in levels:
         errs = ", ".join(f"{k} {v}" for k, v in sorted(L["outcomes"].items()) if k != "ok") or "0"
         print(f"| {c} | {name} | {f(L['tokens_per_s'])} | {f(L['requests_per_s'], 2)} | {f(L['ttft_p50_ms'], 0)} | "
               f"{f(L['ttft_p99_ms'], 0)} | {f(L['latency_p50_ms'], 0)} | {f(L['latency_p99_ms'], 0)} | {L['ok']} | {errs} | "
-              f"{f(L['mean_completion_tokens'])} |")
+              f"{f(L['mean_completion_tokens'])} | {f(L['server_cpu_ms_per_token'])} |")
     if len(row) == 2 and row["llama-server"]["tokens_per_s"]:
         a, b = row["llama-server"], row["edgelm"]
         tp = b["tokens_per_s"] / a["tokens_per_s"]
@@ -162,8 +184,8 @@ if ratios:
     print("\n".join(ratios))
 PY
   echo
-  echo "Model \`$model_id\`, $threads threads each, $slots parallel sequences (llama-server \`-np $slots -cb -c $ctx\`;" \
-       "edgelm \`--max-sessions $slots${edgelm_args:+ $edgelm_args}\`), streaming chat completions, temperature 0," \
+  echo "Model \`$model_id\`, $threads threads each, $slots parallel sequences (llama-server \`-np $slots -cb -c $ctx${llama_args:+ $llama_args}\`;" \
+       "edgelm \`--max-sessions $slots --ctx $slot_ctx${edgelm_args:+ $edgelm_args}\`), streaming chat completions, temperature 0, $([ -n "$load_args" ] && echo "the 16 prompts repeated verbatim" || echo "each prompt made unique by a leading tag")," \
        "max_tokens $max_tokens, $duration s per level per server, ABBA order. $(date -u '+%Y-%m-%d %H:%M UTC')," \
        "commit $commit, $cpu, load average ${load_before} before / ${load_after} after."
   for n in "${notes[@]}"; do echo; echo "$n"; done

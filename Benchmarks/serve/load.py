@@ -2,7 +2,8 @@
 """Load benchmark for an OpenAI-compatible server (edgelm serve, llama-server, or anything behind a proxy).
 
 Standard library only. For each concurrency level C, C client threads loop sending streaming chat completions
-(a fixed set of varied short prompts, fixed max_tokens, temperature 0) until the level's time budget
+(a fixed set of varied short prompts, each request's user message starting with a unique tag unless
+--repeat-prompts, fixed max_tokens, temperature 0) until the level's time budget
 (--duration) or request budget (--requests) is spent; requests already sent are then finished. Each request is
 timed from just before the connection is opened:
 
@@ -188,7 +189,9 @@ def one_request(target, body):
 RETRYABLE = {"conn_error", "http_502", "http_503", "http_429"}
 
 
-def run_level(target, model, concurrency, duration, max_requests, max_tokens, retries, trace, trace_lock, label):
+def run_level(target, model, concurrency, duration, max_requests, max_tokens, retries, trace, trace_lock, label,
+              error_pause=0.2, unique=True):
+    label_tag = format(int(time.time() * 1000) % 100000, "05d")
     stop_at = time.monotonic() + duration
     counter = {"sent": 0}
     lock = threading.Lock()
@@ -210,6 +213,8 @@ def run_level(target, model, concurrency, duration, max_requests, max_tokens, re
             if ticket is None:
                 return
             prompt = PROMPTS[(idx + n * concurrency) % len(PROMPTS)]
+            if unique:  # a distinct start, so no server can answer from a cached copy of the whole prompt
+                prompt = f"[{label_tag}-{concurrency}-{ticket}] {prompt}"
             n += 1
             body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}],
                                "max_tokens": max_tokens, "temperature": 0, "stream": True}).encode()
@@ -235,6 +240,8 @@ def run_level(target, model, concurrency, duration, max_requests, max_tokens, re
             rec["concurrency"] = concurrency
             with lock:
                 records.append(rec)
+            if rec["outcome"] != "ok" and error_pause > 0:
+                time.sleep(error_pause)  # as a client surfacing an error would: no hot loop against a dead server
             if trace is not None:
                 with trace_lock:
                     t = dict(rec)
@@ -324,6 +331,10 @@ def main():
     ap.add_argument("--timeout", type=float, default=120.0, help="deadline per request (connect to [DONE]), seconds")
     ap.add_argument("--warmup", type=int, default=2, help="requests sent (one at a time) before measuring")
     ap.add_argument("--retries", type=int, default=0, help="client-side retries of requests failed before a response")
+    ap.add_argument("--error-pause", type=float, default=0.2, help="seconds a client waits after a failed request")
+    ap.add_argument("--repeat-prompts", action="store_true",
+                    help="send the 16 prompts verbatim (default: each request's user message starts with a unique tag,"
+                         " so a server's prompt cache cannot skip the whole prefill)")
     ap.add_argument("--label", default=None)
     ap.add_argument("--trace", default=None, help="write one JSON line per request to this file")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
@@ -365,7 +376,7 @@ def main():
     try:
         for c in levels:
             results.append(run_level(target, model, c, a.duration, a.requests, a.max_tokens, a.retries,
-                                     trace, trace_lock, label))
+                                     trace, trace_lock, label, a.error_pause, not a.repeat_prompts))
             if not a.json:
                 print(f"# {label}: {c} clients done", file=sys.stderr)
     finally:
@@ -373,6 +384,7 @@ def main():
             trace.close()
 
     doc = {"label": label, "base_url": a.base_url, "model": model, "max_tokens": a.max_tokens,
+           "unique_prompts": not a.repeat_prompts,
            "duration_s": a.duration, "max_requests": a.requests, "warmup": a.warmup, "retries": a.retries,
            "prompts": len(PROMPTS), "load_average_at_end": list(os.getloadavg()),
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "levels": results}

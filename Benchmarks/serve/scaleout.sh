@@ -134,14 +134,15 @@ http {
         # Passive health: one failed attempt takes a server out of rotation for 10 s, then it is tried again.
         server 127.0.0.1:$p1 max_fails=1 fail_timeout=10s;
         server 127.0.0.1:$p2 max_fails=1 fail_timeout=10s;
-        keepalive 16;                       # reuse upstream connections (needs HTTP/1.1 and no Connection header)
+        # No upstream keepalive pool: a server closing an idle pooled connection just as nginx reuses it fails
+        # that request and, with max_fails=1, takes a healthy server out for 10 s. A new loopback connection
+        # per request costs far less than one generated token.
     }
     server {
         listen 127.0.0.1:$lbport;           # loopback only
         location / {
             proxy_pass http://edgelm;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
             proxy_buffering off;            # SSE: pass each data: chunk on as soon as it arrives
             proxy_cache off;
             proxy_read_timeout 300s;        # a long generation is not an upstream timeout
