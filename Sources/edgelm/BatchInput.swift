@@ -106,27 +106,31 @@ enum BatchRunner {
             try TaskRunner(session: try Session(model: model, options: sessionOptions), options: options, prefixCache: prefixCache)
         })
         let board = OutputBoard(count: items.value.count, progress: isatty(2) == 1)
+        let handle: @Sendable (TaskRunner, Int) -> Void = { runner, i in
+            let (line, item) = items.value[i]
+            let out: String
+            switch item {
+            case .failure(let e): out = errorDocument(e, line: line, command: command)
+            case .success(let it):
+                // Each input starts from an empty session, as the single-input command does, so its
+                // document is the same whichever worker runs it (a reused prefix would be chunked
+                // differently and round differently).
+                runner.session.reset()
+                do { out = try process(runner, it) } catch { out = errorDocument(error, line: line, command: command) }
+            }
+            board.finish(i, out)
+            runner.session.pause()
+        }
+        // The first input alone: it evaluates the task's shared prompt prefix (instruction, worked examples,
+        // label set) into the prefix cache once, instead of every worker computing it at the same time.
+        if workers > 1, let first = board.claim() { handle(runners.value[0], first) }
         let group = DispatchGroup()
         for w in 0..<workers {
             group.enter()
             let thread = Thread {
                 defer { group.leave() }
                 let runner = runners.value[w]
-                while let i = board.claim() {
-                    let (line, item) = items.value[i]
-                    let out: String
-                    switch item {
-                    case .failure(let e): out = errorDocument(e, line: line, command: command)
-                    case .success(let it):
-                        // Each input starts from an empty session, as the single-input command does, so its
-                        // document is the same whichever worker runs it (a reused prefix would be chunked
-                        // differently and round differently).
-                        runner.session.reset()
-                        do { out = try process(runner, it) } catch { out = errorDocument(error, line: line, command: command) }
-                    }
-                    board.finish(i, out)
-                    runner.session.pause()
-                }
+                while let i = board.claim() { handle(runner, i) }
             }
             thread.stackSize = 4 << 20
             thread.start()
