@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-time setup on a fresh Debian machine with Swift: system packages, the model files, a release build.
+# One-time setup on a fresh Debian machine with Swift: system packages, the model files, a release build of
+# `edgelm` and `edgelm-server` (the HTTP server `edgelm serve` runs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if ! dpkg -s libopenblas-dev liblapacke-dev pkg-config >/dev/null 2>&1; then
@@ -9,3 +10,4 @@ if ! dpkg -s libopenblas-dev liblapacke-dev pkg-config >/dev/null 2>&1; then
 fi
 weights/fetch.sh smollm2
 swift build -c release --product edgelm
+swift build -c release --product edgelm-server   # what `edgelm serve` runs
