@@ -76,13 +76,14 @@ public final class InferenceService: Sendable {
     var statistics: Engine.Statistics? { state.withLock { $0.loaded }?.engine.statistics }
     var maxSequences: Int { state.withLock { $0.loaded }?.engine.maxSequences ?? 0 }
 
-    /// The model's token trie for constrained JSON, built on first use (≈ 50–100 ms, a few MB).
+    /// The model's token trie for constrained JSON (``TokenTrie/shared(for:)``: one with the lanes' task runners;
+    /// built on first use, then held here).
     func tokenTrie(_ model: Model) -> TokenTrie {
         trieBox.withLock { t in
             if let t { return t }
-            let built = TokenTrie(tokenizer: model.tokenizer)
-            t = built
-            return built
+            let shared = TokenTrie.shared(for: model)
+            t = shared
+            return shared
         }
     }
 }
