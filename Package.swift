@@ -79,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "edgelm",
             dependencies: [
-                "EdgeLM", "KernelsBLAS", "EdgeLMCommandSupport",
+                "EdgeLM", "EdgeLMCommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings
