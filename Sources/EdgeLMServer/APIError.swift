@@ -45,6 +45,10 @@ struct APIError: HTTPResponseError {
         return e
     }
 
+    /// The request was stopped (its client went away).
+    static let cancelled = APIError(status: .serviceUnavailable, message: "the request was cancelled", type: "cancelled",
+                                    code: "cancelled")
+
     static func server(_ message: String) -> APIError {
         APIError(status: .internalServerError, message: message, type: "server_error", code: nil)
     }

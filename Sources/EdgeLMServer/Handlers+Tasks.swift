@@ -46,40 +46,41 @@ extension Handlers {
         return text
     }
 
-    /// Runs `body` with a lane's task runner and a router over it (local first, the remote endpoint for
-    /// escalation); the work stops if the client disconnects.
-    func runTask(_ context: ServerRequestContext, options: TaskOptions, routing: Routing,
-                 _ body: @escaping @Sendable (TaskRunner, Tasks.Router, Routing) throws -> (String, RoutedResult)) async throws -> Response {
+    /// Runs `task` on a lane: through a router over the lane's task runner (local first, the remote endpoint for
+    /// escalation), counted by task and routing decision, answered with `document(result)`. The work stops if
+    /// the client disconnects.
+    /// - Parameter local: the local handler over the lane's runner (default: the runner itself).
+    func runTask(_ kind: TaskKind, _ task: TaskInput, loaded: InferenceService.Loaded, options: TaskOptions, routing: Routing,
+                 context: ServerRequestContext,
+                 local: @escaping @Sendable (TaskRunner) -> any LocalTaskHandler = { $0 },
+                 document: @escaping @Sendable (RoutedResult) throws -> String) async throws -> Response {
         let start = ContinuousClock.now
-        let loaded = try service.serving()
         let remote = service.remote
-        let task = Task {
-            try await loaded.engine.run { lane -> (String, String, String) in
-                let runner = try lane.taskRunner(options)
-                let router = Tasks.Router(local: runner, remote: remote, policy: RouterPolicy(confidenceThreshold: routing.threshold))
-                let (doc, result) = try body(runner, router, routing)
-                return (doc, result.origin.rawValue, result.reason.rawValue)
+        let metrics = service.metrics
+        let work = Task {
+            try await loaded.engine.run { lane -> String in
+                let router = Tasks.Router(local: local(try lane.taskRunner(options)), remote: remote,
+                                          policy: RouterPolicy(confidenceThreshold: routing.threshold))
+                let result = try router.run(routing.request(task))
+                metrics.task(kind, origin: result.origin.rawValue, reason: result.reason.rawValue)
+                return try document(result)
             }
         }
-        let watch = ClientWatch(context.channel) { task.cancel() }
+        let watch = ClientWatch(context.channel) { work.cancel() }
         defer { watch.stop() }
-        let doc: String, origin: String, reason: String
+        let doc: String
         do {
-            (doc, origin, reason) = try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
-        } catch EngineError.queueFull(let limit) {
-            throw APIError.overloaded("the server is busy: \(limit) requests are already waiting; retry after a moment",
-                                      retryAfter: configuration.retryAfterSeconds)
-        } catch EngineError.shutDown {
-            throw APIError.unavailable("the server is shutting down", reason: "draining", retryAfter: nil)
+            doc = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+        } catch let e as EngineError {
+            throw refusal(e)
         } catch let e as TasksError {
             throw APIError.badRequest("\(e)")
         } catch let e as InferenceError {
             throw Self.generationError(e)
         } catch is CancellationError {
-            throw Self.generationError(CancellationError())
+            throw APIError.cancelled
         }
-        service.metrics.duration(endpoint: "task", seconds: Self.seconds(since: start))
-        _ = (origin, reason)
+        metrics.duration(endpoint: "task", seconds: Self.seconds(since: start))
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(string: doc + "\n")))
     }
@@ -100,13 +101,10 @@ extension Handlers {
             }
             options.scoring = v
         }
-        let routing = try Routing(r, default: .classify)
-        let metrics = service.metrics
-        return try await runTask(context, options: options, routing: routing) { _, router, routing in
-            let result = try router.run(routing.request(TaskInput.classifyWith(text: text, labelSet: set)))
+        return try await runTask(.classify, .classifyWith(text: text, labelSet: set), loaded: loaded, options: options,
+                                 routing: try Routing(r, default: .classify), context: context) { result in
             guard case .classification(let c) = result.output else { throw APIError.server("unexpected output kind") }
-            metrics.task(.classify, origin: result.origin.rawValue, reason: result.reason.rawValue)
-            return (TaskDocument.text(TaskDocument.classification(result, c)), result)
+            return TaskDocument.text(TaskDocument.classification(result, c))
         }
     }
 
@@ -133,36 +131,29 @@ extension Handlers {
             options.spanTypes = v
         }
         let maxTokens = try r.integer("max_tokens", in: 1...options.maxExtractTokens)
-        let routing = try Routing(r, default: .prefill)
-        let metrics = service.metrics
-        return try await runTask(context, options: options, routing: routing) { runner, router, routing in
-            // A per-request token cap: the runner closes the document with its shortest completion when told to stop.
-            let local = CappedExtraction(runner: runner, maxTokens: maxTokens)
-            let capped = Tasks.Router(local: local, remote: router.remote, policy: router.policy)
-            let result = try capped.run(routing.request(TaskInput.extract(text: text, schema: schema)))
+        // A per-request token cap: the runner closes the document with its shortest completion when told to stop.
+        return try await runTask(.extract, .extract(text: text, schema: schema), loaded: loaded, options: options,
+                                 routing: try Routing(r, default: .prefill), context: context,
+                                 local: { CappedExtraction(runner: $0, maxTokens: maxTokens) }) { result in
             guard case .extraction(let value) = result.output else { throw APIError.server("unexpected output kind") }
-            metrics.task(.extract, origin: result.origin.rawValue, reason: result.reason.rawValue)
             var doc: [String: Any] = ["value": value.foundationObject]
             doc.merge(TaskDocument.routing(result)) { a, _ in a }
-            return (TaskDocument.text(doc), result)
+            return TaskDocument.text(doc)
         }
     }
 
     func rewrite(_ request: Request, _ context: ServerRequestContext) async throws -> Response {
-        _ = try service.serving()
+        let loaded = try service.serving()
         let r = try FieldReader(try await body(request))
         let text = try requiredText(r)
         guard let instruction = try r.string("instruction"), !instruction.isEmpty else {
             throw APIError.badRequest("'instruction' (a non-empty string) is required", param: "instruction")
         }
         let maxTokens = try r.integer("max_tokens", in: 1...100_000) ?? 128
-        let routing = try Routing(r, default: .draft)
-        let metrics = service.metrics
-        return try await runTask(context, options: try service.serving().taskOptions, routing: routing) { _, router, routing in
-            let result = try router.run(routing.request(TaskInput.rewrite(text: text, instruction: instruction, maxTokens: maxTokens)))
+        return try await runTask(.rewrite, .rewrite(text: text, instruction: instruction, maxTokens: maxTokens), loaded: loaded,
+                                 options: loaded.taskOptions, routing: try Routing(r, default: .draft), context: context) { result in
             guard case .rewrite(let s) = result.output else { throw APIError.server("unexpected output kind") }
-            metrics.task(.rewrite, origin: result.origin.rawValue, reason: result.reason.rawValue)
-            return (TaskDocument.text(TaskDocument.rewrite(result, s)), result)
+            return TaskDocument.text(TaskDocument.rewrite(result, s))
         }
     }
 

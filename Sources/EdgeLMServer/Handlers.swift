@@ -99,7 +99,9 @@ struct Handlers: Sendable {
         var generation = parsed.generation(maxTokens: 1)
         let promptTokens: Int
         do {
-            promptTokens = try loaded.model.promptTokens(for: generation).count
+            let tokens = try loaded.model.promptTokens(for: generation)
+            generation.promptTokens = tokens   // tokenized once, here: the lane does not tokenize again
+            promptTokens = tokens.count
         } catch let e as TokenizerError {
             if case .noChatTemplate = e {
                 throw APIError.badRequest("this model has no chat template (a base model): use /v1/completions with a plain prompt",
@@ -129,11 +131,8 @@ struct Handlers: Sendable {
         let stream: AsyncThrowingStream<GenerationEvent, any Error>
         do {
             stream = try loaded.engine.startGeneration(generation)
-        } catch EngineError.queueFull(let limit) {
-            throw APIError.overloaded("the server is busy: \(limit) requests are already waiting; retry after a moment",
-                                      retryAfter: configuration.retryAfterSeconds)
-        } catch EngineError.shutDown {
-            throw APIError.unavailable("the server is shutting down", reason: "draining", retryAfter: nil)
+        } catch let e as EngineError {
+            throw refusal(e)
         }
         let pump = GenerationPump(stream, channel: context.channel, metrics: service.metrics)
         let meta = CompletionMeta(chat: chat, id: (chat ? "chatcmpl-" : "cmpl-") + Self.randomID(), created: Int(time(nil)),
@@ -156,10 +155,7 @@ struct Handlers: Sendable {
         } catch {
             throw Self.generationError(error)
         }
-        guard let result else {
-            // The client went away: nobody reads this answer.
-            throw APIError(status: .serviceUnavailable, message: "the request was cancelled", type: "cancelled", code: "cancelled")
-        }
+        guard let result else { throw APIError.cancelled }   // the client went away: nobody reads this answer
         pump.firstText(since: start)
         service.metrics.generation(promptTokens: result.promptTokens.count, completionTokens: result.tokens.count)
         service.metrics.duration(endpoint: meta.endpoint, seconds: Self.seconds(since: start))
@@ -262,18 +258,25 @@ struct Handlers: Sendable {
     static func generationError(_ error: any Error) -> APIError {
         if let e = error as? APIError { return e }
         if let e = error as? InferenceError {
-            switch e {
-            case .cancelled: return APIError(status: .serviceUnavailable, message: "the request was cancelled", type: "cancelled", code: "cancelled")
-            default: return APIError.badRequest("\(e)")
-            }
+            if case .cancelled = e { return .cancelled }
+            return APIError.badRequest("\(e)")
         }
-        if error is CancellationError {
-            return APIError(status: .serviceUnavailable, message: "the request was cancelled", type: "cancelled", code: "cancelled")
-        }
+        if error is CancellationError { return .cancelled }
         return APIError.server("generation failed: \(error)")
     }
 
     // MARK: - Helpers
+
+    /// The engine's refusal as the client's error: 429 with `Retry-After` for a full queue, 503 while shutting down.
+    func refusal(_ e: EngineError) -> APIError {
+        switch e {
+        case .queueFull(let limit):
+            return .overloaded("the server is busy: \(limit) requests are already waiting; retry after a moment",
+                               retryAfter: configuration.retryAfterSeconds)
+        case .shutDown:
+            return .unavailable("the server is shutting down", reason: "draining", retryAfter: nil)
+        }
+    }
 
     func json(_ status: HTTPResponse.Status, _ value: JSONValue, headers: HTTPFields = [:]) -> Response {
         var h = headers

@@ -63,8 +63,7 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     private func record(_ endpoint: String, _ status: Int, _ start: ContinuousClock.Instant, _ request: Request) {
         metrics.request(endpoint: endpoint, status: status)
         if let logger {
-            let ms = Double((ContinuousClock.now - start).components.attoseconds) / 1e15 + Double((ContinuousClock.now - start).components.seconds) * 1000
-            logger.info("\(request.method) \(endpoint) \(status) \(Int(ms)) ms")
+            logger.info("\(request.method) \(endpoint) \(status) \(Int(Handlers.seconds(since: start) * 1000)) ms")
         }
     }
 }

@@ -25,7 +25,8 @@ public protocol TokenConstraint: Sendable {
     /// Whether `token` may come next.
     func allows(_ token: Int32) -> Bool
     /// Sets the logit of every token that may not come next to `-infinity`. Returns false when no token may.
-    func mask(_ logits: UnsafeMutableBufferPointer<Float>) -> Bool
+    /// (Mutating so that a constraint can keep its scratch from step to step.)
+    mutating func mask(_ logits: UnsafeMutableBufferPointer<Float>) -> Bool
     /// Records `token` as generated (it was allowed).
     mutating func accept(_ token: Int32)
     /// True when the output is whole and nothing may follow: generation stops there.
@@ -47,6 +48,9 @@ public struct GenerationRequest: Sendable {
     /// A whole conversation rendered with the model's chat template (then `prompt` and `chat` are ignored),
     /// ending with the assistant-turn header.
     public var messages: [ChatMessage]? = nil
+    /// The prompt already tokenized (``Model/promptTokens(for:)`` of this request, e.g. by a caller that checked
+    /// its length): used as is instead of tokenizing `prompt` / `messages` again.
+    public var promptTokens: [Int32]? = nil
     /// Tokens allowed at each step (nil: any). With a constraint, end-of-generation tokens are only taken when
     /// the constraint allows them; a cut-short output gets the constraint's ``TokenConstraint/completion()``.
     public var constraint: (any TokenConstraint)? = nil
@@ -80,6 +84,7 @@ extension Model {
     /// Tokenizes a request's prompt the way `generate` does: chat template when asked, special tokens parsed
     /// per the request, BOS when the model's metadata asks for it.
     public func promptTokens(for request: GenerationRequest) throws -> [Int32] {
+        if let ids = request.promptTokens { return ids }
         let tok = tokenizer
         var text = request.prompt
         let templated = request.chat || request.messages != nil
@@ -132,11 +137,11 @@ extension Session {
 
         loop: while generated.count < request.maxTokens {
             var next = sampler.sample(logits, history: history[...])
-            if let c = constraint, !c.allows(next) {
+            if constraint?.allows(next) == false {
                 // The sampler's pick is refused: sample again from the allowed tokens only.
                 let any = masked.withUnsafeMutableBufferPointer { m in
                     _ = m.initialize(from: logits)
-                    return c.mask(m)
+                    return constraint!.mask(m)
                 }
                 guard any else { reason = .endOfGeneration; break }
                 next = masked.withUnsafeBufferPointer { sampler.sample($0, history: history[...]) }

@@ -15,6 +15,9 @@ import Inference
 public struct JSONTokenConstraint: TokenConstraint {
     private var state: JSONConstraint
     private let trie: TokenTrie
+    /// Scratch of ``mask(_:)`` (the allowed ids and their logits), reused from step to step.
+    private var allowedIDs: [Int32] = []
+    private var allowedLogits: [Float] = []
 
     /// - Parameters:
     ///   - trie: the model's token trie (build once per model: `TokenTrie(tokenizer: model.tokenizer)`).
@@ -28,13 +31,18 @@ public struct JSONTokenConstraint: TokenConstraint {
         return trie.allows(token, from: state)
     }
 
-    public func mask(_ logits: UnsafeMutableBufferPointer<Float>) -> Bool {
-        var allowed = [Bool](repeating: false, count: logits.count)
-        var any = false
+    public mutating func mask(_ logits: UnsafeMutableBufferPointer<Float>) -> Bool {
+        // The allowed ids and their logits, in buffers kept across steps (moved out so appending does not copy).
+        var ids = allowedIDs, kept = allowedLogits
+        allowedIDs = []; allowedLogits = []
+        ids.removeAll(keepingCapacity: true); kept.removeAll(keepingCapacity: true)
         trie.forEachAllowed(from: state) { id in
-            if Int(id) < allowed.count { allowed[Int(id)] = true; any = true }
+            if Int(id) < logits.count { ids.append(id); kept.append(logits[Int(id)]) }
         }
-        for i in 0..<logits.count where !allowed[i] { logits[i] = -.infinity }
+        logits.update(repeating: -.infinity)
+        for (id, v) in zip(ids, kept) { logits[Int(id)] = v }
+        let any = !ids.isEmpty
+        allowedIDs = ids; allowedLogits = kept
         return any
     }
 
