@@ -62,7 +62,42 @@ package func checkHTTPURL(_ option: String, _ text: String) throws {
 }
 
 /// Command-line plumbing of the `edgelm` entry point.
+/// The remote escalation endpoint of the task commands and the server: `explicit` (`--remote-url`), else
+/// `$EDGELM_REMOTE_URL`, held to the same rule (http or https with a host); nil when neither gives one.
+package func remoteEndpoint(_ explicit: String?) -> URL? {
+    let text = explicit ?? ProcessInfo.processInfo.environment["EDGELM_REMOTE_URL"]
+    return text.flatMap { (try? checkHTTPURL("--remote-url", $0)) != nil ? URL(string: $0) : nil }
+}
+
+/// Non-Sendable values handed to other threads (worker threads that each use their own part, or a task the
+/// caller waits for).
+package final class UncheckedBox<T>: @unchecked Sendable {
+    package var value: T
+    package init(_ value: T) { self.value = value }
+}
+
 package enum CLIMain {
+    /// The entry point of the `edgelm` executables: ArgumentParser's, except that negative numbers are accepted
+    /// as option values (so their range check can name the option) and every error is one line on stderr —
+    /// `Error: <what>; hint: <how>`, control characters escaped, at most 1 KiB — instead of the Error/Usage/See
+    /// block. `commandPath` names the subcommands in the arguments (for the hint's `--help`).
+    package static func main<Root: ParsableCommand>(_ root: Root.Type, commandPath: ([String]) -> [String]) -> Never {
+        let args = normalize(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try root.parseAsRoot(args)
+            try command.run()
+            Foundation.exit(0)
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            let code = root.exitCode(for: error)
+            if code == .success { root.exit(withError: error) }  // --help, --version: ArgumentParser's output
+            let line = errorLine(error, message: root.message(for: error), commandPath: commandPath(args))
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            Foundation.exit(code.rawValue)
+        }
+    }
+
     /// Rewrites `--option -5` as `--option=-5` so that negative numbers reach validation (and its message
     /// naming the option and range) instead of being taken for an unknown flag. Only a value that looks like
     /// a number (`-1`, `-0.5`, `-.5`, `-inf`, `-nan`) is joined; `--` ends option processing.

@@ -66,6 +66,15 @@ package struct ModelOptions: ParsableArguments {
         if let threads { try checkRange("--threads", threads, 1...256) }
     }
 
+    /// Throws the one-line "model file not found" error (with how to fix it) when `path` does not exist.
+    package static func requireFile(_ path: String, explicit: Bool) throws {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CLIError("model file not found: \(path)",
+                           hint: explicit ? "check the path given to --model (or $EDGELM_MODEL)"
+                                          : "run weights/fetch.sh to download the default model, or pass --model PATH")
+        }
+    }
+
     /// Loads the model, turning a missing default file into a hint on how to fetch it.
     package func loadModel() throws -> Model { try load().model }
 
@@ -74,11 +83,7 @@ package struct ModelOptions: ParsableArguments {
     package func load() throws -> LoadedModel {
         switch try location() {
         case let .file(path, explicit):
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw CLIError("model file not found: \(path)",
-                               hint: explicit ? "check the path given to --model (or $EDGELM_MODEL)"
-                                              : "run weights/fetch.sh to download the default model, or pass --model PATH")
-            }
+            try Self.requireFile(path, explicit: explicit)
             return LoadedModel(model: try Model(path: path), store: nil, key: nil)
         case let .store(store):
             store.trustedKeys = try TrustedKeys.load()

@@ -53,11 +53,7 @@ struct ServeCommand: ParsableCommand {
     func modelID() throws -> String {
         switch try modelOptions.location() {
         case .file(let path, let explicit):
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw CLIError("model file not found: \(path)",
-                               hint: explicit ? "check the path given to --model (or $EDGELM_MODEL)"
-                                              : "run weights/fetch.sh to download the default model, or pass --model PATH")
-            }
+            try ModelOptions.requireFile(path, explicit: explicit)
             let name = (path as NSString).lastPathComponent
             return name.hasSuffix(".gguf") ? String(name.dropLast(5)) : name
         case .store(let s):
@@ -97,14 +93,15 @@ struct ServeCommand: ParsableCommand {
         configuration.drainSeconds = drainSeconds
         configuration.logRequests = logRequests
         _ = try memoryOptions.resolvedProfile()   // a bad --profile fails here, before listening
-        let remote = remoteHandler()
+        // The task endpoints' escalation target: $EDGELM_REMOTE_URL, as the task commands use it.
+        let remote = remoteEndpoint(nil).map { OpenAICompatibleHandler(url: $0) as any RemoteTaskHandler }
         let service = InferenceService(modelID: configuration.modelID, remote: remote)
         let server = EdgeLMServer(configuration: configuration, service: service)
         let command = UncheckedBox(self)
         let host = self.host
         let done = DispatchSemaphore(value: 0)
         let modelID = configuration.modelID
-        let failure = UncheckedBox(ErrorBox())
+        let failure = UncheckedBox<(any Error)?>(nil)   // read after `done` is signalled
         Task {
             do {
                 try await server.run(load: {
@@ -118,46 +115,18 @@ struct ServeCommand: ParsableCommand {
                     FileHandle.standardOutput.write(Data("edgelm serve: listening on http://\(host):\(port) (model \(modelID) loading)\n".utf8))
                 })
             } catch {
-                failure.value.error = error
+                failure.value = error
             }
             done.signal()
         }
         done.wait()
-        if let error = failure.value.error { throw CLIError("the server stopped: \(error)", hint: "is the port free? (--port)") }
+        if let error = failure.value { throw CLIError("the server stopped: \(error)", hint: "is the port free? (--port)") }
     }
-
-    /// The task endpoints' escalation target: `$EDGELM_REMOTE_URL` (http/https only), as the task commands use.
-    func remoteHandler() -> (any RemoteTaskHandler)? {
-        guard let text = ProcessInfo.processInfo.environment["EDGELM_REMOTE_URL"],
-              (try? checkHTTPURL("EDGELM_REMOTE_URL", text)) != nil, let url = URL(string: text) else { return nil }
-        return OpenAICompatibleHandler(url: url)
-    }
-}
-
-final class ErrorBox { var error: (any Error)? }
-
-/// Non-Sendable values handed to the server task.
-final class UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
 
 extension ServeCommand {
-    /// Entry point: ArgumentParser's, with `edgelm`'s conventions — negative numbers reach validation, and every
-    /// error is one line on stderr (`Error: <what>; hint: <how>`), exit ≠ 0.
+    /// Entry point: ``CLIMain/main(_:commandPath:)``, as every `edgelm` command.
     static func main() {
-        let args = CLIMain.normalize(Array(CommandLine.arguments.dropFirst()))
-        do {
-            var command = try parseAsRoot(args)
-            try command.run()
-        } catch let code as ExitCode {
-            Foundation.exit(code.rawValue)
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success { exit(withError: error) }  // --help
-            let line = CLIMain.errorLine(error, message: message(for: error), commandPath: ["serve"])
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-            Foundation.exit(code.rawValue)
-        }
+        CLIMain.main(Self.self) { _ in ["serve"] }
     }
 }

@@ -143,12 +143,6 @@ enum BatchRunner {
 /// A JSON object as one line (sorted keys, as `printJSON`).
 func jsonLine(_ object: Any) -> String { TaskDocument.text(object) }
 
-/// Non-Sendable values handed to worker threads that each use their own part.
-final class UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
 /// Hands out input indices and prints finished lines in input order.
 final class OutputBoard: @unchecked Sendable {
     private let lock = NSLock()

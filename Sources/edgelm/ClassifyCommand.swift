@@ -44,10 +44,7 @@ struct TaskCLIOptions: ParsableArguments {
     }
 
     func router(local: LocalTaskHandler?) -> Router {
-        // $EDGELM_REMOTE_URL is held to the same rule as --remote-url: http(s) only, else no remote.
-        let text = remoteURL ?? ProcessInfo.processInfo.environment["EDGELM_REMOTE_URL"]
-        let url = text.flatMap { (try? checkHTTPURL("--remote-url", $0)) != nil ? URL(string: $0) : nil }
-        let remote = url.map { OpenAICompatibleHandler(url: $0, model: remoteModel, timeout: remoteTimeout) }
+        let remote = remoteEndpoint(remoteURL).map { OpenAICompatibleHandler(url: $0, model: remoteModel, timeout: remoteTimeout) }
         return Router(local: local, remote: remote,
                       policy: RouterPolicy(confidenceThreshold: threshold, offline: strictRemote ? .fail : .localLowConfidence))
     }

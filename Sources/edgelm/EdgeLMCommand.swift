@@ -18,23 +18,8 @@ struct EdgeLMCommand: ParsableCommand {
         ]
     )
 
-    /// Entry point: ArgumentParser's, except that negative numbers are accepted as option values (so their
-    /// range check can name the option) and every error is one line on stderr — `Error: <what>; hint: <how>`,
-    /// control characters escaped, at most 1 KiB — instead of the Error/Usage/See block.
+    /// Entry point: ``CLIMain/main(_:commandPath:)`` (one-line errors, negative numbers as option values).
     static func main() {
-        let args = CLIMain.normalize(Array(CommandLine.arguments.dropFirst()))
-        do {
-            var command = try parseAsRoot(args)
-            try command.run()
-        } catch let code as ExitCode {
-            Foundation.exit(code.rawValue)
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success { exit(withError: error) }  // --help, --version: ArgumentParser's output
-            let line = CLIMain.errorLine(error, message: message(for: error),
-                                         commandPath: CLIMain.commandPath(args, root: Self.self))
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-            Foundation.exit(code.rawValue)
-        }
+        CLIMain.main(Self.self) { CLIMain.commandPath($0, root: Self.self) }
     }
 }
