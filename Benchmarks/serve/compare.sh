@@ -20,6 +20,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"   # cleanup, port_free, wait_health
 model="$root/weights/smollm2-135m-instruct-q4_1.gguf"
 threads=2; slots=8; ctx=8192; conc="1,4,8,16"; duration=20; max_tokens=64; only=""; out=""; edgelm_args=""; llama_args=""; load_args=""
 lport=18081; eport=18082; edgelm=""
@@ -53,31 +55,9 @@ workdir="$root/.peers/results/compare-$stamp"
 mkdir -p "$workdir"
 [ -n "$out" ] || out="$workdir/compare.md"
 
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_health() {  # name port pid log
-  local deadline=$((SECONDS + 300))
-  while [ $SECONDS -lt $deadline ]; do
-    kill -0 "$3" 2>/dev/null || { echo "Error: $1 exited while loading; its log:" >&2; tail -20 "$4" >&2; return 1; }
-    if python3 - "$2" <<'PY' 2>/dev/null; then return 0; fi
-import http.client, sys
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=2)
-c.request("GET", "/health"); sys.exit(0 if c.getresponse().status == 200 else 1)
-PY
-    sleep 0.5
-  done
-  echo "Error: $1 not healthy after 300 s; its log: $4" >&2; return 1
-}
 
 servers=()
 notes=()
@@ -136,7 +116,7 @@ for c in "${levels[@]}"; do
   i=$((i + 1))
 done
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
-cleanup; pids=()
+cleanup
 
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"

@@ -16,6 +16,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"   # cleanup, port_free, wait_health
 backend=edgelm; model="$root/weights/smollm2-135m-instruct-q4_1.gguf"; clients=8; duration=40; kill_after=15
 sig=KILL; max_tokens=64; sessions=4; retries=0; lbport=18090; ports="18091,18092"; out=""
 while [ $# -gt 0 ]; do
@@ -70,18 +72,8 @@ run="$root/.peers/results/scaleout-$stamp"
 mkdir -p "$run"/{body,proxy,fastcgi,uwsgi,scgi}
 [ -n "$out" ] || out="$run/scaleout.md"
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in "$lbport" "$p1" "$p2"; do port_free "$p" || { echo "Error: port $p is busy; hint: --lb-port / --ports" >&2; exit 1; }; done
 
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  pids=()
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -92,19 +84,6 @@ start_instance() {  # port log -> pid in $inst_pid
              --host 127.0.0.1 --port "$1" >"$2" 2>&1 & ;;
   esac
   inst_pid=$!
-}
-wait_health() {  # name port pid log
-  local deadline=$((SECONDS + 300))
-  while [ $SECONDS -lt $deadline ]; do
-    kill -0 "$3" 2>/dev/null || { echo "Error: $1 exited while loading; its log:" >&2; tail -20 "$4" >&2; return 1; }
-    if python3 - "$2" <<'PY' 2>/dev/null; then return 0; fi
-import http.client, sys
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=2)
-c.request("GET", "/health"); sys.exit(0 if c.getresponse().status == 200 else 1)
-PY
-    sleep 0.5
-  done
-  echo "Error: $1 not healthy after 300 s" >&2; return 1
 }
 
 start_instance "$p1" "$run/instance-a.log"; pid_a=$inst_pid; pids+=("$pid_a")

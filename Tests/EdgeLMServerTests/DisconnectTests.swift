@@ -59,13 +59,7 @@ import Tasks
     /// A request waiting for the only slot is dropped from the queue when its client hangs up.
     @Test func hangUpWhileQueuedLeavesTheQueue() async throws {
         let (server, engine) = try ServerTests.server(sessions: 1, queue: 4)
-        let release = Atomic<Bool>(false)
-        let started = Atomic<Bool>(false)
-        let blocker = Task { try await engine.run { _ in
-            started.store(true, ordering: .releasing)
-            while !release.load(ordering: .acquiring) { usleep(1000) }
-        } }
-        while !started.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(2)) }
+        let blocker = try await LaneBlocker(engine)
         try await server.application().test(.live) { client in
             let raw = try RawClient(port: client.port!)
             raw.send(post: "/v1/chat/completions", body: ServerTests.chatBody("a", maxTokens: 50))
@@ -73,8 +67,7 @@ import Tasks
             raw.hangUp()
             #expect(try await Self.waitUntil { engine.statistics.queued == 0 })
             #expect(engine.statistics.cancelled == 1)
-            release.store(true, ordering: .releasing)
-            _ = try await blocker.value
+            try await blocker.release()
             #expect(engine.statistics.admitted == 1)   // the blocker only: the hung-up request never ran
             let m = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             #expect(m.contains("edgelm_requests_cancelled_total 1"))

@@ -17,6 +17,28 @@ extension JSONValue {
     }
 }
 
+/// Holds one of an engine's lanes busy until released (so requests queue or are refused deterministically).
+final class LaneBlocker: Sendable {
+    private final class Flag: Sendable { let value = Atomic<Bool>(false) }
+    private let released = Flag()
+    private let task: Task<Void, any Error>
+
+    init(_ engine: Engine) async throws {
+        let started = Flag(), released = self.released
+        task = Task { try await engine.run { _ in
+            started.value.store(true, ordering: .releasing)
+            while !released.value.load(ordering: .acquiring) { usleep(1000) }
+        } }
+        while !started.value.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(2)) }
+    }
+
+    /// Frees the lane and waits until the blocking call has returned.
+    func release() async throws {
+        released.value.store(true, ordering: .releasing)
+        try await task.value
+    }
+}
+
 /// The HTTP server on tiny random models, in process: every endpoint, streaming, errors, admission, auth,
 /// cancellation on disconnect, and no cross-talk between concurrent requests.
 @Suite(.serialized) struct ServerTests {
@@ -260,13 +282,7 @@ extension JSONValue {
     /// One sequence slot, no queue: while the slot is busy, another request gets 429 with Retry-After.
     @Test func overloadAnswers429() async throws {
         let (server, engine) = try Self.server(sessions: 1, queue: 0)
-        let release = Atomic<Bool>(false)
-        let started = Atomic<Bool>(false)
-        let blocker = Task { try await engine.run { _ in
-            started.store(true, ordering: .releasing)
-            while !release.load(ordering: .acquiring) { usleep(1000) }
-        } }
-        while !started.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(2)) }
+        let blocker = try await LaneBlocker(engine)
         try await server.application().test(.router) { client in
             let r = try await Self.post(client, "/v1/chat/completions", Self.chatBody("a", maxTokens: 2))
             #expect(r.status == .tooManyRequests)
@@ -274,8 +290,7 @@ extension JSONValue {
             #expect(try Self.json(r)["error"]?["code"] == .string("queue_full"))
             let c = try await Self.post(client, "/v1/classify", #"{"text":"a","labels":["x","y"]}"#)
             #expect(c.status == .tooManyRequests)
-            release.store(true, ordering: .releasing)
-            _ = try await blocker.value
+            try await blocker.release()
             #expect(try await Self.post(client, "/v1/chat/completions", Self.chatBody("a", maxTokens: 2)).status == .ok)
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             #expect(metrics.contains(#"edgelm_refusals_total{reason="queue_full"} 2"#))

@@ -4,15 +4,7 @@ import EdgeLM
 import Foundation
 import Testing
 
-private func conformanceBinary() -> URL? {
-    let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-        + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
-    for dir in candidates {
-        let url = dir.appendingPathComponent("edgelm")
-        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-    }
-    return nil
-}
+private func conformanceBinary() -> URL? { RealModel.edgelmBinary() }
 
 private func runConformance(_ arguments: [String]) throws -> (status: Int32, json: [String: Any]?, stderr: String) {
     let process = Process()

@@ -113,15 +113,7 @@ struct GGUFRealFileTests {
 // MARK: - `edgelm inspect` (runs the built binary)
 
 /// The built `edgelm` executable next to the test bundle, if present.
-private func edgelmBinary() -> URL? {
-    let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-        + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
-    for dir in candidates {
-        let url = dir.appendingPathComponent("edgelm")
-        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-    }
-    return nil
-}
+private func edgelmBinary() -> URL? { RealModel.edgelmBinary() }
 
 /// Runs edgelm with `arguments`; returns (exit status, stdout, stderr).
 private func runEdgeLM(_ arguments: [String]) throws -> (Int32, String, String) {

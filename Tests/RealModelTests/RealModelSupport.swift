@@ -36,6 +36,17 @@ enum RealModel {
         return path
     }
 
+    /// The built `edgelm` executable next to the test bundle, if present.
+    static func edgelmBinary() -> URL? {
+        let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
+            + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
+        for dir in candidates {
+            let url = dir.appendingPathComponent("edgelm")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return nil
+    }
+
     /// The repository root (parent of weights/).
     static var repositoryRoot: URL? { weightsDirectory()?.deletingLastPathComponent() }
 

@@ -11,15 +11,7 @@ import FoundationNetworking
 #endif
 import Testing
 
-private func edgelm() -> URL? {
-    let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-        + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
-    for dir in candidates {
-        let url = dir.appendingPathComponent("edgelm")
-        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-    }
-    return nil
-}
+private func edgelm() -> URL? { RealModel.edgelmBinary() }
 
 private let smol = RealModel.path(RealModel.smolLM)
 private let ready = smol != nil && edgelm() != nil
