@@ -155,13 +155,16 @@ extension ForwardPass {
     }
 
     /// Final RMSNorm and the output head over the `n` kept rows: each segment's logits (its last row for
-    /// `.last`, every row for `.all`) at its destination — written there directly when the step has one
-    /// segment, else computed for all kept rows at once (one pass over the head's weights) and copied out.
+    /// `.last`, every row for `.all`) at its destination — computed for all kept rows at once (one pass over
+    /// the head's weights), written there directly when the step has one segment or its segments'
+    /// destinations are consecutive rows of one buffer (``Session/evaluateAll(_:_:)``), else copied out.
     func outputHead(rows n: Int) {
         guard n > 0 else { return }
         let w = model.weights, dim = c.embeddingLength, eps = c.rmsNormEpsilon, vocab = c.vocabularySize
         for t in 0..<n { Ops.rmsNorm(x + t * dim, weight: w.outputNorm, xn + t * dim, count: dim, eps: eps) }
-        let direct = segmentCount == 1
+        var direct = true
+        for s in 0..<segmentCount where segments[s].outCount > 0
+            && segments[s].destination != segments[0].destination + segments[s].outRow * vocab { direct = false; break }
         let y = direct ? segments[0].destination : logits!
         if let streamer {
             // Chunked: the whole head resident at once would break a streamed budget.

@@ -246,6 +246,26 @@ final class KVCache {
         }
     }
 
+    /// Whether `other` lays out positions exactly as this cache does (same type, row size, pages per layer).
+    func sameLayout(as other: KVCache) -> Bool {
+        type == other.type && kvDim == other.kvDim && pageLen == other.pageLen && layerPages == other.layerPages
+    }
+
+    /// Copies the K and V entries of `layer` at the positions `range` from `source` (same layout, checked by
+    /// the caller with ``sameLayout(as:)``): the same bytes, so attention over them is the same.
+    func copyPositions(_ range: Range<Int>, layer l: Int, from source: KVCache) {
+        for p in range {
+            kRow(l, p).copyMemory(from: source.kRow(l, p), byteCount: kRowBytes)
+            switch type {
+            case .f16:
+                let s = source.v16(l, 0, p), d = v16(l, 0, p)
+                for i in 0..<kvDim { d[i * pageLen] = s[i * pageLen] }
+            case .q8_0, .q4_0:
+                vRow(l, p).copyMemory(from: source.vRow(l, p), byteCount: vRowBytes)
+            }
+        }
+    }
+
     // MARK: - Snapshots (layout-independent: per layer, K rows then V of its range of positions)
 
     /// Bytes of a snapshot of the positions `ranges[l]` of each layer.

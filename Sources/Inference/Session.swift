@@ -108,6 +108,8 @@ public final class Session {
     public var shouldStop: (() -> Bool)?
 
     let c: ModelConfig
+    /// The options the session was created with (a ``makeSibling()`` gets the same, without the budget).
+    let options: SessionOptions
     /// This session's sequence: KV cache, tokens (`kv`, `kvIntactFrom` below are its).
     let sequence: SequenceState
     /// The session's request to its context, reused by every step.
@@ -211,6 +213,7 @@ public final class Session {
         let ctx = layout.ctx
         self.model = model
         self.c = c
+        self.options = options
         self.contextLength = ctx
         self.batchSize = layout.batch
         self.kvPolicy = options.kvPolicy
@@ -332,7 +335,7 @@ public final class Session {
 
     /// Refuse policy: the whole input must fit up front (nothing is evaluated otherwise). Other policies make
     /// room batch by batch (``makeRoom(for:)``).
-    private func validate<C: Collection>(_ input: C) throws where C.Element == Int32 {
+    func validate<C: Collection>(_ input: C) throws where C.Element == Int32 {
         let needed = tokens.count + input.count
         if kvPolicy == .refuse, needed > contextLength {
             throw InferenceError.contextOverflow(needed: needed, contextLength: contextLength)
@@ -354,7 +357,7 @@ public final class Session {
         didEvaluate(ids.count, mode)
     }
 
-    private func didEvaluate(_ count: Int, _ mode: LogitsMode) {
+    func didEvaluate(_ count: Int, _ mode: LogitsMode) {
         lastLogitsValid = mode != .none
         lastLogitsRow = mode == .all ? count - 1 : 0
     }

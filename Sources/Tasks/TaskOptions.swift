@@ -66,6 +66,13 @@ public struct TaskOptions: Sendable {
     /// gives its best label at least this probability, the channel half is skipped and the direct half stands in
     /// for it (nil: never). Chosen on the tune split (docs/tasks.md).
     public var channelSkipConfidence: Double? = 0.6
+    /// Score every label of a half in shared steps: each label continues the prompt on its own sibling session
+    /// of the runner's (``Session/makeSibling()``, forked from the evaluated prompt with
+    /// ``Session/copyState(from:)``) and all labels' tokens go through the weights together
+    /// (``Session/evaluateAll(_:_:)``) instead of one label after another. The scores are bit-identical either
+    /// way; the siblings hold one KV copy of the label set's prompt per label (2N − 1 sessions for N labels with
+    /// combined scoring). Off when ``memoryBudget`` is set (the budget counts one session).
+    public var batchedLabels = true
     /// Softmax temperature of `classify` for label sets without a fitted one; nil for the model's default
     /// (``TaskRunner/defaultTemperature``).
     public var temperature: Double?

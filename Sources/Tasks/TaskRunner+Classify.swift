@@ -108,29 +108,52 @@ extension TaskRunner {
         return logits
     }
 
+    /// Whether label scoring runs batched on sibling sessions (``TaskOptions/batchedLabels``).
+    var batchedLabels: Bool { options.batchedLabels && options.memoryBudget == nil }
+
+    /// At least `count` sibling sessions of ``session`` in `pool` (made on first use).
+    func siblings(_ pool: inout [Session], count: Int) throws -> [Session] {
+        while pool.count < count { pool.append(try session.makeSibling()) }
+        return Array(pool[0..<count])
+    }
+
     /// Log-likelihood of each label's tokens after `prompt`, one array of per-token log-probabilities per label.
-    /// One prefill of the prompt; each label continues from its KV state and is truncated away afterwards.
+    /// One prefill of the prompt; then each label continues from its KV state: batched
+    /// (``TaskOptions/batchedLabels``), the first label in the session and every other one in a sibling forked
+    /// from it, all in shared steps; else one label after another, each truncated away afterwards.
     func labelLogProbs(prompt: [Int32], shared: Int, labels: [[Int32]], timings: inout TaskTimings) throws -> [[Double]] {
         let first = try prefillClassification(prompt, shared: shared, &timings)
         let base = session.position
         let firstLSE = Self.logSumExp(first)
-        var out: [[Double]] = []
+        var out = labels.map { [Double(first[Int($0[0])]) - firstLSE] }
         let t0 = DispatchTime.now().uptimeNanoseconds
-        for ids in labels {
-            var lp = [Double(first[Int(ids[0])]) - firstLSE]
-            if ids.count > 1 {
-                guard base + ids.count - 1 <= session.contextLength else {
-                    throw TasksError.inputTooLong(tokens: base + ids.count, contextLength: session.contextLength)
-                }
-                try session.evaluateAll(Array(ids.dropLast())) { i, logits in
-                    lp.append(Double(logits[Int(ids[i + 1])]) - Self.logSumExp(logits))
-                }
-                timings.generatedTokens += ids.count - 1
-                session.truncate(to: base)
-            }
-            out.append(lp)
+        defer { timings.decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+        let longest = labels.map(\.count).max() ?? 0
+        guard longest > 1 else { return out }
+        guard base + longest - 1 <= session.contextLength else {
+            throw TasksError.inputTooLong(tokens: base + longest, contextLength: session.contextLength)
         }
-        timings.decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let continued = labels.indices.filter { labels[$0].count > 1 }
+        if batchedLabels && continued.count > 1 {
+            let forks = try siblings(&directForks, count: continued.count - 1)
+            for f in forks { try f.copyState(from: session) }
+            let sessions = [session] + forks
+            defer { session.truncate(to: base) }
+            try Session.evaluateAll(continued.enumerated().map { (sessions[$0.offset], Array(labels[$0.element].dropLast())) }) { part, i, logits in
+                let ids = labels[continued[part]]
+                out[continued[part]].append(Double(logits[Int(ids[i + 1])]) - Self.logSumExp(logits))
+            }
+            for l in continued { timings.generatedTokens += labels[l].count - 1 }
+            return out
+        }
+        for l in continued {
+            let ids = labels[l]
+            try session.evaluateAll(Array(ids.dropLast())) { i, logits in
+                out[l].append(Double(logits[Int(ids[i + 1])]) - Self.logSumExp(logits))
+            }
+            timings.generatedTokens += ids.count - 1
+            session.truncate(to: base)
+        }
         return out
     }
 
@@ -175,6 +198,11 @@ extension TaskRunner {
     /// Makes the session start with `prefix`: kept when it already does, else restored from the
     /// ``prefixCache`` (or evaluated and cached there), else evaluated after the longest common prefix.
     func ensurePrefix(_ prefix: [Int32], _ timings: inout TaskTimings) throws {
+        try ensurePrefix(prefix, in: session, &timings)
+    }
+
+    /// ``ensurePrefix(_:_:)`` for `session` (the runner's, or one of its siblings).
+    func ensurePrefix(_ prefix: [Int32], in session: Session, _ timings: inout TaskTimings) throws {
         guard !prefix.isEmpty else { return }
         guard prefix.count < session.contextLength else {
             throw TasksError.inputTooLong(tokens: prefix.count, contextLength: session.contextLength)
@@ -201,7 +229,8 @@ extension TaskRunner {
 
     /// Channel scores: for each label, the log-likelihood of the text (and the end-of-answer token) after the
     /// prompt names that label — log P(text | label). One evaluation of the label's words and the text per label,
-    /// after the shared prefix.
+    /// after the shared prefix: batched (``TaskOptions/batchedLabels``), every label on its own sibling session
+    /// (which keeps the prefix between calls), all in shared steps; else one label after another in the session.
     func channelScores(_ p: ChannelPrompt, text: String, timings: inout TaskTimings) throws -> [Double] {
         var body = tokenizer.encode(" " + text, parseSpecial: false)
         if options.scoreEndOfTurn, let end = answerEnd { body.append(end) }
@@ -210,22 +239,36 @@ extension TaskRunner {
         guard longest <= session.contextLength else {
             throw TasksError.inputTooLong(tokens: longest, contextLength: session.contextLength)
         }
+        let common = p.prefix.count   // from the prefix on, every time (see prefillClassification)
+        let inputs = p.mids.map { mid in Array((p.prefix + mid)[common...]) + body.dropLast() }
+        let firsts = p.mids.map { p.prefix.count + $0.count - 1 - common }   // input index whose logits predict body[0]
+        var scores = [Double](repeating: 0, count: p.mids.count)
+        if batchedLabels && p.mids.count > 1 {
+            let forks = try siblings(&channelForks, count: p.mids.count)
+            try ensurePrefix(p.prefix, in: forks[0], &timings)
+            if !p.prefix.isEmpty { forks[0].truncate(to: common) }
+            for f in forks.dropFirst() { try f.copyState(from: forks[0]) }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try Session.evaluateAll(Array(zip(forks, inputs))) { part, i, logits in
+                let first = firsts[part]
+                guard i >= first else { return }
+                scores[part] += Double(logits[Int(body[i - first])]) - Self.logSumExp(logits)
+            }
+            for f in forks { f.truncate(to: common) }
+            timings.promptTokens += inputs.reduce(0) { $0 + $1.count }
+            timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            return scores
+        }
         try ensurePrefix(p.prefix, &timings)
-        var scores: [Double] = []
         let t0 = DispatchTime.now().uptimeNanoseconds
-        for mid in p.mids {
-            let head = p.prefix + mid
-            let common = p.prefix.count   // from the prefix on, every time (see prefillClassification)
+        for (l, input) in inputs.enumerated() {
             session.truncate(to: common)
-            let input = Array(head[common...]) + body.dropLast()
-            let first = head.count - 1 - common   // input index whose logits predict body[0]
-            var sum = 0.0
+            let first = firsts[l]
             try session.evaluateAll(input) { i, logits in
                 guard i >= first else { return }
-                sum += Double(logits[Int(body[i - first])]) - Self.logSumExp(logits)
+                scores[l] += Double(logits[Int(body[i - first])]) - Self.logSumExp(logits)
             }
             timings.promptTokens += input.count
-            scores.append(sum)
         }
         timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         return scores

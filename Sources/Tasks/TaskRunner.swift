@@ -19,6 +19,11 @@ public final class TaskRunner {
     let endOfTurn: Int32?
     var contextualCache: [LabelSet: [Double]] = [:]
     var temperatures: [LabelSet: Double] = [:]
+    /// Sibling sessions of ``session`` for batched label scoring (``TaskOptions/batchedLabels``), made on first
+    /// use: the direct half's labels after the first continue on `directForks` (forked from the evaluated
+    /// prompt), the channel half's labels each on one of `channelForks` (which keep the channel prefix).
+    var directForks: [Session] = []
+    var channelForks: [Session] = []
     private var trieStorage: TokenTrie?
     /// KV snapshots of classification prefixes (a label set's instruction, descriptions and examples), shared
     /// by every runner given the same cache: a label set's prefix is evaluated once and restored afterwards.

@@ -42,6 +42,8 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Scoring: combined (default), direct or channel (classify).") var scoring = "combined"
     @Option(name: .long, help: "Combined scoring: skip the channel half when the direct half's confidence is at least P (default 0.6; off: never) (classify).")
     var channelSkip = "0.6"
+    @Flag(name: .long, help: "Score labels one after another instead of all labels in shared steps (classify; same scores, for timing).")
+    var sequentialLabels = false
     @Option(name: .long, help: "String fields copied from the text (extract): auto, marked or off.") var spans = "auto"
     @Option(name: .long, help: "Typed fields (extract): auto, schema or off.") var spanTypes = "auto"
     @Flag(name: .long, help: "Leave the two worked examples out of the extraction prompt (extract).") var noDemonstrations = false
@@ -104,6 +106,7 @@ struct EvalCommand: ParsableCommand {
         opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
         opts.temperature = temperature
         opts.channelSkipConfidence = Double(channelSkip)
+        opts.batchedLabels = !sequentialLabels
         opts.spans = SpanPolicy(rawValue: spans) ?? .auto
         opts.spanTypes = SpanTypePolicy(rawValue: spanTypes) ?? .auto
         opts.extractDemonstrations = !noDemonstrations
@@ -263,7 +266,7 @@ struct EvalCommand: ParsableCommand {
             "ece": ClassificationMetrics.ece(all), "latency_p50_ms": Self.percentile(latencies, 0.5),
             "latency_p95_ms": Self.percentile(latencies, 0.95), "prompt_tokens_p50": Self.percentile(prefillTokens, 0.5),
             "latency_mean_ms": latencies.isEmpty ? 0 : latencies.reduce(0, +) / Double(latencies.count),
-            "channel_skipped": channelSkipped, "channel_skip": channelSkip, "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
+            "channel_skipped": channelSkipped, "channel_skip": channelSkip, "batched_labels": runner.options.batchedLabels, "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
             "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
             "families": perFamily, "family_order": familyOrder,
             "reliability": ClassificationMetrics.reliability(all).map {

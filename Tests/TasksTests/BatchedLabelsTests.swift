@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import Inference
+import InferenceTestSupport
+@testable import Tasks
+
+/// Batched label scoring (``TaskOptions/batchedLabels``: every label's continuation on its own sibling session,
+/// all in shared steps) gives exactly the scores of scoring one label after another.
+@Suite(.serialized) struct BatchedLabelsTests {
+    /// The tiny Llama (ChatML template) and the tiny Gemma 3 (no template: plain-text prompts; sliding-window
+    /// layers of window 8, so the rings wrap inside every prompt).
+    static func model(gemma: Bool) throws -> Model {
+        let path: String
+        if gemma {
+            (path, _) = try TinyGemma(dim: 96, ffn: 128, context: 512, matrixType: .q8_0, embeddingType: .q8_0).write()
+        } else {
+            var tiny = TinyModel(context: 512, merges: ["a b"])
+            tiny.seed = 7
+            (path, _) = try tiny.write()
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try Model(path: path)
+    }
+
+    @Test(arguments: [false, true])
+    func batchedScoresEqualSequential(gemma: Bool) throws {
+        let model = try Self.model(gemma: gemma)
+        // Labels of different token lengths (one of a single word), descriptions, examples, two label sets used
+        // alternately, and texts of different lengths: forks keep or copy different parts each time.
+        let sets = [
+            LabelSet(labels: [LabelSpec("set_alarm", description: "alarms and timers"), LabelSpec("weather"),
+                              LabelSpec("play_music_now"), LabelSpec("book-a-flight")],
+                     examples: [.init(text: "wake me at 7", label: "set_alarm"), .init(text: "rain today?", label: "weather")]),
+            LabelSet(["SPAM", "NOT_SPAM", "maybe"]),
+        ]
+        let texts = ["a b", "Book a one-way flight to Paris for two adults.", "b", "is it going to snow in Oslo this weekend, or not?"]
+        for scoring in [ClassifierScoring.direct, .channel, .combined] {
+            var opts = TaskOptions(contextLength: 512, threads: 1)
+            opts.scoring = scoring
+            opts.channelSkipConfidence = nil
+            var sequentialOptions = opts
+            sequentialOptions.batchedLabels = false
+            let batched = try TaskRunner(model: model, options: opts)
+            let sequential = try TaskRunner(model: model, options: sequentialOptions)
+            for (k, text) in texts.enumerated() {
+                for set in sets {
+                    let b = try batched.classify(text, labelSet: set)
+                    let s = try sequential.classify(text, labelSet: set)
+                    #expect(b.rawScores == s.rawScores, "\(scoring) gemma=\(gemma) input \(k): \(b.rawScores) vs \(s.rawScores)")
+                    #expect(b.probabilities == s.probabilities && b.label == s.label)
+                    #expect(b.timings.promptTokens + b.timings.generatedTokens > 0)
+                }
+            }
+            // The batched runner really scored on siblings (and the sequential one never made any).
+            #expect(batched.directForks.isEmpty == (scoring == .channel))
+            #expect(batched.channelForks.count == (scoring == .direct ? 0 : 4))
+            #expect(sequential.directForks.isEmpty && sequential.channelForks.isEmpty)
+        }
+    }
+
+    /// With a memory budget the runner keeps to its one session (the budget counts only that).
+    @Test func memoryBudgetKeepsOneSession() throws {
+        let model = try Self.model(gemma: false)
+        var opts = TaskOptions(contextLength: 512, threads: 1)
+        opts.channelSkipConfidence = nil
+        opts.memoryBudget = MemoryBudget(cap: 1 << 40)
+        let r = try TaskRunner(model: model, options: opts)
+        _ = try r.classify("a b", labelSet: LabelSet(["red", "green", "blue"]))
+        #expect(r.directForks.isEmpty && r.channelForks.isEmpty)
+    }
+}
