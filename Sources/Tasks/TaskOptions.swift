@@ -66,6 +66,12 @@ public struct TaskOptions: Sendable {
     /// gives its best label at least this probability, the channel half is skipped and the direct half stands in
     /// for it (nil: never). Chosen on the tune split (docs/tasks.md).
     public var channelSkipConfidence: Double? = 0.6
+    /// With combined scoring (when the channel half is not skipped): evaluate the channel half only for the
+    /// direct half's k most probable labels (nil: all). Within them the channel half redistributes the direct
+    /// half's probability mass on them; every other label keeps the direct half as its stand-in, as a skip does.
+    /// k ≥ the number of labels is the same as nil. The channel half costs k evaluations of (label words + text)
+    /// instead of one per label.
+    public var channelTopK: Int? = nil
     /// Score every label of a half in shared steps: each label continues the prompt on its own sibling session
     /// of the runner's (``Session/makeSibling()``, forked from the evaluated prompt with
     /// ``Session/copyState(from:)``) and all labels' tokens go through the weights together
@@ -149,6 +155,9 @@ public struct Classification: Sendable, Equatable {
     public var timings: TaskTimings
     /// Combined scoring answered from the direct half alone (``TaskOptions/channelSkipConfidence``).
     public var channelSkipped = false
+    /// Labels whose channel half was evaluated (0 for direct scoring or a skip; fewer than all with
+    /// ``TaskOptions/channelTopK``).
+    public var channelLabels = 0
 
     /// Probability of `label` by name.
     public func probability(of label: String) -> Double? {

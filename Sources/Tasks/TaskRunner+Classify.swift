@@ -327,6 +327,7 @@ extension TaskRunner {
             }
         }
         var skipped = false
+        var channelLabels = 0
         if options.scoring == .combined, let skip = options.channelSkipConfidence {
             // The direct half is already sure (its own distribution at the default combined temperature): the
             // channel half (N evaluations of label words + text) is left out and the direct half stands in for
@@ -335,17 +336,34 @@ extension TaskRunner {
             let t = options.temperature ?? defaultTemperature(fewShot: !labelSet.shots.isEmpty)
             if (Self.softmax(direct.map { $0 / t }).max() ?? 0) >= skip { raw = direct.map { 2 * $0 }; skipped = true }
         }
-        if options.scoring != .direct && !skipped {
+        if options.scoring == .combined && !skipped, let k = options.channelTopK, k < raw.count {
+            // The channel half only for the direct half's k best labels: within them it redistributes the direct
+            // half's mass on them; the others keep the direct half as their stand-in (as a skip does).
+            let direct = Self.logSoftmax(raw)
+            let top = direct.indices.sorted { direct[$0] > direct[$1] || (direct[$0] == direct[$1] && $0 < $1) }
+                .prefix(max(1, k)).sorted()
+            let p = channelPrompt(labelSet)
+            let channel = try channelScores(ChannelPrompt(prefix: p.prefix, mids: top.map { p.mids[$0] }),
+                                            text: text, timings: &timings)
+            let m = top.map { direct[$0] }.max()!
+            let mass = m + log(top.reduce(0) { $0 + exp(direct[$1] - m) })   // log of the direct mass on them
+            let within = Self.logSoftmax(channel)
+            var q = direct
+            for (j, i) in top.enumerated() { q[i] = mass + within[j] }
+            raw = zip(direct, q).map { $0 + $1 }
+            channelLabels = top.count
+        } else if options.scoring != .direct && !skipped {
             let channel = try channelScores(channelPrompt(labelSet), text: text, timings: &timings)
             raw = options.scoring == .channel ? channel
                 : zip(Self.logSoftmax(raw), Self.logSoftmax(channel)).map { $0 + $1 }
+            channelLabels = raw.count
         }
         let t = temperature(for: labelSet)
         let probs = Self.softmax(raw.map { $0 / t })
         let best = probs.indices.max { probs[$0] < probs[$1] }!
         timings.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Classification(label: labelSet.names[best], labels: labelSet.names, probabilities: probs,
-                              rawScores: raw, timings: timings, channelSkipped: skipped)
+                              rawScores: raw, timings: timings, channelSkipped: skipped, channelLabels: channelLabels)
     }
 
     /// The temperature `classify` uses for `set`: fitted for it, else ``TaskOptions/temperature``, else the

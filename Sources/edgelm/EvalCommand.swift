@@ -42,6 +42,8 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Scoring: combined (default), direct or channel (classify).") var scoring = "combined"
     @Option(name: .long, help: "Combined scoring: skip the channel half when the direct half's confidence is at least P (default 0.6; off: never) (classify).")
     var channelSkip = "0.6"
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (default: all) (classify).", valueName: "K|all"))
+    var channelTopK = "all"
     @Flag(name: .long, help: "Score labels one after another instead of all labels in shared steps (classify; same scores, for timing).")
     var sequentialLabels = false
     @Option(name: .long, help: "String fields copied from the text (extract): auto, marked or off.") var spans = "auto"
@@ -63,6 +65,9 @@ struct EvalCommand: ParsableCommand {
         guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
         guard channelSkip == "off" || Double(channelSkip).map({ $0 > 0 && $0 <= 1 }) == true else {
             throw ValidationError("--channel-skip must be a probability in (0, 1] or off")
+        }
+        guard channelTopK == "all" || Int(channelTopK).map({ $0 >= 1 }) == true else {
+            throw ValidationError("--channel-top-k must be a number of labels ≥ 1 or all")
         }
         guard SpanPolicy(rawValue: spans) != nil else { throw ValidationError("--spans must be auto, marked or off") }
         guard SpanTypePolicy(rawValue: spanTypes) != nil else { throw ValidationError("--span-types must be auto, schema or off") }
@@ -107,6 +112,7 @@ struct EvalCommand: ParsableCommand {
         opts.temperature = temperature
         opts.channelSkipConfidence = Double(channelSkip)
         opts.batchedLabels = !sequentialLabels
+        opts.channelTopK = Int(channelTopK)
         opts.spans = SpanPolicy(rawValue: spans) ?? .auto
         opts.spanTypes = SpanTypePolicy(rawValue: spanTypes) ?? .auto
         opts.extractDemonstrations = !noDemonstrations
@@ -220,6 +226,7 @@ struct EvalCommand: ParsableCommand {
         var all: [ScoredPrediction] = []
         var latencies: [Double] = [], prefillTokens: [Double] = []
         var channelSkipped = 0
+        var channelLabelsSum = 0.0
         var perFamily: [String: Any] = [:]
         var familyOrder: [String] = []
         for f in fams {
@@ -238,6 +245,7 @@ struct EvalCommand: ParsableCommand {
                 results.append((p.correct, p.correct ? 1 : 0))
                 latencies.append(c.timings.totalSeconds * 1000)
                 if c.channelSkipped { channelSkipped += 1 }
+                channelLabelsSum += Double(c.channelLabels)
                 prefillTokens.append(Double(c.timings.promptTokens))
                 if verbose {
                     FileHandle.standardError.write(Data(String(format: "%@ %@ %@ → %@ (%.2f)  %@\n", p.correct ? "✓" : "✗", f.name,
@@ -266,7 +274,7 @@ struct EvalCommand: ParsableCommand {
             "ece": ClassificationMetrics.ece(all), "latency_p50_ms": Self.percentile(latencies, 0.5),
             "latency_p95_ms": Self.percentile(latencies, 0.95), "prompt_tokens_p50": Self.percentile(prefillTokens, 0.5),
             "latency_mean_ms": latencies.isEmpty ? 0 : latencies.reduce(0, +) / Double(latencies.count),
-            "channel_skipped": channelSkipped, "channel_skip": channelSkip, "batched_labels": runner.options.batchedLabels, "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
+            "channel_skipped": channelSkipped, "channel_skip": channelSkip, "batched_labels": runner.options.batchedLabels, "channel_top_k": channelTopK, "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
             "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
             "families": perFamily, "family_order": familyOrder,
             "reliability": ClassificationMetrics.reliability(all).map {

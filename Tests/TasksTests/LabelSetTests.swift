@@ -223,6 +223,39 @@ import Inference
         #expect(!full.channelSkipped && full.rawScores == both.rawScores)
     }
 
+    /// With `channelTopK` the channel half is evaluated for the direct half's k best labels only: within them it
+    /// redistributes the direct half's mass on them, the others keep the direct half as their stand-in; k = every
+    /// label is plain combined scoring.
+    @Test func channelTopKRestrictsTheChannelHalf() throws {
+        var opts = TaskOptions(contextLength: 512, threads: 1)
+        opts.calibration = .none
+        opts.channelSkipConfidence = nil
+        let r = try TaskRunnerTests.runner(seed: 4, options: opts)
+        let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue"), LabelSpec("green")], examples: [.init(text: "fire", label: "red")])
+        var d = opts; d.scoring = .direct
+        var ch = opts; ch.scoring = .channel
+        let direct = TaskRunner.logSoftmax(try TaskRunner(model: r.model, options: d).classify("sky", labelSet: set).rawScores)
+        let channel = try TaskRunner(model: r.model, options: ch).classify("sky", labelSet: set).rawScores
+        let full = try r.classify("sky", labelSet: set)
+        #expect(full.channelLabels == 3)
+        var all = opts; all.channelTopK = 3
+        let same = try TaskRunner(model: r.model, options: all).classify("sky", labelSet: set)
+        #expect(same.rawScores == full.rawScores && same.channelLabels == 3)
+        var two = opts; two.channelTopK = 2
+        let c = try TaskRunner(model: r.model, options: two).classify("sky", labelSet: set)
+        #expect(c.channelLabels == 2 && !c.channelSkipped)
+        let order = direct.indices.sorted { direct[$0] > direct[$1] }
+        let top = order.prefix(2).sorted(), rest = order[2]
+        let mass = log(exp(direct[top[0]]) + exp(direct[top[1]]))
+        let within = TaskRunner.logSoftmax(top.map { channel[$0] })
+        #expect(abs(c.rawScores[rest] - 2 * direct[rest]) < 1e-9, "\(c.rawScores) vs direct \(direct)")
+        for (j, i) in top.enumerated() {
+            #expect(abs(c.rawScores[i] - (direct[i] + mass + within[j])) < 1e-9, "label \(i): \(c.rawScores[i])")
+        }
+        #expect(abs(c.probabilities.reduce(0, +) - 1) < 1e-9)
+        #expect(c.timings.promptTokens < full.timings.promptTokens)
+    }
+
     @Test func temperatureSources() throws {
         var opts = TaskOptions(contextLength: 512, threads: 1)
         opts.temperature = 2
