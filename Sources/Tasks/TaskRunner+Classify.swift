@@ -307,8 +307,10 @@ extension TaskRunner {
     ///   ``TasksError/inputTooLong(tokens:contextLength:)``.
     /// - Complexity: the label set's prefix (instruction, descriptions, examples) is evaluated once per label
     ///   set — kept in the session between calls and in the runner's ``prefixCache`` — then per input one
-    ///   prefill of `Text: …` plus Σ label tokens single-token evaluations; the first call per label set also
-    ///   scores the content-free inputs.
+    ///   prefill of `Text: …` plus the labels' tokens (in shared steps with ``TaskOptions/batchedLabels``, else
+    ///   one label after another); the channel half (combined scoring, unless skipped) one evaluation of (label
+    ///   words + text) per label, or per each of the direct half's ``TaskOptions/channelTopK`` best labels; the
+    ///   first call per label set also scores the content-free inputs.
     public func classify(_ text: String, labelSet: LabelSet) throws -> Classification {
         let start = DispatchTime.now().uptimeNanoseconds
         try labelSet.validate()
