@@ -361,7 +361,8 @@ extension TaskRunner {
             channelLabels = raw.count
         }
         let t = temperature(for: labelSet)
-        let probs = Self.softmax(raw.map { $0 / t })
+        let bias = biases[labelSet]
+        let probs = Self.softmax(raw.indices.map { raw[$0] / t + (bias?[$0] ?? 0) })
         let best = probs.indices.max { probs[$0] < probs[$1] }!
         timings.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Classification(label: labelSet.names[best], labels: labelSet.names, probabilities: probs,
@@ -443,6 +444,42 @@ extension TaskRunner {
 
     /// Sets (or clears, with nil) the temperature used for a label set.
     public func setTemperature(_ t: Double?, labelSet: LabelSet) { temperatures[labelSet] = t }
+
+    /// Sets (or clears, with nil) per-label biases for a label set: added to the scores after the temperature,
+    /// before the softmax (label order of the set; e.g. fitted by ``BiasCalibration/fit(_:count:regularization:)``
+    /// on labelled examples of the set).
+    public func setBiases(_ b: [Double]?, labelSet: LabelSet) {
+        precondition(b == nil || b!.count == labelSet.labels.count, "setBiases: one bias per label")
+        biases[labelSet] = b
+    }
+
+    /// Fits per-label biases for this label set on labelled examples (at its current temperature; minimising
+    /// their negative log-likelihood, ``BiasCalibration``) and uses them in later `classify` calls with it: a
+    /// label set whose answers lean one way (urgency: NORMAL read as URGENT) is pulled back. Use examples that
+    /// are not the set's few-shot examples (those are in the prompt).
+    /// - Returns: the fitted biases.
+    /// - Complexity: one `classify` per example plus a small convex fit.
+    @discardableResult
+    public func calibrateBiases(examples: [(text: String, label: String)], labelSet: LabelSet) throws -> [Double] {
+        let previous = biases[labelSet]
+        biases[labelSet] = nil
+        var rows: [(scores: [Double], target: Int)] = []
+        do {
+            for e in examples {
+                guard let target = labelSet.names.firstIndex(of: e.label) else {
+                    throw TasksError.invalidLabels("example label '\(e.label)' is not one of \(labelSet.names)")
+                }
+                let c = try classify(e.text, labelSet: labelSet)
+                rows.append((c.probabilities.map { log(max($0, 1e-300)) }, target))
+            }
+        } catch {
+            biases[labelSet] = previous
+            throw error
+        }
+        let b = BiasCalibration.fit(rows, count: labelSet.labels.count)
+        biases[labelSet] = b
+        return b
+    }
 
     /// Sets (or clears, with nil) the temperature used for `labels`.
     public func setTemperature(_ t: Double?, labels: [String], instruction: String? = nil) {

@@ -19,6 +19,7 @@ public final class TaskRunner {
     let endOfTurn: Int32?
     var contextualCache: [LabelSet: [Double]] = [:]
     var temperatures: [LabelSet: Double] = [:]
+    var biases: [LabelSet: [Double]] = [:]
     /// Sibling sessions of ``session`` for batched label scoring (``TaskOptions/batchedLabels``), made on first
     /// use: the direct half's labels after the first continue on `directForks` (forked from the evaluated
     /// prompt), the channel half's labels each on one of `channelForks` (which keep the channel prefix).
@@ -417,6 +418,33 @@ public final class TaskRunner {
     /// Tokens `text` would occupy inside a task prompt (for routing decisions: does it fit?).
     public func promptTokenCount(_ text: String) -> Int {
         chatTokens(system: nil, user: text).count
+    }
+}
+
+/// Per-label bias calibration: additive biases b on per-class log-scores s (softmax(s + b)) fitted to labelled
+/// rows — the bias half of vector scaling (Guo et al. 2017), for label sets whose answers lean towards one label.
+public enum BiasCalibration {
+    /// The biases minimising the mean of −log softmax(scores + b)[target] plus `regularization` · Σ b² (which keeps
+    /// them finite when the rows are separable and pulls labels without rows to 0), by gradient descent (the
+    /// objective is convex); centred to sum 0. Returns zeros for an empty set.
+    public static func fit(_ rows: [(scores: [Double], target: Int)], count: Int, regularization: Double = 0.1) -> [Double] {
+        var b = [Double](repeating: 0, count: count)
+        guard !rows.isEmpty, count > 1 else { return b }
+        let step = 1 / (0.5 + 2 * regularization)
+        var grad = [Double](repeating: 0, count: count)
+        for _ in 0..<2000 {
+            for i in 0..<count { grad[i] = 2 * regularization * b[i] }
+            for r in rows {
+                let z = (0..<count).map { r.scores[$0] + b[$0] }
+                let m = z.max()!
+                let e = z.map { exp($0 - m) }
+                let s = e.reduce(0, +)
+                for i in 0..<count { grad[i] += (e[i] / s - (i == r.target ? 1 : 0)) / Double(rows.count) }
+            }
+            for i in 0..<count { b[i] -= step * grad[i] }
+        }
+        let mean = b.reduce(0, +) / Double(count)
+        return b.map { $0 - mean }
     }
 }
 

@@ -42,8 +42,9 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Scoring: combined (default), direct or channel (classify).") var scoring = "combined"
     @Option(name: .long, help: "Combined scoring: skip the channel half when the direct half's confidence is at least P (default 0.6; off: never) (classify).")
     var channelSkip = "0.6"
-    @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (default: all) (classify).", valueName: "K|all"))
-    var channelTopK = "all"
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (default 3; all: every label) (classify).", valueName: "K|all"))
+    var channelTopK = "3"
+    @Flag(name: .long, help: "With --fit-split: also fit per-label biases per family on that split (classify).") var fitBias = false
     @Flag(name: .long, help: "Score labels one after another instead of all labels in shared steps (classify; same scores, for timing).")
     var sequentialLabels = false
     @Option(name: .long, help: "String fields copied from the text (extract): auto, marked or off.") var spans = "auto"
@@ -66,6 +67,7 @@ struct EvalCommand: ParsableCommand {
         guard channelSkip == "off" || Double(channelSkip).map({ $0 > 0 && $0 <= 1 }) == true else {
             throw ValidationError("--channel-skip must be a probability in (0, 1] or off")
         }
+        if fitBias && fitSplit == nil { throw ValidationError("--fit-bias needs --fit-split") }
         guard channelTopK == "all" || Int(channelTopK).map({ $0 >= 1 }) == true else {
             throw ValidationError("--channel-top-k must be a number of labels ≥ 1 or all")
         }
@@ -207,10 +209,14 @@ struct EvalCommand: ParsableCommand {
         for f in fams { try f.set.validate() }
         // Temperature: one for every family, fitted on --fit-split (at T = 1), else --temperature / the default.
         var fitted: Double? = nil
+        var fittedBiases: [String: [Double]] = [:]
         if let fitSplit {
             var rows: [(scores: [Double], target: Int)] = []
+            var familyRows: [[(scores: [Double], target: Int)]] = []
             for f in fams {
                 runner.setTemperature(1, labelSet: f.set)
+                runner.setBiases(nil, labelSet: f.set)
+                let first = rows.count
                 for item in f.items where item.split == fitSplit {
                     guard let target = f.set.names.firstIndex(of: item.label) else {
                         throw CLIError("family \(f.name): label '\(item.label)' is not one of \(f.set.names)")
@@ -218,10 +224,21 @@ struct EvalCommand: ParsableCommand {
                     let c = try runner.classify(item.text, labelSet: f.set)
                     rows.append((c.probabilities.map { log(max($0, 1e-300)) }, target))
                 }
+                familyRows.append(Array(rows[first...]))
             }
             let t = TemperatureScaling.fit(rows)
             for f in fams { runner.setTemperature(t, labelSet: f.set) }
             fitted = t
+            if fitBias {
+                // Per family, biases on its own fit-split rows at the fitted temperature (softmax is shift-invariant,
+                // so the T = 1 log-probabilities divided by T are the scaled scores).
+                for (f, r) in zip(fams, familyRows) {
+                    let b = BiasCalibration.fit(r.map { (row: (scores: [Double], target: Int)) in (row.scores.map { $0 / t }, row.target) },
+                                                count: f.set.labels.count)
+                    runner.setBiases(b, labelSet: f.set)
+                    fittedBiases[f.name] = b
+                }
+            }
         }
         var all: [ScoredPrediction] = []
         var latencies: [Double] = [], prefillTokens: [Double] = []
@@ -274,7 +291,7 @@ struct EvalCommand: ParsableCommand {
             "ece": ClassificationMetrics.ece(all), "latency_p50_ms": Self.percentile(latencies, 0.5),
             "latency_p95_ms": Self.percentile(latencies, 0.95), "prompt_tokens_p50": Self.percentile(prefillTokens, 0.5),
             "latency_mean_ms": latencies.isEmpty ? 0 : latencies.reduce(0, +) / Double(latencies.count),
-            "channel_skipped": channelSkipped, "channel_skip": channelSkip, "batched_labels": runner.options.batchedLabels, "channel_top_k": channelTopK, "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
+            "channel_skipped": channelSkipped, "channel_skip": channelSkip, "batched_labels": runner.options.batchedLabels, "fitted_biases": fittedBiases, "channel_top_k": channelTopK, "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
             "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
             "families": perFamily, "family_order": familyOrder,
             "reliability": ClassificationMetrics.reliability(all).map {

@@ -38,6 +38,7 @@ import InferenceTestSupport
             var opts = TaskOptions(contextLength: 512, threads: 1)
             opts.scoring = scoring
             opts.channelSkipConfidence = nil
+            opts.channelTopK = nil   // the channel half for every label (4 in the first set)
             var sequentialOptions = opts
             sequentialOptions.batchedLabels = false
             let batched = try TaskRunner(model: model, options: opts)
@@ -56,6 +57,17 @@ import InferenceTestSupport
             #expect(batched.channelForks.count == (scoring == .direct ? 0 : 4))
             #expect(sequential.directForks.isEmpty && sequential.channelForks.isEmpty)
         }
+        // The default top 3 of 4 labels: the channel half on 3 siblings, the same scores as one at a time.
+        var top = TaskOptions(contextLength: 512, threads: 1)
+        top.channelSkipConfidence = nil
+        var topSequential = top
+        topSequential.batchedLabels = false
+        let b = try TaskRunner(model: model, options: top), s = try TaskRunner(model: model, options: topSequential)
+        for text in texts {
+            let cb = try b.classify(text, labelSet: sets[0]), cs = try s.classify(text, labelSet: sets[0])
+            #expect(cb.rawScores == cs.rawScores && cb.channelLabels == 3)
+        }
+        #expect(b.channelForks.count == 3)
     }
 
     /// With a memory budget the runner keeps to its one session (the budget counts only that).

@@ -230,6 +230,7 @@ import Inference
         var opts = TaskOptions(contextLength: 512, threads: 1)
         opts.calibration = .none
         opts.channelSkipConfidence = nil
+        opts.channelTopK = nil
         let r = try TaskRunnerTests.runner(seed: 4, options: opts)
         let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue"), LabelSpec("green")], examples: [.init(text: "fire", label: "red")])
         var d = opts; d.scoring = .direct
