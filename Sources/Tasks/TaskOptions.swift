@@ -62,7 +62,7 @@ public struct TaskOptions: Sendable {
     public var labelScore: LabelScore = .mean
     /// How `classify` scores labels (chosen on the tune split, docs/tasks.md).
     public var scoring: ClassifierScoring = .combined
-    /// With combined scoring: when the direct half alone (calibrated, its softmax at the default temperature)
+    /// With combined scoring: when the direct half alone (calibrated, its softmax at ``TaskRunner/skipTemperature(fewShot:)``)
     /// gives its best label at least this probability, the channel half is skipped and the direct half stands in
     /// for it (nil: never). Chosen on the tune split (docs/tasks.md).
     public var channelSkipConfidence: Double? = 0.6

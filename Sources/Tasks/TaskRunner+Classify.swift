@@ -331,11 +331,11 @@ extension TaskRunner {
         var skipped = false
         var channelLabels = 0
         if options.scoring == .combined, let skip = options.channelSkipConfidence {
-            // The direct half is already sure (its own distribution at the default combined temperature): the
+            // The direct half is already sure (its own distribution at the skip temperature): the
             // channel half (N evaluations of label words + text) is left out and the direct half stands in for
             // it, so the scores are twice the direct log-softmax.
             let direct = Self.logSoftmax(raw)
-            let t = options.temperature ?? defaultTemperature(fewShot: !labelSet.shots.isEmpty)
+            let t = options.temperature ?? skipTemperature(fewShot: !labelSet.shots.isEmpty)
             if (Self.softmax(direct.map { $0 / t }).max() ?? 0) >= skip { raw = direct.map { 2 * $0 }; skipped = true }
         }
         if options.scoring == .combined && !skipped, let k = options.channelTopK, k < raw.count {
@@ -384,13 +384,32 @@ extension TaskRunner {
         return Self.fittedTemperatures[key + (fewShot ? "/few-shot" : "/zero-shot")] ?? 1
     }
 
+    /// The temperature at which the channel skip compares the direct half's best probability with
+    /// ``TaskOptions/channelSkipConfidence``: ``TaskOptions/temperature`` when set, else the model's default
+    /// temperature as it was when the threshold was chosen on the tune split (2 examples per label; docs/tasks.md),
+    /// kept apart from ``defaultTemperature(fewShot:)`` so that refitting that one does not move the skip rule.
+    public func skipTemperature(fewShot: Bool) -> Double {
+        guard options.calibration == .contextual, options.labelScore == .mean, options.scoreEndOfTurn else { return 1 }
+        let key = "\(model.config.architecture)/\(template.style == .plainText ? "base" : "chat")/\(options.scoring.rawValue)"
+        return Self.skipTemperatures[key + (fewShot ? "/few-shot" : "/zero-shot")] ?? 1
+    }
+
+    /// The skip rule's temperatures (``skipTemperature(fewShot:)``): the fitted defaults of 2 examples per label.
+    static let skipTemperatures: [String: Double] = [
+        "llama/chat/combined/few-shot": 0.639,
+        "llama/chat/combined/zero-shot": 0.843,
+        "gemma3/base/combined/few-shot": 0.934,
+        "gemma3/base/combined/zero-shot": 0.811,
+    ]
+
     /// The default temperature of label sets with few-shot examples (``defaultTemperature(fewShot:)``).
     public var defaultTemperature: Double { defaultTemperature(fewShot: true) }
 
-    /// Temperatures fitted on the tune split (`edgelm eval --task classify --fit-split tune`, 2 examples per
-    /// label for few-shot, none for zero-shot), per architecture, prompt style, scoring and kind of label set.
+    /// Temperatures fitted on the tune split (`edgelm eval --task classify --fit-split tune`, the default 4
+    /// examples per label and channel top 3 for SmolLM2's few-shot, 2 examples per label for Gemma 3's, none for
+    /// zero-shot), per architecture, prompt style, scoring and kind of label set.
     static let fittedTemperatures: [String: Double] = [
-        "llama/chat/combined/few-shot": 0.639,    // SmolLM2-135M-Instruct
+        "llama/chat/combined/few-shot": 0.463,    // SmolLM2-135M-Instruct
         "llama/chat/combined/zero-shot": 0.843,
         "gemma3/base/combined/few-shot": 0.934,   // Gemma 3 270M (base)
         "gemma3/base/combined/zero-shot": 0.811,

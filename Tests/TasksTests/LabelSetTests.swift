@@ -207,7 +207,7 @@ import Inference
         var d = opts; d.scoring = .direct
         let direct = try TaskRunner(model: r.model, options: d).classify("sky", labelSet: set)
         let ls = TaskRunner.logSoftmax(direct.rawScores)
-        let t = r.defaultTemperature(fewShot: true)
+        let t = r.skipTemperature(fewShot: true)   // the rule's own temperature, not the softmax default
         let sure = TaskRunner.softmax(ls.map { $0 / t }).max()!
         #expect(sure < 0.999, "the test needs a direct half that is not certain: \(sure)")
         var below = opts; below.channelSkipConfidence = sure - 1e-6
