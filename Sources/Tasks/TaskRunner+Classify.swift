@@ -329,7 +329,6 @@ extension TaskRunner {
             }
         }
         var skipped = false
-        var channelLabels = 0
         if options.scoring == .combined, let skip = options.channelSkipConfidence {
             // The direct half is already sure (its own distribution at the skip temperature): the
             // channel half (N evaluations of label words + text) is left out and the direct half stands in for
@@ -353,12 +352,10 @@ extension TaskRunner {
             var q = direct
             for (j, i) in top.enumerated() { q[i] = mass + within[j] }
             raw = zip(direct, q).map { $0 + $1 }
-            channelLabels = top.count
         } else if options.scoring != .direct && !skipped {
             let channel = try channelScores(channelPrompt(labelSet), text: text, timings: &timings)
             raw = options.scoring == .channel ? channel
                 : zip(Self.logSoftmax(raw), Self.logSoftmax(channel)).map { $0 + $1 }
-            channelLabels = raw.count
         }
         let t = temperature(for: labelSet)
         let bias = biases[labelSet]
@@ -366,7 +363,7 @@ extension TaskRunner {
         let best = probs.indices.max { probs[$0] < probs[$1] }!
         timings.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Classification(label: labelSet.names[best], labels: labelSet.names, probabilities: probs,
-                              rawScores: raw, timings: timings, channelSkipped: skipped, channelLabels: channelLabels)
+                              rawScores: raw, timings: timings, channelSkipped: skipped)
     }
 
     /// The temperature `classify` uses for `set`: fitted for it, else ``TaskOptions/temperature``, else the
@@ -406,12 +403,12 @@ extension TaskRunner {
     public var defaultTemperature: Double { defaultTemperature(fewShot: true) }
 
     /// Temperatures fitted on the tune split (`edgelm eval --task classify --fit-split tune`, the default 4
-    /// examples per label and channel top 3 for SmolLM2's few-shot, 2 examples per label for Gemma 3's, none for
-    /// zero-shot), per architecture, prompt style, scoring and kind of label set.
+    /// examples per label and channel top 3 for few-shot, none for zero-shot), per architecture, prompt style,
+    /// scoring and kind of label set.
     static let fittedTemperatures: [String: Double] = [
         "llama/chat/combined/few-shot": 0.463,    // SmolLM2-135M-Instruct
         "llama/chat/combined/zero-shot": 0.843,
-        "gemma3/base/combined/few-shot": 0.934,   // Gemma 3 270M (base)
+        "gemma3/base/combined/few-shot": 0.593,   // Gemma 3 270M (base)
         "gemma3/base/combined/zero-shot": 0.811,
     ]
 
