@@ -1,6 +1,10 @@
 import ArgumentParser
 import EdgeLM
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `--profile NAME|FILE`, `--memory-cap BYTES|MiB|GiB`, `--residency`, `--kv-type` and `--kv-policy`, shared by
 /// commands that create sessions.

@@ -9,7 +9,11 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The bytes behind a parsed GGUF file. Immutable after creation.
 final class GGUFStorage: @unchecked Sendable {

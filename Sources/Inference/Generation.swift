@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
 import GGUF
 import Tokenizers
 
@@ -153,7 +158,7 @@ extension Session {
             text += decoder.append(next)
             // Stop strings: cut the text at the first match.
             for s in request.stopStrings where !s.isEmpty {
-                if let r = text.range(of: s) {
+                if let r = text.firstRange(of: s) {
                     text = String(text[..<r.lowerBound])
                     reason = .stopString
                     break loop

@@ -6,7 +6,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import GGUF
 import Kernels
 @_exported import DeviceProfiles

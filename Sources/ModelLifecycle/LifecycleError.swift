@@ -1,6 +1,17 @@
 // Typed errors of the model lifecycle: every case names the cause and carries a hint.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Everything that can go wrong while creating, verifying, installing or switching models.
 ///

@@ -3,7 +3,19 @@
 // SHA-256 match its manifest and the manifest's signature verifies against a trusted key.
 
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EdgeLMEssentials
 import GGUF
 
 extension ModelStore {
@@ -22,7 +34,7 @@ extension ModelStore {
         guard Self.fileType(path) == S_IFREG, let d = FileManager.default.contents(atPath: path), d.count <= 4096 else {
             return nil
         }
-        let s = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let s = String(decoding: d, as: UTF8.self).trimmingWhitespace()
         return s.isEmpty ? nil : s
     }
 
@@ -134,7 +146,7 @@ public final class DigestCache: @unchecked Sendable {
     public static let shared = DigestCache()
     private struct Stamp: Hashable { var dev: UInt64, ino: UInt64, size: Int, mtime: Int, mtimeNs: Int, ctime: Int, ctimeNs: Int }
     private var entries: [String: (Stamp, String)] = [:]
-    private let lock = NSLock()
+    private let lock = Lock()
     /// Number of files actually hashed (tests and docs measure the cache with it).
     public private(set) var hashes = 0
 
@@ -182,7 +194,7 @@ public enum TrustedKeys {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
         var keys: [ManifestPublicKey] = []
         for line in text.split(whereSeparator: \.isNewline) {
-            let s = line.trimmingCharacters(in: .whitespaces)
+            let s = line.trimmingWhitespace()
             if s.isEmpty || s.hasPrefix("#") { continue }
             guard let raw = Data(base64Encoded: s), raw.count == 32,
                 let k = try? ManifestPublicKey(rawRepresentation: raw)

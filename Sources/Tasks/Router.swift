@@ -1,7 +1,11 @@
 // Tasks: local-first routing with escalation to a remote model, per the product rules: the local model may
 // suggest, draft, classify and pre-fill; it does not make final high-risk decisions.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What the caller will do with the answer.
 public enum Capability: String, Sendable, Codable, CaseIterable {

@@ -1,7 +1,11 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 @main
 struct EdgeLMCommand: ParsableCommand {

@@ -1,7 +1,20 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
+import EdgeLMEssentials
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Runs one extraction through `router` and records its telemetry event: the per-input step of `extract`.
 func extractOne(_ text: String, schema: JSONSchema, router: Router, local: TimedLocalHandler,
@@ -77,7 +90,7 @@ struct ExtractCommand: ParsableCommand {
         }
         writeStdout(value.description + "\n")
         if verbose {
-            FileHandle.standardError.write(Data("[\(result.origin.rawValue), \(result.reason.rawValue)]\n".utf8))
+            StandardStream.error.write(bytes: Data("[\(result.origin.rawValue), \(result.reason.rawValue)]\n".utf8))
         }
     }
 }

@@ -1,7 +1,13 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
+import EdgeLMEssentials
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -72,8 +78,8 @@ struct GenerateCommand: ParsableCommand {
             ])
         } else {
             writeStdout("\n")
-            FileHandle.standardError.write(Data(String(
-                format: "[%d prompt tokens, %d generated, %.1f tok/s prefill, %.1f tok/s decode, stop: %@]\n",
+            StandardStream.error.write(bytes: Data(String(
+                printf: "[%d prompt tokens, %d generated, %.1f tok/s prefill, %.1f tok/s decode, stop: %@]\n",
                 result.promptTokens.count, result.tokens.count, result.prefillTokensPerSecond,
                 result.decodeTokensPerSecond, result.stopReason.rawValue).utf8))
         }

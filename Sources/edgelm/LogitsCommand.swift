@@ -1,7 +1,11 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 struct LogitsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

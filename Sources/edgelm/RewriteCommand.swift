@@ -1,7 +1,13 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
+import EdgeLMEssentials
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
 
 /// Runs one rewrite through `router` and records its telemetry event: the per-input step of `rewrite` (non-streaming).
 func rewriteOne(_ text: String, instruction: String, maxTokens: Int, router: Router, local: TimedLocalHandler,
@@ -80,8 +86,8 @@ struct RewriteCommand: ParsableCommand {
         recorder.record(TelemetryEvent(task: .rewrite, latencyMs: TelemetryRecorder.elapsedMs(since: start),
                                        tokens: r.timings.promptTokens + r.timings.generatedTokens))
         writeStdout("\n")
-        FileHandle.standardError.write(Data(String(
-            format: "[%d prompt tokens, %d generated, %.0f ms, %@]\n", r.timings.promptTokens, r.timings.generatedTokens,
+        StandardStream.error.write(bytes: Data(String(
+                printf: "[%d prompt tokens, %d generated, %.0f ms, %@]\n", r.timings.promptTokens, r.timings.generatedTokens,
             r.timings.totalSeconds * 1000, r.finished ? "end of turn" : "max tokens").utf8))
     }
 }
