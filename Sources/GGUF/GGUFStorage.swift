@@ -50,6 +50,16 @@ final class GGUFStorage: @unchecked Sendable {
         mapped = true
     }
 
+    /// `madvise(MADV_DONTNEED)` on the whole pages inside `range` of a mapping (the pages are re-read from
+    /// the file if touched again); nothing for a heap copy.
+    func release(_ range: Range<Int>) {
+        guard mapped else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (range.lowerBound + page - 1) / page * page, hi = min(count, range.upperBound) / page * page
+        guard hi > lo else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, Int32(MADV_DONTNEED))
+    }
+
     /// Copies `bytes` into a 64-byte aligned heap buffer.
     init(copying bytes: UnsafeRawBufferPointer) {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
