@@ -124,8 +124,11 @@ let package = Package(
         .testTarget(name: "KernelsBLASTests", dependencies: ["KernelsBLAS", "Kernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF"], resources: [.copy("Golden")]),
         .testTarget(name: "ModelLifecycleTests", dependencies: ["ModelLifecycle", "GGUF", "Inference", "Tasks",
-                                                               "InferenceTestSupport"]),
-        .testTarget(name: "TasksTests", dependencies: ["Tasks", "Inference", "GGUF", "Kernels", "InferenceTestSupport"]),
+                                                               "InferenceTestSupport", "EdgeLMNetworking",
+                                                               "EdgeLMCommandSupport"]),
+        .testTarget(name: "TasksTests", dependencies: ["Tasks", "Inference", "GGUF", "Kernels", "InferenceTestSupport",
+                                                     "EdgeLMNetworking"]),
+        .testTarget(name: "EdgeLMEssentialsTests", dependencies: ["EdgeLMEssentials"]),
         // Tiny random GGUF models shared by the tests below (not a product; `package` access).
         .target(name: "InferenceTestSupport", dependencies: ["GGUF", "Kernels"], path: "Tests/InferenceTestSupport"),
         .testTarget(name: "MemoryBudgetTests", dependencies: ["DeviceProfiles", "Inference", "GGUF", "Kernels", "Tokenizers",
@@ -136,6 +139,6 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         // Needs weights/ (weights/fetch.sh); skipped with a message when the files are absent.
-        .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "edgelm", "edgelm-server"], resources: [.copy("Reference")]),
+        .testTarget(name: "RealModelTests", dependencies: ["EdgeLM"], resources: [.copy("Reference")]),
     ]
 )

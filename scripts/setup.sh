@@ -11,3 +11,4 @@ fi
 weights/fetch.sh smollm2
 swift build -c release --product edgelm
 swift build -c release --product edgelm-server   # what `edgelm serve` runs
+swift build -c release --product edgelm-http     # what `edgelm` sends its HTTP requests through

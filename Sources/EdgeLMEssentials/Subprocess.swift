@@ -24,7 +24,7 @@ package struct SubprocessError: Error, CustomStringConvertible {
 
 /// Runs `executable` with `arguments` (not through a shell), feeding it `input` on stdin, and waits for it;
 /// its stderr is the caller's. `onOutput` sees each chunk of its stdout as it arrives and returns false to
-/// stop the child (SIGTERM; the rest of its output is discarded); the result carries all of it when `collect`
+/// stop the child (SIGKILL; the rest of its output is discarded); the result carries all of it when `collect`
 /// is true. Cost: one `posix_spawn`, a pipe per stream.
 package func runSubprocess(_ executable: String, _ arguments: [String], input: [UInt8] = [],
                            collect: Bool = true,
@@ -48,10 +48,27 @@ package func runSubprocess(_ executable: String, _ arguments: [String], input: [
     posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
     for fd in inPipe + outPipe { posix_spawn_file_actions_addclose(&actions, fd) }
 
+    // The child starts with default signal handling (we ignore SIGPIPE; it must not inherit that).
+    #if canImport(Darwin)
+    var attributes: posix_spawnattr_t?
+    #else
+    var attributes = posix_spawnattr_t()
+    #endif
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    sigaddset(&defaults, SIGPIPE)
+    var noMask = sigset_t()
+    sigemptyset(&noMask)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setsigmask(&attributes, &noMask)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
     let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
     var pid = pid_t()
-    let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+    let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
     close(inPipe[0]); close(outPipe[1])
     guard rc == 0 else {
         close(inPipe[1]); close(outPipe[0])
@@ -59,7 +76,7 @@ package func runSubprocess(_ executable: String, _ arguments: [String], input: [
     }
     // The input is written from a thread so that a child that prints before reading cannot deadlock us.
     let writeEnd = inPipe[1]
-    let feeder = JoinableThread(stackSize: 1 << 16) {
+    let feeder = JoinableThread(stackSize: 512 << 10) {
         input.withUnsafeBytes { raw in
             var done = 0
             while done < raw.count {
@@ -81,7 +98,7 @@ package func runSubprocess(_ executable: String, _ arguments: [String], input: [
         guard wanted else { continue }  // draining a child we stopped
         if let onOutput, !chunk.withUnsafeBytes({ onOutput(UnsafeRawBufferPointer(rebasing: $0[..<n])) }) {
             wanted = false
-            kill(pid, SIGTERM)
+            kill(pid, SIGKILL)
             continue
         }
         if collect { output.append(contentsOf: chunk[..<n]) }

@@ -24,7 +24,7 @@ package final class JoinableThread: @unchecked Sendable {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var attr = pthread_attr_t()
         pthread_attr_init(&attr)
-        pthread_attr_setstacksize(&attr, max(stackSize, 1 << 16))
+        pthread_attr_setstacksize(&attr, max(stackSize, 256 << 10))
         let rc = pthread_create(&thread, &attr, { raw in
             #if canImport(Darwin)
             let box = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
@@ -35,7 +35,7 @@ package final class JoinableThread: @unchecked Sendable {
             return nil
         }, box)
         pthread_attr_destroy(&attr)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
+        precondition(rc == 0, "pthread_create failed: \(String(cString: strerror(rc)))")
     }
 
     /// Waits until the thread's closure has returned (once; later calls return at once).

@@ -36,9 +36,14 @@ public struct URLSessionTransport: HTTPTransport {
                 if let deadline = request.deadline, sink.done.wait(timeout: .now() + deadline + 1) == .timedOut {
                     task.cancel()
                     sink.done.wait()
+                    sink.onResponse = nil
+                    sink.onBody = nil
                     throw HTTPTransportError(url: request.url, reason: "no answer within \(deadline) s", timedOut: true)
                 }
                 if request.deadline == nil { sink.done.wait() }
+                // The session keeps its delegate until it is invalidated, later: the callbacks may not escape.
+                sink.onResponse = nil
+                sink.onBody = nil
                 if let failure = sink.failure { throw failure }
             }
         }
@@ -47,8 +52,8 @@ public struct URLSessionTransport: HTTPTransport {
 
 /// Receives the response on the session's serial delegate queue; the caller reads `failure` after `done`.
 private final class Sink: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    let onResponse: (Int) throws -> Bool
-    let onBody: (UnsafeRawBufferPointer) throws -> Void
+    var onResponse: ((Int) throws -> Bool)?
+    var onBody: ((UnsafeRawBufferPointer) throws -> Void)?
     var failure: (any Error)?
     var stopped = false
     let done = DispatchSemaphore(value: 0)
@@ -61,7 +66,7 @@ private final class Sink: NSObject, URLSessionDataDelegate, @unchecked Sendable 
                     completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         do {
-            if try onResponse(status) { completionHandler(.allow); return }
+            if try onResponse?(status) == true { completionHandler(.allow); return }
         } catch { failure = error }
         stopped = true
         completionHandler(.cancel)
@@ -69,7 +74,7 @@ private final class Sink: NSObject, URLSessionDataDelegate, @unchecked Sendable 
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
         guard !stopped else { return }
-        do { try data.withUnsafeBytes { try onBody($0) } } catch {
+        do { try data.withUnsafeBytes { try onBody?($0) } } catch {
             failure = error
             stopped = true
             dataTask.cancel()
