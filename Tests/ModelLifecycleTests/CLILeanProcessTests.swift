@@ -18,7 +18,7 @@ struct CLILeanProcessTests {
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
-        return text.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+        return text.split(separator: "\n").compactMap { $0.split(whereSeparator: \.isWhitespace).first.map(String.init) }
     }
 
     @Test func edgelmLoadsNoFoundationNorNetworking() throws {
