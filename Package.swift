@@ -52,14 +52,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
-        // EdgeLMEssentials: the string helpers FoundationEssentials lacks (the modules do not import Foundation).
+        // EdgeLMEssentials: the platform imports of every module (FoundationEssentials, the C library, Dispatch) and
+        // the few helpers FoundationEssentials lacks. No library module imports Foundation or FoundationNetworking.
         .target(name: "EdgeLMEssentials"),
         // HTTPTransport: the interface downloads and the remote task handler send requests through.
         .target(name: "HTTPTransport"),
         // EdgeLMNetworking: HTTPTransport on URLSession (FoundationNetworking), for apps and the server.
         .target(name: "EdgeLMNetworking", dependencies: ["HTTPTransport"]),
         // GGUF: memory-mapped reader, writer, ggml type table and block layouts.
-        .target(name: "GGUF", swiftSettings: hotSettings),
+        .target(name: "GGUF", dependencies: ["EdgeLMEssentials"], swiftSettings: hotSettings),
         // Kernels: pure-Swift SIMD quant formats, dot products, matvec/matmul, elementwise ops, thread pool.
         .target(name: "Kernels", dependencies: ["GGUF"], swiftSettings: kernelSettings),
         // OpenBLAS (Debian libopenblas-dev) as an optional f32 GEMM backend for prefill.
@@ -70,7 +71,7 @@ let package = Package(
         // DeviceProfiles: device classes (memory cap, threads, context, residency), user profiles from JSON.
         .target(name: "DeviceProfiles", dependencies: ["EdgeLMEssentials"]),
         // Inference: Model (immutable) / Session (mutable), architectures, sampling, memory budgets.
-        .target(name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenizers", "DeviceProfiles"], swiftSettings: kernelSettings),
+        .target(name: "Inference", dependencies: ["EdgeLMEssentials", "GGUF", "Kernels", "Tokenizers", "DeviceProfiles"], swiftSettings: kernelSettings),
         // ModelLifecycle: manifests, signed releases, the on-device model store, staged rollout, telemetry.
         .target(name: "ModelLifecycle", dependencies: ["EdgeLMEssentials", "HTTPTransport", "GGUF", "DeviceProfiles", "Inference", .product(name: "Crypto", package: "swift-crypto")]),
         // Tasks: classify / extract / rewrite on a local model, calibrated confidence, schema-constrained JSON,

@@ -2,18 +2,6 @@
 // weight residency), the built-in table and user profiles from JSON. The one source of truth for device
 // memory caps: Inference's MemoryBudget and ModelLifecycle's DeviceMemoryProfile both read this table.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import EdgeLMEssentials
 
 /// Where the weights live while a session runs.

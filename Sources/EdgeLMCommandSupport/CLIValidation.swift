@@ -3,18 +3,6 @@
 
 import ArgumentParser
 import EdgeLM
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import EdgeLMEssentials
 
 /// Throws a `ValidationError` naming `option`, the allowed range and the value given.

@@ -1,18 +1,6 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMEssentials
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// `--model`, `--store` and `--threads`, shared by every command that runs a model.
 ///

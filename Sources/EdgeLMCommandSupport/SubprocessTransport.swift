@@ -3,18 +3,6 @@
 
 import EdgeLM
 import EdgeLMEssentials
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// ``HTTPTransport`` through a child process (`edgelm-http`; its header documents the pipe protocol).
 /// Cost per request: one process start (~10–20 ms) on top of the transfer; the body streams through a pipe.
@@ -37,45 +25,79 @@ package struct SubprocessTransport: HTTPTransport {
         var input = Array(try JSONEncoder().encode(head))
         input.append(UInt8(ascii: "\n"))
         input += request.body
-        var header: [UInt8] = [], inBody = false, stop = false
-        var failure: (any Error)?
-        var transportError: HTTPTransportError?
+        var reader = FrameReader()
+        var outcome: Result<Void, any Error>?
         let result = try withoutActuallyEscaping(onResponse) { onResponse in
             try withoutActuallyEscaping(onBody) { onBody in
                 try run(input) { chunk in
-                    guard !stop else { return false }
-                    var rest = chunk[...]
-                    if !inBody {
-                        guard let nl = rest.firstIndex(of: UInt8(ascii: "\n")) else { header += rest; return true }
-                        header += rest[..<nl]
-                        rest = rest[(nl + 1)...]
-                        inBody = true
-                        let text = String(decoding: header, as: UTF8.self)
-                        if text.hasPrefix("HTTP "), let status = Int(text.dropFirst(5)) {
-                            do {
-                                if try !onResponse(status) { stop = true; return false }
-                            } catch { failure = error; stop = true; return false }
-                        } else {
-                            let parts = text.split(separator: " ", maxSplits: 2).map(String.init)
-                            transportError = HTTPTransportError(url: request.url, reason: parts.count == 3 ? parts[2] : text,
-                                                                timedOut: parts.count > 1 && parts[1] == "1")
-                            stop = true
-                            return false
+                    do {
+                        try reader.feed(chunk) { frame in
+                            switch frame {
+                            case .status(let status):
+                                if try !onResponse(status) { outcome = .success(()) }
+                            case .body(let bytes): try onBody(bytes)
+                            case .end: outcome = .success(())
+                            case .failed(let timedOut, let reason):
+                                outcome = .failure(HTTPTransportError(url: request.url, reason: reason, timedOut: timedOut))
+                            }
+                            return outcome == nil
                         }
+                    } catch {
+                        outcome = .failure(error)
                     }
-                    if !rest.isEmpty {
-                        do { try onBody(UnsafeRawBufferPointer(rebasing: rest)) } catch {
-                            failure = error; stop = true; return false
-                        }
-                    }
-                    return true
+                    return outcome == nil
                 }
             }
         }
-        if let failure { throw failure }
-        if let transportError { throw transportError }
-        guard inBody || stop else {
-            throw HTTPTransportError(url: request.url, reason: "edgelm-http ended (status \(result.status)) without an answer")
+        switch outcome {
+        case .success?: return
+        case .failure(let error)?: throw error
+        case nil:
+            throw HTTPTransportError(url: request.url, reason: "edgelm-http ended (status \(result.status)) mid-answer")
+        }
+    }
+}
+
+/// Parses `edgelm-http`'s frames (its header documents them) from stdout chunks of any size.
+private struct FrameReader {
+    enum Frame {
+        case status(Int)
+        case body(UnsafeRawBufferPointer)
+        case end
+        case failed(timedOut: Bool, reason: String)
+    }
+
+    private var line: [UInt8] = []
+    private var bodyLeft = 0
+
+    /// Calls `handle` for each complete frame in order; `handle` returns false to stop reading.
+    mutating func feed(_ chunk: UnsafeRawBufferPointer, _ handle: (Frame) throws -> Bool) throws {
+        var i = 0
+        while i < chunk.count {
+            if bodyLeft > 0 {
+                let n = min(bodyLeft, chunk.count - i)
+                bodyLeft -= n
+                i += n
+                guard try handle(.body(UnsafeRawBufferPointer(rebasing: chunk[(i - n)..<i]))) else { return }
+                continue
+            }
+            let byte = chunk[i]
+            i += 1
+            guard byte == UInt8(ascii: "\n") else { line.append(byte); continue }
+            let text = String(decoding: line, as: UTF8.self)
+            line.removeAll(keepingCapacity: true)
+            let parts = text.split(separator: " ", maxSplits: 2).map(String.init)
+            switch parts.first {
+            case "H": guard try handle(.status(Int(parts.count > 1 ? parts[1] : "") ?? 0)) else { return }
+            case "D": bodyLeft = Int(parts.count > 1 ? parts[1] : "") ?? 0
+            case "E": _ = try handle(.end); return
+            case "X":
+                _ = try handle(.failed(timedOut: parts.count > 1 && parts[1] == "1", reason: parts.count > 2 ? parts[2] : text))
+                return
+            default:
+                _ = try handle(.failed(timedOut: false, reason: "edgelm-http wrote an unreadable frame"))
+                return
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-// EdgeLMEssentials: the few string helpers the modules used from Foundation, which FoundationEssentials lacks.
+// EdgeLMEssentials: string helpers the modules used from Foundation, which FoundationEssentials lacks.
 // The library modules import FoundationEssentials (not Foundation, ICU or FoundationNetworking) so that a
 // process that runs a model does not map and relocate them: see docs/performance.md, "Process memory".
 

@@ -1,17 +1,6 @@
 // GGUFFile: a validated, memory-mapped GGUF file (metadata + tensor views). Parsing is in GGUFParser.swift.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 
 /// A GGUF v2/v3 file, mapped read-only and validated.
 ///

@@ -1,15 +1,6 @@
 // GGUFWriter: builds a little-endian GGUF v3 (or v2) file from metadata and raw tensor bytes.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import EdgeLMEssentials
 
 /// `write(2)` under another name: inside `GGUFWriter`, `write` means ``GGUFWriter/write(to:)``.
 private func writeFD(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buf, count) }

@@ -1,9 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
+import EdgeLMEssentials
 import GGUF
 import Tokenizers
 

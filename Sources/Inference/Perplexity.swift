@@ -1,15 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 
 /// Perplexity of a text, computed as llama.cpp's `perplexity` tool does.
 public struct PerplexityResult: Sendable, Codable {

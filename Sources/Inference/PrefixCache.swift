@@ -1,11 +1,7 @@
 // PrefixCache: KV snapshots of shared prompt prefixes (a fixed instruction followed by varying inputs),
 // bounded in bytes with least-recently-used eviction, shared by the sessions of one model.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import EdgeLMEssentials
 import Synchronization
 
 /// KV caches of prompt prefixes, reused across requests: restoring a prefix's KV replaces prefilling it and

@@ -1,17 +1,6 @@
 // Crash-safe small-file writes and low-level file helpers.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 
 /// POSIX helpers behind the store's crash-safety argument (docs/lifecycle.md).
 public enum AtomicFile {

@@ -1,18 +1,7 @@
 // Resumable HTTP(S) download into the store's staging area.
 
 import Crypto
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 import HTTPTransport
 
 /// Downloads with `Range` resume: bytes already in the partial file are re-hashed and the request asks for

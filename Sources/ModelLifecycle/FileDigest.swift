@@ -1,18 +1,7 @@
 // Streaming SHA-256 of files and the tokenizer fingerprint.
 
 import Crypto
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 import GGUF
 
 /// SHA-256 helpers that never load a whole file.

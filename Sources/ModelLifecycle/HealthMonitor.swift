@@ -1,17 +1,6 @@
 // Health counters per installed version and automatic rollback.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 
 /// Thresholds that make a newly activated version roll back.
 public struct HealthThresholds: Sendable, Equatable, Codable {

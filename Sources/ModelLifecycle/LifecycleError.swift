@@ -1,17 +1,6 @@
 // Typed errors of the model lifecycle: every case names the cause and carries a hint.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 
 /// Everything that can go wrong while creating, verifying, installing or switching models.
 ///

@@ -1,18 +1,7 @@
 // The signed description of one model release.
 
 import Crypto
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 import GGUF
 
 /// What a model version may be used for (checked by the task layer before running a task).

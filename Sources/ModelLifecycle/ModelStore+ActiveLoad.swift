@@ -1,11 +1,6 @@
 // Loading the active model with health accounting: load markers, failure counts, eval scores and the
 // automatic rollback that follows when a threshold is crossed.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import EdgeLMEssentials
 import GGUF
 

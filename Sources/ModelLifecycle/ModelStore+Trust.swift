@@ -3,18 +3,6 @@
 // SHA-256 match its manifest and the manifest's signature verifies against a trusted key.
 
 import Crypto
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import EdgeLMEssentials
 import GGUF
 
@@ -39,6 +27,13 @@ extension ModelStore {
     }
 
     /// The `S_IFMT` bits of `path` from `lstat` (a symlink is `S_IFLNK`, never its target), or nil.
+    /// The size of the file at `path` (not following a symlink), or -1 when it cannot be read.
+    static func fileSize(_ path: String) -> Int {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return -1 }
+        return Int(st.st_size)
+    }
+
     static func fileType(_ path: String) -> mode_t? {
         var st = stat()
         guard lstat(path, &st) == 0 else { return nil }

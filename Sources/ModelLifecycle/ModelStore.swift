@@ -2,18 +2,7 @@
 
 import Crypto
 import HTTPTransport
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 import GGUF
 
 /// Where an install takes the model bytes from.
@@ -269,7 +258,7 @@ public final class ModelStore: @unchecked Sendable {
                                           transport: try requireTransport(url), progress: progress)
         }
         hit(.copied)
-        let size = (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? -1
+        let size = Self.fileSize(partial)
         guard size == manifest.byteSize else {
             try? FileManager.default.removeItem(atPath: stage)
             throw LifecycleError.sizeMismatch(expected: manifest.byteSize, actual: size)
@@ -353,7 +342,7 @@ public final class ModelStore: @unchecked Sendable {
     private func activateLocked(_ key: String) throws {
         guard isInstalled(key) else { throw LifecycleError.notInstalled(key) }
         let manifest = try ModelManifest.load(from: versionDirectory(key) + "/manifest.json")
-        let size = (try? FileManager.default.attributesOfItem(atPath: modelPath(key))[.size] as? Int) ?? -1
+        let size = Self.fileSize(modelPath(key))
         guard size == manifest.byteSize else {
             throw LifecycleError.corruptStore("\(key)/model.gguf has \(size) bytes, its manifest says \(manifest.byteSize)")
         }

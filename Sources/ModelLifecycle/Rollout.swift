@@ -1,18 +1,7 @@
 // Staged rollout: channel files and the deterministic device bucket.
 
 import Crypto
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 
 /// Rollout stages with their default percentages.
 public enum RolloutStage: String, Codable, CaseIterable, Sendable {

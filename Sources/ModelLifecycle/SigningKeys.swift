@@ -1,18 +1,6 @@
 // Ed25519 key files.
 
 import Crypto
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import EdgeLMEssentials
 
 /// Ed25519 key handling for manifest signing. A key file holds the base64 of the 32-byte private key

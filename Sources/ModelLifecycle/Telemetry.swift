@@ -1,18 +1,6 @@
 // Private, aggregate-only telemetry: counters and histograms keyed by closed enums; no text by construction.
 
 import EdgeLMEssentials
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The kind of task a request ran (a closed set: labels can never carry user text).
 public enum TaskKind: String, CaseIterable, Codable, Sendable {

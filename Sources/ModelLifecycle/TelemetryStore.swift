@@ -1,18 +1,6 @@
 // The on-device telemetry file: where the CLI and apps accumulate counters between runs, its opt-out, and the
 // one event type the task commands record (enums and numbers only).
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import EdgeLMEssentials
 
 /// One finished (or failed) request, reduced to what telemetry may keep: enums and numbers. There is no

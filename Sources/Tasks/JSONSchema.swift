@@ -1,17 +1,6 @@
 // Tasks: the JSON Schema subset `extract` supports, parsed and checked up front, plus a validator.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 
 /// A JSON Schema in the subset EdgeLM can decode under constraint:
 /// `type` object (with `properties`, `required`), string (`maxLength`), number, integer, boolean, `enum`,

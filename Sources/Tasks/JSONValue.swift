@@ -1,10 +1,6 @@
 // Tasks: a small ordered JSON value type with a strict parser (RFC 8259) and a compact serializer.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import EdgeLMEssentials
 
 /// A JSON value. Objects keep their key order (the order the model wrote them in).
 public enum JSONValue: Sendable, Equatable, CustomStringConvertible {

@@ -1,18 +1,6 @@
 // Tasks: label sets as users write them — labels in any case style (humanised into words for scoring, shown
 // back unchanged), optional descriptions, few-shot examples — and their file formats.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import EdgeLMEssentials
 
 /// One label of a ``LabelSet``: the label as the user wrote it, and optionally what it means.

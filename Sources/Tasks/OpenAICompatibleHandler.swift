@@ -1,11 +1,6 @@
 // Tasks: the remote handler — an OpenAI-compatible `POST /v1/chat/completions` endpoint.
 
 import EdgeLMEssentials
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import HTTPTransport
 
 /// Runs tasks on an OpenAI-compatible chat-completions endpoint (OpenAI, llama.cpp server, vLLM, …).

@@ -2,18 +2,7 @@
 // copy a span of the input that *is* one. A lexer finds the candidate spans of each type in the input; the
 // constrained decoder then chooses among them (or `null` when the text has none).
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 
 /// The kind of value a typed field holds. Its candidates are the spans of the input ``SpanLexer`` finds.
 public enum SpanType: String, Sendable, Codable, CaseIterable, Equatable {

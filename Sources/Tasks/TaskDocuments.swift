@@ -1,11 +1,7 @@
 // Tasks: the JSON documents of task results, as `edgelm classify|extract|rewrite --json` prints them and the
 // server's /v1/classify|extract|rewrite answer them (one definition for both).
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import EdgeLMEssentials
 
 /// JSON documents of task results (`[String: Any]` trees; ``JSONValue/init(document:sortingKeys:)`` writes them).
 public enum TaskDocument {

@@ -1,17 +1,6 @@
 // Tasks: options, results and timings shared by the three tasks.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 import Inference
 
 /// How classification scores are corrected for the model's label bias.

@@ -1,19 +1,7 @@
 // Tasks: classification by label likelihood — the prompt of a label set (shared prefix + per-input rest),
 // label scoring from the prefix's KV state, contextual calibration and temperature.
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 import Inference
 import Tokenizers
 

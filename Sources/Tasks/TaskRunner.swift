@@ -1,19 +1,6 @@
 // Tasks: the local task runner — classify by label likelihood, extract under a JSON-schema constraint,
 // rewrite with a capped generation. One model session, reused across calls (shared prompt prefixes are kept).
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import EdgeLMEssentials
 import GGUF
 import Inference

@@ -1,19 +1,6 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import EdgeLMEssentials
 
 /// `--input FILE.jsonl [--parallel N]` of the task commands: one input per line, one result line per input in

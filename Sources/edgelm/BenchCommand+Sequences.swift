@@ -1,19 +1,6 @@
 import EdgeLM
 import EdgeLMCommandSupport
 import EdgeLMEssentials
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// `edgelm bench --sequences N`: N sequences of the same prompt length and generation length evaluated
 /// together on one execution context (their steps batched), as a server or a batch job would run them.

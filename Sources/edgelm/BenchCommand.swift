@@ -1,20 +1,7 @@
 import ArgumentParser
 import EdgeLM
-import EdgeLMEssentials
 import EdgeLMCommandSupport
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 
 /// `edgelm bench`: prefill and decode speed, time to first token, load time and peak memory on one model.
 struct BenchCommand: ParsableCommand {

@@ -2,19 +2,6 @@ import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
 import EdgeLMEssentials
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Options shared by the task commands: context, calibration and the remote endpoint for escalation.
 struct TaskCLIOptions: ParsableArguments {

@@ -2,19 +2,6 @@ import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
 import EdgeLMEssentials
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Runs one extraction through `router` and records its telemetry event: the per-input step of `extract`.
 func extractOne(_ text: String, schema: JSONSchema, router: Router, local: TimedLocalHandler,

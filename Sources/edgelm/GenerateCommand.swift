@@ -2,12 +2,6 @@ import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
 import EdgeLMEssentials
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,13 +2,8 @@
 
 import ArgumentParser
 import EdgeLM
-import EdgeLMEssentials
 import EdgeLMCommandSupport
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import EdgeLMEssentials
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,12 +2,6 @@ import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
 import EdgeLMEssentials
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
 
 /// `--no-telemetry`, shared by the commands that record telemetry (classify, extract, rewrite, generate, eval).
 struct TelemetryOptions: ParsableArguments {

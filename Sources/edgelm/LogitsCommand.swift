@@ -1,11 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import EdgeLMEssentials
 
 struct LogitsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,11 +1,6 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import EdgeLMEssentials
 
 /// `edgelm manifest keygen|create|verify`: signed model release manifests.

@@ -2,12 +2,6 @@ import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
 import EdgeLMEssentials
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
 
 /// Runs one rewrite through `router` and records its telemetry event: the per-input step of `rewrite` (non-streaming).
 func rewriteOne(_ text: String, instruction: String, maxTokens: Int, router: Router, local: TimedLocalHandler,

@@ -1,18 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 
 /// `edgelm serve …`: runs the `edgelm-server` executable beside this one with the same arguments (it replaces
 /// this process). The HTTP stack lives only there, so the other commands do not load it (≈ 2.3 MB of peak RSS).

@@ -2,11 +2,6 @@ import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
 import EdgeLMEssentials
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// `edgelm telemetry show`: the device's aggregate counters, as JSON or Prometheus text.
 struct TelemetryCommand: ParsableCommand {

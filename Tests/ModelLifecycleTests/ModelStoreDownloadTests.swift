@@ -66,17 +66,20 @@ final class TinyHTTPServer: @unchecked Sendable {
     private func handle(_ c: Int32, first: Bool) {
         var request = [UInt8]()
         var buf = [UInt8](repeating: 0, count: 4096)
-        while !request.suffix(4).elementsEqual([13, 10, 13, 10]) {
+        var headEnd: Int?  // the head and the start of a body may arrive in one read
+        while headEnd == nil {
             let n = recv(c, &buf, buf.count, 0)
             if n <= 0 { return }
             request += buf[0..<n]
+            headEnd = (0..<max(0, request.count - 3)).first { request[$0..<$0 + 4].elementsEqual([13, 10, 13, 10]) }
         }
+        var bodyBytes = Array(request[(headEnd! + 4)...])
+        request = Array(request[..<(headEnd! + 4)])
         var text = String(decoding: request, as: UTF8.self)
         var length = 0
         for line in text.split(separator: "\r\n") where line.lowercased().hasPrefix("content-length:") {
             length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? 0
         }
-        var bodyBytes = [UInt8]()
         while bodyBytes.count < length {
             let n = recv(c, &buf, min(buf.count, length - bodyBytes.count), 0)
             if n <= 0 { break }

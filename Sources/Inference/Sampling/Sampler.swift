@@ -1,15 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import EdgeLMEssentials
 
 /// Sampling parameters. `temperature <= 0` is greedy (argmax; the other filters are then irrelevant).
 public struct SamplingParameters: Sendable, Equatable, Codable {
