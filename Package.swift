@@ -59,8 +59,8 @@ let package = Package(
         .target(name: "HTTPTransport"),
         // EdgeLMNetworking: HTTPTransport on URLSession (FoundationNetworking), for apps and the server.
         .target(name: "EdgeLMNetworking", dependencies: ["HTTPTransport"]),
-        // GGUF: memory-mapped reader, writer, ggml type table and block layouts.
-        .target(name: "GGUF", dependencies: ["EdgeLMEssentials"], swiftSettings: hotSettings),
+        // GGUF: memory-mapped reader (no dependency: the fuzzer compiles it alone), writer, ggml type table and block layouts.
+        .target(name: "GGUF", swiftSettings: hotSettings),
         // Kernels: pure-Swift SIMD quant formats, dot products, matvec/matmul, elementwise ops, thread pool.
         .target(name: "Kernels", dependencies: ["GGUF"], swiftSettings: kernelSettings),
         // OpenBLAS (Debian libopenblas-dev) as an optional f32 GEMM backend for prefill.

@@ -1,6 +1,10 @@
 // GGUFFile: a validated, memory-mapped GGUF file (metadata + tensor views). Parsing is in GGUFParser.swift.
 
-import EdgeLMEssentials
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A GGUF v2/v3 file, mapped read-only and validated.
 ///

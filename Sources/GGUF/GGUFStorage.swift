@@ -2,7 +2,18 @@
 // parsing) and keeps them alive for every tensor view and lazily decoded metadata array.
 // ByteReader: bounds-checked little-endian cursor over those bytes; every read throws GGUFError.truncated.
 
-import EdgeLMEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The bytes behind a parsed GGUF file. Immutable after creation.
 final class GGUFStorage: @unchecked Sendable {

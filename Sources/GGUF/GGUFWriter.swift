@@ -1,6 +1,17 @@
 // GGUFWriter: builds a little-endian GGUF v3 (or v2) file from metadata and raw tensor bytes.
 
-import EdgeLMEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// `write(2)` under another name: inside `GGUFWriter`, `write` means ``GGUFWriter/write(to:)``.
 private func writeFD(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buf, count) }
