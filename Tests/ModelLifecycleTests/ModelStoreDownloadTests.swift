@@ -215,6 +215,22 @@ struct ModelStoreDownloadTests {
         #expect(store.active == nil)
     }
 
+    @Test("a missing edgelm-http is a download error that says how to build it")
+    func missingHelper() throws {
+        let f = try Fixture()
+        defer { cleanup(f.dir) }
+        let store = try f.openStore()
+        store.transport = SubprocessTransport(executable: f.dir + "/no-such/edgelm-http")
+        #expect {
+            try store.install(manifestAt: f.v2Manifest, publicKey: f.signer.publicKey,
+                              source: .url(URL(string: "http://127.0.0.1:9/model.gguf")!))
+        } throws: { error in
+            guard case LifecycleError.download(_, let reason) = error else { return false }
+            return reason.contains("edgelm-http") && reason.contains("swift build")
+        }
+        #expect(store.active == nil)
+    }
+
     @Test("without a transport a URL install says so and nothing changes")
     func noTransport() throws {
         let f = try Fixture()
