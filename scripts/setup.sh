@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time setup on a fresh Debian machine with Swift: system packages, the model files, a release build of
-# `edgelm` and `edgelm-server` (the HTTP server `edgelm serve` runs).
+# `edgelm`, `edgelm-server` (the HTTP server `edgelm serve` runs) and `edgelm-http` (its HTTP client).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if ! dpkg -s libopenblas-dev liblapacke-dev pkg-config >/dev/null 2>&1; then
