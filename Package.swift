@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "Inference", "GGUF", "Kernels", "InferenceTestSupport",
                                                      "EdgeLMNetworking"]),
         .testTarget(name: "EdgeLMEssentialsTests", dependencies: ["EdgeLMEssentials"]),
-        // Tiny random GGUF models shared by the tests below (not a product; `package` access).
+        // Tiny random GGUF models and the built executables, shared by the tests below (not a product; `package` access).
         .target(name: "InferenceTestSupport", dependencies: ["GGUF", "Kernels"], path: "Tests/InferenceTestSupport"),
         .testTarget(name: "MemoryBudgetTests", dependencies: ["DeviceProfiles", "Inference", "GGUF", "Kernels", "Tokenizers",
                                                            "InferenceTestSupport"]),
@@ -140,6 +140,6 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         // Needs weights/ (weights/fetch.sh); skipped with a message when the files are absent.
-        .testTarget(name: "RealModelTests", dependencies: ["EdgeLM"], resources: [.copy("Reference")]),
+        .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "InferenceTestSupport"], resources: [.copy("Reference")]),
     ]
 )

@@ -93,7 +93,7 @@ package enum CLIMain {
             let code = root.exitCode(for: error)
             if code == .success { root.exit(withError: error) }  // --help, --version: ArgumentParser's output
             let line = errorLine(error, message: root.message(for: error), commandPath: commandPath(args))
-            StandardStream.error.write(bytes: Data((line + "\n").utf8))
+            StandardStream.error.write(line + "\n")
             exit(code.rawValue)
         }
     }

@@ -120,7 +120,7 @@ package enum LifecycleHealth {
 
     /// Prints a health decision on stderr.
     package static func report(_ d: HealthDecision) {
-        StandardStream.error.write(bytes: Data("edgelm: model store: \(d)\n".utf8))
+        StandardStream.error.write("edgelm: model store: \(d)\n")
     }
 }
 
@@ -139,5 +139,5 @@ package func printJSON(_ object: Any) throws {
 
 /// Unbuffered text output for streaming.
 package func writeStdout(_ s: String) {
-    StandardStream.output.write(bytes: Data(s.utf8))
+    StandardStream.output.write(s)
 }

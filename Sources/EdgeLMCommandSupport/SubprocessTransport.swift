@@ -112,9 +112,13 @@ extension SubprocessTransport {
     }
 }
 
+/// The path of this process's executable (`/proc/self/exe` resolved; `argv[0]` where that is unavailable).
+package func currentExecutablePath() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+}
+
 /// The executable named `name` in the directory of this process's executable, if it is there.
 package func siblingExecutable(_ name: String) -> String? {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    let path = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent(name).path
+    let path = URL(fileURLWithPath: currentExecutablePath()).deletingLastPathComponent().appendingPathComponent(name).path
     return FileManager.default.isExecutableFile(atPath: path) ? path : nil
 }

@@ -165,12 +165,12 @@ final class OutputBoard: @unchecked Sendable {
         done += 1
         var out = ""
         while printed < lines.count, let l = lines[printed] { out += l + "\n"; lines[printed] = ""; printed += 1 }
-        if !out.isEmpty { StandardStream.output.write(bytes: Data(out.utf8)) }
-        if progress { StandardStream.error.write(bytes: Data("\r\(done)/\(lines.count) inputs".utf8)) }
+        if !out.isEmpty { StandardStream.output.write(out) }
+        if progress { StandardStream.error.write("\r\(done)/\(lines.count) inputs") }
     }
 
     func flush() {
-        if progress { StandardStream.error.write(bytes: Data("\n".utf8)) }
+        if progress { StandardStream.error.write("\n") }
     }
 }
 

@@ -211,8 +211,8 @@ struct ClassifyCommand: ParsableCommand {
         } else {
             print(c.label)
             let probs = zip(c.labels, c.probabilities).map { String(printf: "%@ %.3f", $0, $1) }.joined(separator: ", ")
-            StandardStream.error.write(bytes: Data(
-                "[\(probs); confidence \(String(printf: "%.3f", c.confidence)); \(result.origin.rawValue), \(result.reason.rawValue)\(result.lowConfidence ? ", low confidence" : "")]\n".utf8))
+            StandardStream.error.write(
+                "[\(probs); confidence \(String(printf: "%.3f", c.confidence)); \(result.origin.rawValue), \(result.reason.rawValue)\(result.lowConfidence ? ", low confidence" : "")]\n")
         }
     }
 }

@@ -154,8 +154,7 @@ struct ConformanceCommand: ParsableCommand {
         let profileFile = FileManager.default.temporaryDirectory.appendingPathComponent("edgelm-profile-\(getpid()).json")
         try p.jsonData().write(to: profileFile)
         defer { try? FileManager.default.removeItem(at: profileFile) }
-        let me = realpath("/proc/self/exe", nil).map { p in defer { free(p) }; return String(cString: p) } ?? CommandLine.arguments[0]
-        let run = try runSubprocess(me, ["_conformance-workload", "--model", model, "--profile", profileFile.path])
+        let run = try runSubprocess(currentExecutablePath(), ["_conformance-workload", "--model", model, "--profile", profileFile.path])
         struct Report: Decodable {
             var vmhwm_bytes: Int, tokens: Int, overflow_refused: Bool, p50_ms: Double, p95_ms: Double
             var past_tokens: Int?, discarded: Int?, final_position: Int?, concurrent_identical: Bool?

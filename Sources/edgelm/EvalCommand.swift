@@ -237,8 +237,8 @@ struct EvalCommand: ParsableCommand {
                 if c.channelSkipped { channelSkipped += 1 }
                 prefillTokens.append(Double(c.timings.promptTokens))
                 if verbose {
-                    StandardStream.error.write(bytes: Data(String(printf: "%@ %@ %@ → %@ (%.2f)  %@\n", p.correct ? "✓" : "✗", f.name,
-                                                               item.label, c.label, c.confidence, String(item.text.prefix(60))).utf8))
+                    StandardStream.error.write(String(printf: "%@ %@ %@ → %@ (%.2f)  %@\n", p.correct ? "✓" : "✗", f.name,
+                                                      item.label, c.label, c.confidence, String(item.text.prefix(60))))
                 }
             }
             guard !preds.isEmpty else { continue }
@@ -389,7 +389,7 @@ struct EvalCommand: ParsableCommand {
                 tokensTotal += e.timings.generatedTokens
             }
             if verbose {
-                StandardStream.error.write(bytes: Data("\(hits)/\(expected.count) \(e.text)\(bad.isEmpty ? "" : "  NOT IN TEXT: \(bad)")\n".utf8))
+                StandardStream.error.write("\(hits)/\(expected.count) \(e.text)\(bad.isEmpty ? "" : "  NOT IN TEXT: \(bad)")\n")
             }
         }
         let n = Double(lines.count)

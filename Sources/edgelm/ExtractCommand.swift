@@ -77,7 +77,7 @@ struct ExtractCommand: ParsableCommand {
         }
         writeStdout(value.description + "\n")
         if verbose {
-            StandardStream.error.write(bytes: Data("[\(result.origin.rawValue), \(result.reason.rawValue)]\n".utf8))
+            StandardStream.error.write("[\(result.origin.rawValue), \(result.reason.rawValue)]\n")
         }
     }
 }

@@ -72,10 +72,10 @@ struct GenerateCommand: ParsableCommand {
             ])
         } else {
             writeStdout("\n")
-            StandardStream.error.write(bytes: Data(String(
+            StandardStream.error.write(String(
                 printf: "[%d prompt tokens, %d generated, %.1f tok/s prefill, %.1f tok/s decode, stop: %@]\n",
                 result.promptTokens.count, result.tokens.count, result.prefillTokensPerSecond,
-                result.decodeTokensPerSecond, result.stopReason.rawValue).utf8))
+                result.decodeTokensPerSecond, result.stopReason.rawValue))
         }
     }
 }

@@ -153,10 +153,10 @@ extension ModelsCommand {
             var parsed: RolloutChannel?
             do { parsed = try RolloutChannel.decode(try ChannelSource.read(channel)) } catch let e as LifecycleError {
                 if case .invalidChannel = e { throw e }
-                StandardStream.error.write(bytes: Data("offline: \(e)\n".utf8))
+                StandardStream.error.write("offline: \(e)\n")
                 parsed = nil
             } catch {
-                StandardStream.error.write(bytes: Data("offline: \(String(describing: error))\n".utf8))
+                StandardStream.error.write("offline: \(String(describing: error))\n")
                 parsed = nil
             }
             let outcome = store.update(deviceID: deviceID, channel: parsed, publicKey: key) { release in

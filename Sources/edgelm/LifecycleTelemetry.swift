@@ -38,7 +38,7 @@ final class TelemetryRecorder {
         } catch {
             guard !warned else { return }
             warned = true
-            StandardStream.error.write(bytes: Data("edgelm: telemetry not recorded: \(error)\n".utf8))
+            StandardStream.error.write("edgelm: telemetry not recorded: \(error)\n")
         }
     }
 
@@ -52,7 +52,7 @@ final class TelemetryRecorder {
                 for r in results { t.recordEval(task: task, correct: r.correct, score: r.score) }
             }
         } catch {
-            StandardStream.error.write(bytes: Data("edgelm: telemetry not recorded: \(error)\n".utf8))
+            StandardStream.error.write("edgelm: telemetry not recorded: \(error)\n")
         }
     }
 

@@ -65,7 +65,7 @@ struct ModelsCommand: ParsableCommand {
             let key = try SigningKeys.publicKey(fromBase64OrPath: publicKey)
             var lastShown = -1
             // The progress line ends with a newline whatever happens, so an error starts on its own line.
-            defer { if !quiet, lastShown >= 0 { StandardStream.error.write(bytes: Data("\n".utf8)) } }
+            defer { if !quiet, lastShown >= 0 { StandardStream.error.write("\n") } }
             let m = try store.install(
                 manifestAt: manifest, publicKey: key, source: file.map(ModelSource.file) ?? .manifestURL,
                 activate: !noActivate,
@@ -73,7 +73,7 @@ struct ModelsCommand: ParsableCommand {
                     let pct = total > 0 ? done * 100 / total : 0
                     if pct != lastShown {
                         lastShown = pct
-                        StandardStream.error.write(bytes: Data("\r\(pct)% (\(done)/\(total) bytes)".utf8))
+                        StandardStream.error.write("\r\(pct)% (\(done)/\(total) bytes)")
                     }
                 })
             // Installing with a key is the operator vouching for it: it becomes a trusted key of this device
@@ -148,7 +148,7 @@ struct ModelsCommand: ParsableCommand {
             let store = try options.open()
             if let publicKey { store.trustedKeys.append(try SigningKeys.publicKey(fromBase64OrPath: publicKey)) }
             let problems = store.verify()
-            for p in problems { StandardStream.error.write(bytes: Data("\(p)\n".utf8)) }
+            for p in problems { StandardStream.error.write("\(p)\n") }
             guard problems.isEmpty else {
                 throw CLIError("\(problems.count) problem(s) in \(store.root)", hint: "reinstall the affected versions")
             }

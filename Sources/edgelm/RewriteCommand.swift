@@ -80,8 +80,8 @@ struct RewriteCommand: ParsableCommand {
         recorder.record(TelemetryEvent(task: .rewrite, latencyMs: TelemetryRecorder.elapsedMs(since: start),
                                        tokens: r.timings.promptTokens + r.timings.generatedTokens))
         writeStdout("\n")
-        StandardStream.error.write(bytes: Data(String(
-                printf: "[%d prompt tokens, %d generated, %.0f ms, %@]\n", r.timings.promptTokens, r.timings.generatedTokens,
-            r.timings.totalSeconds * 1000, r.finished ? "end of turn" : "max tokens").utf8))
+        StandardStream.error.write(String(
+            printf: "[%d prompt tokens, %d generated, %.0f ms, %@]\n", r.timings.promptTokens, r.timings.generatedTokens,
+            r.timings.totalSeconds * 1000, r.finished ? "end of turn" : "max tokens"))
     }
 }

@@ -28,7 +28,7 @@ struct TelemetryCommand: ParsableCommand {
         func run() throws {
             var location = TelemetryStore.resolve(storeDirectory: store)
             if location == nil {
-                StandardStream.error.write(bytes: Data("edgelm: telemetry recording is off (EDGELM_TELEMETRY); showing what was recorded before\n".utf8))
+                StandardStream.error.write("edgelm: telemetry recording is off (EDGELM_TELEMETRY); showing what was recorded before\n")
                 location = TelemetryStore.resolve(environment: [:], storeDirectory: store ?? ModelStore.defaultPath)
             }
             let files = location!

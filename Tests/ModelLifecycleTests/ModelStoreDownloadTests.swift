@@ -7,6 +7,7 @@ import Testing
 import EdgeLMNetworking
 import EdgeLMCommandSupport
 import Tasks
+import InferenceTestSupport
 
 /// A minimal HTTP/1.1 file server: GET only, honours `Range: bytes=N-`, one connection at a time.
 /// With `truncateFirst`, the first response promises the whole body but sends only half and closes.
@@ -131,9 +132,7 @@ enum TransportKind: String, CaseIterable, CustomTestStringConvertible {
         switch self {
         case .urlSession: return URLSessionTransport()
         case .subprocess:
-            let helper = try #require(edgelmBinary()?.deletingLastPathComponent().appendingPathComponent("edgelm-http"),
-                                      "edgelm-http is built beside edgelm")
-            #expect(FileManager.default.isExecutableFile(atPath: helper.path))
+            let helper = try #require(builtExecutable("edgelm-http"), "edgelm-http is built beside the tests")
             return SubprocessTransport(executable: helper.path)
         }
     }
