@@ -20,17 +20,29 @@ var hotSettings: [SwiftSetting] = []
 hotSettings.append(.unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(configuration: .release)))
 #endif
 
+// The `edgelm` executable links the Swift runtime and FoundationEssentials statically on Linux: only the code it
+// uses is mapped, and no shared library's relocations are dirtied at start (−3.4 MB peak RSS measured on a
+// trivial program; docs/performance.md, "Process memory").
+var leanExecutable: [LinkerSetting] = []
+#if os(Linux)
+leanExecutable.append(.unsafeFlags(["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims"]))
+#endif
+
 let package = Package(
     name: "EdgeLM",
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "EdgeLM", targets: ["EdgeLM"]),
+        // URLSessionTransport: the HTTPTransport for apps that install models from URLs or escalate to a remote
+        // endpoint (it loads FoundationNetworking, so the EdgeLM library does not link it).
+        .library(name: "EdgeLMNetworking", targets: ["EdgeLMNetworking"]),
         .executable(name: "edgelm", targets: ["edgelm"]),
         .executable(name: "edgelm-server", targets: ["edgelm-server"]),
+        .executable(name: "edgelm-http", targets: ["edgelm-http"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         // The HTTP server (`edgelm serve`): Hummingbird 2 with swift-service-lifecycle for graceful shutdown,
         // swift-prometheus for /metrics. Only the EdgeLMServer target depends on them, not the EdgeLM library.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -40,7 +52,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
-        // GGUF: memory-mapped reader, writer, ggml type table and block layouts.
+        // EdgeLMEssentials: the platform imports of every module (FoundationEssentials, the C library, Dispatch) and
+        // the few helpers FoundationEssentials lacks. No library module imports Foundation or FoundationNetworking.
+        .target(name: "EdgeLMEssentials"),
+        // HTTPTransport: the interface downloads and the remote task handler send requests through.
+        .target(name: "HTTPTransport"),
+        // EdgeLMNetworking: HTTPTransport on URLSession (FoundationNetworking), for apps and the server.
+        .target(name: "EdgeLMNetworking", dependencies: ["HTTPTransport"]),
+        // GGUF: memory-mapped reader (no dependency: the fuzzer compiles it alone), writer, ggml type table and block layouts.
         .target(name: "GGUF", swiftSettings: hotSettings),
         // Kernels: pure-Swift SIMD quant formats, dot products, matvec/matmul, elementwise ops, thread pool.
         .target(name: "Kernels", dependencies: ["GGUF"], swiftSettings: kernelSettings),
@@ -48,22 +67,23 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         .target(name: "KernelsBLAS", dependencies: ["Kernels", "CBLAS"], swiftSettings: kernelSettings),
         // Tokenizers: GGUF-metadata tokenizers (byte-level BPE), chat templates, streaming decoder.
-        .target(name: "Tokenizers", dependencies: ["GGUF"], swiftSettings: hotSettings),
+        .target(name: "Tokenizers", dependencies: ["EdgeLMEssentials", "GGUF"], swiftSettings: hotSettings),
         // DeviceProfiles: device classes (memory cap, threads, context, residency), user profiles from JSON.
-        .target(name: "DeviceProfiles"),
+        .target(name: "DeviceProfiles", dependencies: ["EdgeLMEssentials"]),
         // Inference: Model (immutable) / Session (mutable), architectures, sampling, memory budgets.
-        .target(name: "Inference", dependencies: ["GGUF", "Kernels", "Tokenizers", "DeviceProfiles"], swiftSettings: kernelSettings),
+        .target(name: "Inference", dependencies: ["EdgeLMEssentials", "GGUF", "Kernels", "Tokenizers", "DeviceProfiles"], swiftSettings: kernelSettings),
         // ModelLifecycle: manifests, signed releases, the on-device model store, staged rollout, telemetry.
-        .target(name: "ModelLifecycle", dependencies: ["GGUF", "DeviceProfiles", "Inference", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ModelLifecycle", dependencies: ["EdgeLMEssentials", "HTTPTransport", "GGUF", "DeviceProfiles", "Inference", .product(name: "Crypto", package: "swift-crypto")]),
         // Tasks: classify / extract / rewrite on a local model, calibrated confidence, schema-constrained JSON,
         // and the local-first Router that escalates to a remote OpenAI-compatible endpoint.
-        .target(name: "Tasks", dependencies: ["Inference", "Tokenizers", "GGUF"], swiftSettings: hotSettings),
+        .target(name: "Tasks", dependencies: ["EdgeLMEssentials", "HTTPTransport", "Inference", "Tokenizers", "GGUF"], swiftSettings: hotSettings),
         // EdgeLM: the library apps link; re-exports the public modules.
-        .target(name: "EdgeLM", dependencies: ["GGUF", "Kernels", "Tokenizers", "Inference", "ModelLifecycle", "Tasks"]),
+        .target(name: "EdgeLM", dependencies: ["GGUF", "Kernels", "Tokenizers", "Inference", "ModelLifecycle", "Tasks",
+                                               "HTTPTransport"]),
         // EdgeLMServer: `edgelm serve`, the OpenAI-compatible HTTP server (continuous batching through Engine,
         // admission, auth, Prometheus metrics). Apps that link EdgeLM do not link it.
         .target(name: "EdgeLMServer", dependencies: [
-            "EdgeLM",
+            "EdgeLM", "EdgeLMNetworking",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -72,18 +92,23 @@ let package = Package(
         ]),
         // The option groups, validation and one-line errors shared by the `edgelm` and `edgelm-server` commands.
         .target(name: "EdgeLMCommandSupport", dependencies: [
-            "EdgeLM", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "EdgeLM", "EdgeLMEssentials", "HTTPTransport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The `edgelm` command (lean: `edgelm serve` execs `edgelm-server`, so the HTTP stack is not loaded by
         // the other commands).
         .executableTarget(
             name: "edgelm",
             dependencies: [
-                "EdgeLM", "EdgeLMCommandSupport",
+                "EdgeLM", "EdgeLMCommandSupport", "EdgeLMEssentials",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: hotSettings
+            swiftSettings: hotSettings,
+            linkerSettings: leanExecutable
         ),
+
+        // `edgelm-http`: performs the CLI's HTTP requests (downloads, channels, remote escalation) in a child
+        // process, so that `edgelm` does not load FoundationNetworking.
+        .executableTarget(name: "edgelm-http", dependencies: ["EdgeLMNetworking"]),
 
         // `edgelm-server`: what `edgelm serve` runs.
         .executableTarget(
@@ -100,9 +125,12 @@ let package = Package(
         .testTarget(name: "KernelsBLASTests", dependencies: ["KernelsBLAS", "Kernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "GGUF"], resources: [.copy("Golden")]),
         .testTarget(name: "ModelLifecycleTests", dependencies: ["ModelLifecycle", "GGUF", "Inference", "Tasks",
-                                                               "InferenceTestSupport"]),
-        .testTarget(name: "TasksTests", dependencies: ["Tasks", "Inference", "GGUF", "Kernels", "InferenceTestSupport"]),
-        // Tiny random GGUF models shared by the tests below (not a product; `package` access).
+                                                               "InferenceTestSupport", "EdgeLMNetworking",
+                                                               "EdgeLMCommandSupport"]),
+        .testTarget(name: "TasksTests", dependencies: ["Tasks", "Inference", "GGUF", "Kernels", "InferenceTestSupport",
+                                                     "EdgeLMNetworking"]),
+        .testTarget(name: "EdgeLMEssentialsTests", dependencies: ["EdgeLMEssentials"]),
+        // Tiny random GGUF models and the built executables, shared by the tests below (not a product; `package` access).
         .target(name: "InferenceTestSupport", dependencies: ["GGUF", "Kernels"], path: "Tests/InferenceTestSupport"),
         .testTarget(name: "MemoryBudgetTests", dependencies: ["DeviceProfiles", "Inference", "GGUF", "Kernels", "Tokenizers",
                                                            "InferenceTestSupport"]),
@@ -112,6 +140,6 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         // Needs weights/ (weights/fetch.sh); skipped with a message when the files are absent.
-        .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "edgelm", "edgelm-server"], resources: [.copy("Reference")]),
+        .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "InferenceTestSupport"], resources: [.copy("Reference")]),
     ]
 )

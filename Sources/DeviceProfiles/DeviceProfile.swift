@@ -2,7 +2,7 @@
 // weight residency), the built-in table and user profiles from JSON. The one source of truth for device
 // memory caps: Inference's MemoryBudget and ModelLifecycle's DeviceMemoryProfile both read this table.
 
-import Foundation
+import EdgeLMEssentials
 
 /// Where the weights live while a session runs.
 public enum WeightResidency: String, Codable, Sendable, CaseIterable {
@@ -54,7 +54,7 @@ public enum KVCachePolicy: Sendable, Hashable, Codable, CustomStringConvertible 
     /// Parses `refuse`, `sliding-window[:N]`, `context-shift[:N]` (also `_` for `-`).
     /// - Throws: ``DeviceProfileError/invalidField(_:reason:source:)`` for field `kv_policy`.
     public init(parsing text: String) throws {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased().replacingOccurrences(of: "_", with: "-")
+        let t = text.trimmingWhitespace().lowercased().replacing("_", with: "-")
         let parts = t.split(separator: ":", maxSplits: 1).map(String.init)
         let n: Int?
         if parts.count == 2 {
@@ -183,8 +183,8 @@ public struct DeviceProfile: Sendable, Hashable, Codable {
     /// - Throws: ``DeviceProfileError/cannotRead(path:reason:)`` and the decoding errors.
     public static func load(path: String) throws -> DeviceProfile {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw DeviceProfileError.cannotRead(path: path, reason: (error as NSError).localizedDescription)
+        do { data = Data(try readFileBytes(path)) } catch {
+            throw DeviceProfileError.cannotRead(path: path, reason: error.reason)
         }
         return try decode(data, source: path)
     }
@@ -314,9 +314,9 @@ public enum ByteCount {
     /// Parses a byte count with an optional binary unit (B, KiB, MiB, GiB, TiB; also K/M/G/T, case-insensitive).
     /// - Throws: ``ByteCountError`` for an empty, malformed, non-positive or overflowing value.
     public static func parse(_ text: String) throws -> Int {
-        let s = text.trimmingCharacters(in: .whitespaces)
+        let s = text.trimmingWhitespace()
         let numberPart = s.prefix { $0.isNumber || $0 == "." }
-        let unit = s.dropFirst(numberPart.count).trimmingCharacters(in: .whitespaces).lowercased()
+        let unit = s.dropFirst(numberPart.count).trimmingWhitespace().lowercased()
         guard !numberPart.isEmpty, let value = Double(numberPart) else { throw ByteCountError.malformed(text) }
         let multiplier: Double
         switch unit {
@@ -336,9 +336,9 @@ public enum ByteCount {
     /// `67108864` → `"64.0 MiB"`.
     public static func format(_ bytes: Int) -> String {
         let b = Double(bytes)
-        if bytes >= 1 << 30 { return String(format: "%.2f GiB", b / Double(1 << 30)) }
-        if bytes >= 1 << 20 { return String(format: "%.1f MiB", b / Double(1 << 20)) }
-        if bytes >= 1 << 10 { return String(format: "%.1f KiB", b / Double(1 << 10)) }
+        if bytes >= 1 << 30 { return (b / Double(1 << 30)).fixed(2) + " GiB" }
+        if bytes >= 1 << 20 { return (b / Double(1 << 20)).fixed(1) + " MiB" }
+        if bytes >= 1 << 10 { return (b / Double(1 << 10)).fixed(1) + " KiB" }
         return "\(bytes) B"
     }
 }

@@ -5,3 +5,4 @@
 @_exported import Tokenizers
 @_exported import ModelLifecycle
 @_exported import Tasks
+@_exported import HTTPTransport

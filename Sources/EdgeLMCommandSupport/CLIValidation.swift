@@ -3,7 +3,7 @@
 
 import ArgumentParser
 import EdgeLM
-import Foundation
+import EdgeLMEssentials
 
 /// Throws a `ValidationError` naming `option`, the allowed range and the value given.
 package func checkRange<T: Comparable>(_ option: String, _ value: T, _ range: ClosedRange<T>) throws {
@@ -37,7 +37,7 @@ package func checkContext(_ ctx: Int?, model: Model) throws {
 /// Comma-separated labels, validated: at least two, none empty, no two equal ignoring case.
 package func parseLabels(_ text: String) throws -> [String] {
     let labels = text.split(separator: ",", omittingEmptySubsequences: false)
-        .map { $0.trimmingCharacters(in: .whitespaces) }
+        .map { $0.trimmingWhitespace() }
     if let i = labels.firstIndex(where: \.isEmpty) {
         throw ValidationError("--labels has an empty label (position \(i + 1)); give non-empty labels separated by commas")
     }
@@ -86,15 +86,15 @@ package enum CLIMain {
         do {
             var command = try root.parseAsRoot(args)
             try command.run()
-            Foundation.exit(0)
+            exit(0)
         } catch let code as ExitCode {
-            Foundation.exit(code.rawValue)
+            exit(code.rawValue)
         } catch {
             let code = root.exitCode(for: error)
             if code == .success { root.exit(withError: error) }  // --help, --version: ArgumentParser's output
             let line = errorLine(error, message: root.message(for: error), commandPath: commandPath(args))
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-            Foundation.exit(code.rawValue)
+            StandardStream.error.write(line + "\n")
+            exit(code.rawValue)
         }
     }
 
@@ -131,9 +131,9 @@ package enum CLIMain {
     /// The one line printed for `error`: `Error: <what>; hint: <how>`, control characters escaped, at most
     /// ``maxMessageBytes`` bytes. Parse and validation errors get a hint pointing at the command's help.
     package static func errorLine(_ error: any Error, message: String, commandPath: [String]) -> String {
-        var text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+        var text = message.trimmingWhitespace()
         // ArgumentParser messages can span lines (e.g. lists of possible values): keep one line.
-        text = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        text = text.split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }
             .joined(separator: " ")
         if text.hasPrefix("Error: ") { text.removeFirst("Error: ".count) }
         if !text.contains("hint:") { text += "; hint: " + hint(for: error, commandPath: commandPath) }

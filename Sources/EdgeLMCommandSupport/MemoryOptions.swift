@@ -1,6 +1,6 @@
 import ArgumentParser
 import EdgeLM
-import Foundation
+import EdgeLMEssentials
 
 /// `--profile NAME|FILE`, `--memory-cap BYTES|MiB|GiB`, `--residency`, `--kv-type` and `--kv-policy`, shared by
 /// commands that create sessions.

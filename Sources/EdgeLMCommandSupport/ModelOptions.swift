@@ -1,6 +1,6 @@
 import ArgumentParser
 import EdgeLM
-import Foundation
+import EdgeLMEssentials
 
 /// `--model`, `--store` and `--threads`, shared by every command that runs a model.
 ///
@@ -120,7 +120,7 @@ package enum LifecycleHealth {
 
     /// Prints a health decision on stderr.
     package static func report(_ d: HealthDecision) {
-        FileHandle.standardError.write(Data("edgelm: model store: \(d)\n".utf8))
+        StandardStream.error.write("edgelm: model store: \(d)\n")
     }
 }
 
@@ -134,12 +134,10 @@ package struct CLIError: Error, CustomStringConvertible {
 
 /// Writes exactly one JSON document to stdout.
 package func printJSON(_ object: Any) throws {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+    StandardStream.output.write(JSONValue(document: object).description + "\n")
 }
 
 /// Unbuffered text output for streaming.
 package func writeStdout(_ s: String) {
-    FileHandle.standardOutput.write(Data(s.utf8))
+    StandardStream.output.write(s)
 }

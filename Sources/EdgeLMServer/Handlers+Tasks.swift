@@ -136,7 +136,7 @@ extension Handlers {
                                  routing: try Routing(r, default: .prefill), context: context,
                                  local: { CappedExtraction(runner: $0, maxTokens: maxTokens) }) { result in
             guard case .extraction(let value) = result.output else { throw APIError.server("unexpected output kind") }
-            var doc: [String: Any] = ["value": value.foundationObject]
+            var doc: [String: Any] = ["value": value]
             doc.merge(TaskDocument.routing(result)) { a, _ in a }
             return TaskDocument.text(doc)
         }

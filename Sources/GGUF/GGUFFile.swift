@@ -1,6 +1,10 @@
 // GGUFFile: a validated, memory-mapped GGUF file (metadata + tensor views). Parsing is in GGUFParser.swift.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A GGUF v2/v3 file, mapped read-only and validated.
 ///
@@ -45,6 +49,12 @@ public final class GGUFFile: @unchecked Sendable {
         let storage = data.withUnsafeBytes { GGUFStorage(copying: $0) }
         try self.init(storage: storage, path: "<memory>")
     }
+
+    /// Drops the resident pages of the header and metadata (`[0, dataOffset)`, whole pages only) from this
+    /// process: call it once the metadata was read into other structures (the tokenizer tables). Values read
+    /// later re-fault their pages from the file, so nothing is lost; no-op for an in-memory image.
+    /// Cost: one `madvise`; saves up to the metadata size (1.7 MiB for SmolLM2's 49k-token vocabulary) of RSS.
+    public func releaseMetadataPages() { storage.release(0..<dataOffset) }
 
     init(storage: GGUFStorage, path: String) throws {
         let result = try GGUFParser.parse(storage)

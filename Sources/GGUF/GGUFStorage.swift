@@ -9,7 +9,11 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The bytes behind a parsed GGUF file. Immutable after creation.
 final class GGUFStorage: @unchecked Sendable {
@@ -44,6 +48,16 @@ final class GGUFStorage: @unchecked Sendable {
         base = UnsafeRawPointer(p)
         count = size
         mapped = true
+    }
+
+    /// `madvise(MADV_DONTNEED)` on the whole pages inside `range` of a mapping (the pages are re-read from
+    /// the file if touched again); nothing for a heap copy.
+    func release(_ range: Range<Int>) {
+        guard mapped else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (range.lowerBound + page - 1) / page * page, hi = min(count, range.upperBound) / page * page
+        guard hi > lo else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, Int32(MADV_DONTNEED))
     }
 
     /// Copies `bytes` into a 64-byte aligned heap buffer.

@@ -1,6 +1,20 @@
 // GGUFWriter: builds a little-endian GGUF v3 (or v2) file from metadata and raw tensor bytes.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+
+/// `write(2)` under another name: inside `GGUFWriter`, `write` means ``GGUFWriter/write(to:)``.
+private func writeFD(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buf, count) }
 
 /// Builds a GGUF file: metadata of any value type, then tensors given as type, shape and raw bytes.
 ///
@@ -149,22 +163,23 @@ public struct GGUFWriter {
     /// Writes the file to `path` (replacing it), streaming tensor data without building the whole image.
     /// - Throws: ``GGUFError/cannotWrite(path:reason:)``.
     public func write(to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw GGUFError.cannotWrite(path: path, reason: "cannot create the file")
-        }
-        do {
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-            defer { try? handle.close() }
-            try handle.write(contentsOf: headerBytes())
-            for t in tensors {
-                try handle.write(contentsOf: t.bytes)
-                let pad = padding(t.bytes.count)
-                if pad > 0 { try handle.write(contentsOf: Data(count: pad)) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw GGUFError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        func put(_ bytes: UnsafeRawBufferPointer) throws {
+            var done = 0
+            while done < bytes.count {
+                let n = writeFD(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else { throw GGUFError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+                done += n
             }
-        } catch let error as GGUFError {
-            throw error
-        } catch {
-            throw GGUFError.cannotWrite(path: path, reason: error.localizedDescription)
+        }
+        try headerBytes().withUnsafeBytes(put)
+        for t in tensors {
+            try t.bytes.withUnsafeBytes(put)
+            let pad = padding(t.bytes.count)
+            if pad > 0 { try [UInt8](repeating: 0, count: pad).withUnsafeBytes(put) }
         }
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import EdgeLMEssentials
 import GGUF
 import Tokenizers
 
@@ -153,7 +153,7 @@ extension Session {
             text += decoder.append(next)
             // Stop strings: cut the text at the first match.
             for s in request.stopStrings where !s.isEmpty {
-                if let r = text.range(of: s) {
+                if let r = text.firstRange(of: s) {
                     text = String(text[..<r.lowerBound])
                     reason = .stopString
                     break loop

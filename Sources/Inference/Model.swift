@@ -1,4 +1,4 @@
-import Foundation
+import EdgeLMEssentials
 import GGUF
 import Kernels
 import Tokenizers
@@ -33,6 +33,8 @@ public final class Model: @unchecked Sendable {
         self.config = config
         self.tokenizer = tokenizer
         self.architecture = try kind.init(file: file, config: config)
+        // The tokenizer and the configuration hold what they need of the metadata: its pages leave RSS.
+        file.releaseMetadataPages()
         self.loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 

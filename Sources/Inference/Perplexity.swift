@@ -1,4 +1,4 @@
-import Foundation
+import EdgeLMEssentials
 
 /// Perplexity of a text, computed as llama.cpp's `perplexity` tool does.
 public struct PerplexityResult: Sendable, Codable {

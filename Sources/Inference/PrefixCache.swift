@@ -1,7 +1,8 @@
 // PrefixCache: KV snapshots of shared prompt prefixes (a fixed instruction followed by varying inputs),
 // bounded in bytes with least-recently-used eviction, shared by the sessions of one model.
 
-import Foundation
+import EdgeLMEssentials
+import Synchronization
 
 /// KV caches of prompt prefixes, reused across requests: restoring a prefix's KV replaces prefilling it and
 /// gives bit-identical logits (the cache holds the same bytes the prefill wrote).
@@ -12,31 +13,33 @@ import Foundation
 public final class PrefixCache: @unchecked Sendable {
     /// The most bytes the cached snapshots may hold together.
     public let capacityBytes: Int
-    private var entries: [[Int32]: (snapshot: KVSnapshot, lastUse: UInt64)] = [:]
-    private var clock: UInt64 = 0
-    private var bytes = 0
-    private var hitCount = 0, missCount = 0
-    private let lock = NSLock()
+    private struct Store {
+        var entries: [[Int32]: (snapshot: KVSnapshot, lastUse: UInt64)] = [:]
+        var clock: UInt64 = 0
+        var bytes = 0
+        var hits = 0, misses = 0
+    }
+    private let store = Mutex(Store())
 
     /// - Parameter capacityBytes: the bound on ``byteCount``.
     public init(capacityBytes: Int) { self.capacityBytes = max(0, capacityBytes) }
 
     /// Bytes held by the cached snapshots (KV plus last logits).
-    public var byteCount: Int { lock.withLock { bytes } }
+    public var byteCount: Int { store.withLock { $0.bytes } }
     /// Number of cached prefixes.
-    public var count: Int { lock.withLock { entries.count } }
+    public var count: Int { store.withLock { $0.entries.count } }
     /// Lookups that found their prefix / did not.
-    public var hits: Int { lock.withLock { hitCount } }
-    public var misses: Int { lock.withLock { missCount } }
+    public var hits: Int { store.withLock { $0.hits } }
+    public var misses: Int { store.withLock { $0.misses } }
 
     /// The snapshot of exactly `prefix`, marking it most recently used; nil when absent.
     /// - Complexity: O(prefix.count) (hashing).
     public func lookup(_ prefix: [Int32]) -> KVSnapshot? {
-        lock.withLock {
-            guard let e = entries[prefix] else { missCount += 1; return nil }
-            clock += 1
-            entries[prefix] = (e.snapshot, clock)
-            hitCount += 1
+        store.withLock { s -> KVSnapshot? in
+            guard let e = s.entries[prefix] else { s.misses += 1; return nil }
+            s.clock += 1
+            s.entries[prefix] = (e.snapshot, s.clock)
+            s.hits += 1
             return e.snapshot
         }
     }
@@ -44,22 +47,23 @@ public final class PrefixCache: @unchecked Sendable {
     /// Caches `snapshot` under its tokens, evicting least recently used entries until it fits. A snapshot
     /// larger than ``capacityBytes`` is dropped. - Complexity: O(entries) per eviction.
     public func insert(_ snapshot: KVSnapshot) {
-        lock.withLock {
+        store.withLock { s in
             let size = snapshot.byteCount
             guard size <= capacityBytes else { return }
-            if let old = entries.removeValue(forKey: snapshot.tokens) { bytes -= old.snapshot.byteCount }
-            while bytes + size > capacityBytes, let victim = entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
-                bytes -= victim.value.snapshot.byteCount
-                entries.removeValue(forKey: victim.key)
+            if let old = s.entries.removeValue(forKey: snapshot.tokens) { s.bytes -= old.snapshot.byteCount }
+            while s.bytes + size > capacityBytes,
+                  let victim = s.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                s.bytes -= victim.value.snapshot.byteCount
+                s.entries.removeValue(forKey: victim.key)
             }
-            clock += 1
-            entries[snapshot.tokens] = (snapshot, clock)
-            bytes += size
+            s.clock += 1
+            s.entries[snapshot.tokens] = (snapshot, s.clock)
+            s.bytes += size
         }
     }
 
     /// Drops every entry.
-    public func removeAll() { lock.withLock { entries.removeAll(); bytes = 0 } }
+    public func removeAll() { store.withLock { $0.entries.removeAll(); $0.bytes = 0 } }
 }
 
 extension Session {

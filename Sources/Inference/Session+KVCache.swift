@@ -2,12 +2,7 @@
 // one primitive (discard a range of positions and re-rotate the later keys), the attention path of the
 // quantized KV types, and snapshots of a prefix's KV (the PrefixCache's unit).
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-import Foundation
+import EdgeLMEssentials
 import Kernels
 
 extension Session {

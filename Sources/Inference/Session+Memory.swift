@@ -1,12 +1,7 @@
 // Memory budgets: what a session keeps resident (MemoryBreakdown), the cap it must fit (MemoryBudget), the
 // typed refusal with the cheapest fix (MemoryBudgetError), and the page releaser of streamed weights.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-import Foundation
+import EdgeLMEssentials
 import GGUF
 import Kernels
 @_exported import DeviceProfiles

@@ -1,4 +1,4 @@
-import Foundation
+import EdgeLMEssentials
 import GGUF
 import Kernels
 import Tokenizers

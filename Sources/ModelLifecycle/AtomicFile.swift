@@ -1,6 +1,6 @@
 // Crash-safe small-file writes and low-level file helpers.
 
-import Foundation
+import EdgeLMEssentials
 
 /// POSIX helpers behind the store's crash-safety argument (docs/lifecycle.md).
 public enum AtomicFile {

@@ -1,7 +1,7 @@
 // Streaming SHA-256 of files and the tokenizer fingerprint.
 
 import Crypto
-import Foundation
+import EdgeLMEssentials
 import GGUF
 
 /// SHA-256 helpers that never load a whole file.

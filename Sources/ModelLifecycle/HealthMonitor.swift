@@ -1,6 +1,6 @@
 // Health counters per installed version and automatic rollback.
 
-import Foundation
+import EdgeLMEssentials
 
 /// Thresholds that make a newly activated version roll back.
 public struct HealthThresholds: Sendable, Equatable, Codable {

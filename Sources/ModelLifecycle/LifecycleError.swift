@@ -1,6 +1,6 @@
 // Typed errors of the model lifecycle: every case names the cause and carries a hint.
 
-import Foundation
+import EdgeLMEssentials
 
 /// Everything that can go wrong while creating, verifying, installing or switching models.
 ///

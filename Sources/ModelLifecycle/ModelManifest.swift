@@ -1,7 +1,7 @@
 // The signed description of one model release.
 
 import Crypto
-import Foundation
+import EdgeLMEssentials
 import GGUF
 
 /// What a model version may be used for (checked by the task layer before running a task).

@@ -1,7 +1,7 @@
 // Loading the active model with health accounting: load markers, failure counts, eval scores and the
 // automatic rollback that follows when a threshold is crossed.
 
-import Foundation
+import EdgeLMEssentials
 import GGUF
 
 extension ModelStore {
@@ -79,7 +79,7 @@ extension ModelStore {
     public static func existing(at path: String) throws -> ModelStore? {
         let root = URL(fileURLWithPath: path).standardizedFileURL.path
         guard let s = try? String(contentsOfFile: root + "/active", encoding: .utf8),
-            !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            !s.trimmingWhitespace().isEmpty
         else { return nil }
         return try ModelStore(path: root)
     }

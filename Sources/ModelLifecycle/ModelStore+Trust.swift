@@ -3,7 +3,7 @@
 // SHA-256 match its manifest and the manifest's signature verifies against a trusted key.
 
 import Crypto
-import Foundation
+import EdgeLMEssentials
 import GGUF
 
 extension ModelStore {
@@ -22,11 +22,18 @@ extension ModelStore {
         guard Self.fileType(path) == S_IFREG, let d = FileManager.default.contents(atPath: path), d.count <= 4096 else {
             return nil
         }
-        let s = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let s = String(decoding: d, as: UTF8.self).trimmingWhitespace()
         return s.isEmpty ? nil : s
     }
 
     /// The `S_IFMT` bits of `path` from `lstat` (a symlink is `S_IFLNK`, never its target), or nil.
+    /// The size of the file at `path` (not following a symlink), or -1 when it cannot be read.
+    static func fileSize(_ path: String) -> Int {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return -1 }
+        return Int(st.st_size)
+    }
+
     static func fileType(_ path: String) -> mode_t? {
         var st = stat()
         guard lstat(path, &st) == 0 else { return nil }
@@ -134,7 +141,7 @@ public final class DigestCache: @unchecked Sendable {
     public static let shared = DigestCache()
     private struct Stamp: Hashable { var dev: UInt64, ino: UInt64, size: Int, mtime: Int, mtimeNs: Int, ctime: Int, ctimeNs: Int }
     private var entries: [String: (Stamp, String)] = [:]
-    private let lock = NSLock()
+    private let lock = Lock()
     /// Number of files actually hashed (tests and docs measure the cache with it).
     public private(set) var hashes = 0
 
@@ -182,7 +189,7 @@ public enum TrustedKeys {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
         var keys: [ManifestPublicKey] = []
         for line in text.split(whereSeparator: \.isNewline) {
-            let s = line.trimmingCharacters(in: .whitespaces)
+            let s = line.trimmingWhitespace()
             if s.isEmpty || s.hasPrefix("#") { continue }
             guard let raw = Data(base64Encoded: s), raw.count == 32,
                 let k = try? ManifestPublicKey(rawRepresentation: raw)

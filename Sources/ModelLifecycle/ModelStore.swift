@@ -1,7 +1,8 @@
 // The on-device model store: installed versions, the active and last-known-good pointers.
 
 import Crypto
-import Foundation
+import HTTPTransport
+import EdgeLMEssentials
 import GGUF
 
 /// Where an install takes the model bytes from.
@@ -77,6 +78,10 @@ public final class ModelStore: @unchecked Sendable {
     /// nothing loads. Keep them outside the store (``TrustedKeys``): a key stored in the store would be as
     /// writable as the manifests it vouches for.
     public var trustedKeys: [ManifestPublicKey] = []
+    /// What URL installs download through (``ModelSource/url(_:)``, ``ModelSource/manifestURL``): nil means the
+    /// store installs from files only. Apps pass `URLSessionTransport()` (module EdgeLMNetworking); the CLI a
+    /// child process, so that it does not load FoundationNetworking.
+    public var transport: (any HTTPTransport)?
     /// Free bytes at a path (replaceable in tests to simulate a full disk).
     public var availableBytes: @Sendable (String) -> Int? = { AtomicFile.availableBytes(at: $0) }
 
@@ -156,9 +161,9 @@ public final class ModelStore: @unchecked Sendable {
             }
             var at = 0.0
             if let d = FileManager.default.contents(atPath: dir + "/installed.json"),
-                let obj = try? JSONSerialization.jsonObject(with: d) as? [String: Any], let t = obj["installedAt"] as? Double
+                let stamp = try? JSONDecoder().decode(InstallStamp.self, from: d)
             {
-                at = t
+                at = stamp.installedAt
             }
             guard manifest.key == name else {
                 throw LifecycleError.corruptStore("versions/\(name)/manifest.json describes \(SafeText.quote(manifest.key))")
@@ -223,6 +228,14 @@ public final class ModelStore: @unchecked Sendable {
         return try install(manifestData: data, publicKey: publicKey, source: source, activate: activate, progress: progress)
     }
 
+    private func requireTransport(_ url: URL) throws -> any HTTPTransport {
+        guard let transport else {
+            throw LifecycleError.download(url: url.absoluteString,
+                                          reason: "this store has no HTTP transport (set ModelStore.transport, e.g. URLSessionTransport())")
+        }
+        return transport
+    }
+
     private func stageAndPublish(_ manifest: ModelManifest, source: ModelSource,
                                  progress: ((Int, Int) -> Void)?) throws {
         let key = manifest.key
@@ -235,15 +248,17 @@ public final class ModelStore: @unchecked Sendable {
             try checkSpace(needed: manifest.byteSize)
             sha = try copy(from: path, to: partial, expectedSize: manifest.byteSize, progress: progress)
         case let .url(url):
-            sha = try Downloader.download(url, to: partial, expectedSize: manifest.byteSize, store: self, progress: progress)
+            sha = try Downloader.download(url, to: partial, expectedSize: manifest.byteSize, store: self,
+                                          transport: try requireTransport(url), progress: progress)
         case .manifestURL:
             guard let s = manifest.url, let url = URL(string: s) else {
                 throw LifecycleError.noSource("the manifest of \(key) has no url")
             }
-            sha = try Downloader.download(url, to: partial, expectedSize: manifest.byteSize, store: self, progress: progress)
+            sha = try Downloader.download(url, to: partial, expectedSize: manifest.byteSize, store: self,
+                                          transport: try requireTransport(url), progress: progress)
         }
         hit(.copied)
-        let size = (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? -1
+        let size = Self.fileSize(partial)
         guard size == manifest.byteSize else {
             try? FileManager.default.removeItem(atPath: stage)
             throw LifecycleError.sizeMismatch(expected: manifest.byteSize, actual: size)
@@ -259,7 +274,7 @@ public final class ModelStore: @unchecked Sendable {
         hit(.verifiedFile)
         try rename(partial, stage + "/model.gguf")
         try AtomicFile.write(try manifest.encodedForFile(), to: stage + "/manifest.json")
-        let stamp = try JSONSerialization.data(withJSONObject: ["installedAt": Date().timeIntervalSince1970])
+        let stamp = try JSONEncoder().encode(InstallStamp(installedAt: Date().timeIntervalSince1970))
         try AtomicFile.write(stamp, to: stage + "/installed.json")
         try AtomicFile.syncDirectory(stage)
         hit(.wroteManifest)
@@ -327,7 +342,7 @@ public final class ModelStore: @unchecked Sendable {
     private func activateLocked(_ key: String) throws {
         guard isInstalled(key) else { throw LifecycleError.notInstalled(key) }
         let manifest = try ModelManifest.load(from: versionDirectory(key) + "/manifest.json")
-        let size = (try? FileManager.default.attributesOfItem(atPath: modelPath(key))[.size] as? Int) ?? -1
+        let size = Self.fileSize(modelPath(key))
         guard size == manifest.byteSize else {
             throw LifecycleError.corruptStore("\(key)/model.gguf has \(size) bytes, its manifest says \(manifest.byteSize)")
         }
@@ -501,4 +516,9 @@ public final class ModelStore: @unchecked Sendable {
         defer { flock(fd, LOCK_UN) }
         return try body()
     }
+}
+
+/// `installed.json` of a version: `{"installedAt": <seconds since 1970>}`.
+private struct InstallStamp: Codable {
+    var installedAt: Double
 }

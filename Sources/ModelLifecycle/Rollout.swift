@@ -1,7 +1,7 @@
 // Staged rollout: channel files and the deterministic device bucket.
 
 import Crypto
-import Foundation
+import EdgeLMEssentials
 
 /// Rollout stages with their default percentages.
 public enum RolloutStage: String, Codable, CaseIterable, Sendable {

@@ -1,7 +1,7 @@
 // Ed25519 key files.
 
 import Crypto
-import Foundation
+import EdgeLMEssentials
 
 /// Ed25519 key handling for manifest signing. A key file holds the base64 of the 32-byte private key
 /// (one line, mode 0600); public keys are passed as base64 of the 32-byte raw representation.
@@ -21,7 +21,7 @@ public enum SigningKeys {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw LifecycleError.invalidKey("cannot read key file \(path)")
         }
-        guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), raw.count == 32,
+        guard let raw = Data(base64Encoded: text.trimmingWhitespace()), raw.count == 32,
             let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
         else { throw LifecycleError.invalidKey("\(path) does not hold a base64 32-byte Ed25519 private key") }
         return key
@@ -42,7 +42,7 @@ public enum SigningKeys {
             }
             s = contents
         }
-        s = s.trimmingCharacters(in: .whitespacesAndNewlines)
+        s = s.trimmingWhitespace()
         guard let raw = Data(base64Encoded: s), raw.count == 32,
             let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
         else { throw LifecycleError.invalidKey("public key must be base64 of 32 bytes (or a file holding that)") }

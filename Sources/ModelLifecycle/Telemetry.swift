@@ -1,6 +1,6 @@
 // Private, aggregate-only telemetry: counters and histograms keyed by closed enums; no text by construction.
 
-import Foundation
+import EdgeLMEssentials
 
 /// The kind of task a request ran (a closed set: labels can never carry user text).
 public enum TaskKind: String, CaseIterable, Codable, Sendable {
@@ -138,7 +138,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 /// let json = try t.exportJSON(installID: id)
 /// ```
 public final class Telemetry: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var state: TelemetryState
 
     public init(state: TelemetryState = TelemetryState()) { self.state = state }
@@ -328,20 +328,26 @@ private struct TelemetryExport: Encodable {
 public enum InstallID {
     public static let defaultRotation: TimeInterval = 30 * 86_400
 
+    /// The file's fields.
+    private struct Stored: Codable {
+        var id: String
+        var createdAt: Double
+    }
+
     /// The current id at `path`, creating or rotating it when missing, unreadable, or older than `rotation`.
     public static func current(at path: String, now: Date = Date(), rotation: TimeInterval = defaultRotation) throws -> String {
         if let data = FileManager.default.contents(atPath: path),
-            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let id = obj["id"] as? String, let created = obj["createdAt"] as? Double,
-            now.timeIntervalSince1970 - created < rotation, now.timeIntervalSince1970 >= created
+            let stored = try? JSONDecoder().decode(Stored.self, from: data),
+            now.timeIntervalSince1970 - stored.createdAt < rotation, now.timeIntervalSince1970 >= stored.createdAt
         {
-            return id
+            return stored.id
         }
         var rng = SystemRandomNumberGenerator()
         let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let id = FileDigest.hex(bytes)
-        let data = try JSONSerialization.data(withJSONObject: ["id": id, "createdAt": now.timeIntervalSince1970],
-                                              options: [.sortedKeys])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(Stored(id: id, createdAt: now.timeIntervalSince1970))
         try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
                                                 withIntermediateDirectories: true)
         try AtomicFile.write(data, to: path, mode: 0o600)

@@ -1,7 +1,7 @@
 // The on-device telemetry file: where the CLI and apps accumulate counters between runs, its opt-out, and the
 // one event type the task commands record (enums and numbers only).
 
-import Foundation
+import EdgeLMEssentials
 
 /// One finished (or failed) request, reduced to what telemetry may keep: enums and numbers. There is no
 /// `String` field, so prompt or output text cannot be recorded through it.
@@ -64,7 +64,7 @@ public struct TelemetryStore: Sendable, Equatable {
     public static func resolve(environment: [String: String] = ProcessInfo.processInfo.environment,
                                storeDirectory: String? = nil, disabled: Bool = false) -> TelemetryStore? {
         if disabled { return nil }
-        if let v = environment["EDGELM_TELEMETRY"]?.trimmingCharacters(in: .whitespaces), !v.isEmpty {
+        if let v = environment["EDGELM_TELEMETRY"]?.trimmingWhitespace(), !v.isEmpty {
             if offValues.contains(v.lowercased()) { return nil }
             return TelemetryStore(path: v)
         }

@@ -1,6 +1,6 @@
 // Tasks: the JSON Schema subset `extract` supports, parsed and checked up front, plus a validator.
 
-import Foundation
+import EdgeLMEssentials
 
 /// A JSON Schema in the subset EdgeLM can decode under constraint:
 /// `type` object (with `properties`, `required`), string (`maxLength`), number, integer, boolean, `enum`,
@@ -218,8 +218,8 @@ public struct JSONSchema: Sendable, Equatable {
                 }
                 valueType = t
             case "pattern":
-                guard (try? NSRegularExpression(pattern: v)) != nil else {
-                    throw TasksError.unsupportedSchema(path: path, reason: "pattern is not a valid regular expression: \(v)")
+                do { _ = try TextPattern(v) } catch {
+                    throw TasksError.unsupportedSchema(path: path, reason: "pattern is not a regular expression EdgeLM can search with: \(error)")
                 }
                 pattern = v
             default:
@@ -369,8 +369,8 @@ public struct JSONSchema: Sendable, Equatable {
     /// value contains a match (anchor with `^…$` to require the whole value).
     public func patternMatches(_ s: String) -> Bool {
         guard let pattern else { return true }
-        guard let re = try? NSRegularExpression(pattern: pattern) else { return false }
-        return re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+        guard let re = try? TextPattern(pattern) else { return false }
+        return re.isFound(in: s)
     }
 
     /// A short human/model-readable type, e.g. `string or null`, `"a" | "b"`, `array of integer`.

@@ -1,6 +1,6 @@
 // Tasks: a small ordered JSON value type with a strict parser (RFC 8259) and a compact serializer.
 
-import Foundation
+import EdgeLMEssentials
 
 /// A JSON value. Objects keep their key order (the order the model wrote them in).
 public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
@@ -32,19 +32,6 @@ public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
 
     /// Compact JSON text (no insignificant whitespace; integers without a fraction).
     public var description: String { var s = ""; write(to: &s); return s }
-
-    /// The value as Foundation objects (`NSNull`, `Bool`, `Int`/`Double`, `String`, arrays, dictionaries) for
-    /// `JSONSerialization` (object key order is lost).
-    public var foundationObject: Any {
-        switch self {
-        case .null: return NSNull()
-        case .bool(let b): return b
-        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? Int(d) as Any : d as Any
-        case .string(let s): return s
-        case .array(let a): return a.map(\.foundationObject)
-        case .object(let o): return Dictionary(o.map { ($0.0, $0.1.foundationObject) }, uniquingKeysWith: { a, _ in a })
-        }
-    }
 
     func write(to out: inout String) {
         switch self {
@@ -228,3 +215,63 @@ public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+
+// MARK: - Documents built from Swift values
+
+extension JSONValue {
+    /// A JSON document written as Swift values: `[String: Any]` (keys sorted when `sortingKeys`), `[Any]`,
+    /// `String`, `Substring`, `Bool`, integers, `Double`, `Float` (its shortest decimal form), `JSONValue`, and
+    /// `nil` (an `Optional` that is empty) for `null`. Other values are written as their description string.
+    /// This is what `JSONSerialization` did for the CLI and the server before the modules stopped importing
+    /// Foundation. Cost: one pass over the tree.
+    public init(document value: Any, sortingKeys: Bool = true) {
+        switch value {
+        case let v as JSONValue: self = v
+        case let v as String: self = .string(v)
+        case let v as Substring: self = .string(String(v))
+        case let v as Bool: self = .bool(v)
+        case let v as Int: self = .number(Double(v))
+        case let v as Int32: self = .number(Double(v))
+        case let v as Int64: self = .number(Double(v))
+        case let v as UInt32: self = .number(Double(v))
+        case let v as UInt64: self = .number(Double(v))
+        case let v as Double: self = v.isFinite ? .number(v) : .null
+        case let v as Float: self = v.isFinite ? .number(Double("\(v)") ?? Double(v)) : .null
+        case let v as [String: Any]:
+            let members = v.map { ($0.key, JSONValue(document: $0.value, sortingKeys: sortingKeys)) }
+            self = .object(sortingKeys ? members.sorted { $0.0 < $1.0 } : members)
+        case let v as [Any]: self = .array(v.map { JSONValue(document: $0, sortingKeys: sortingKeys) })
+        default:
+            let mirror = Mirror(reflecting: value)
+            if mirror.displayStyle == .optional {
+                self = mirror.children.first.map { JSONValue(document: $0.value, sortingKeys: sortingKeys) } ?? .null
+            } else {
+                self = .string("\(value)")
+            }
+        }
+    }
+
+    /// Indented JSON text, two spaces per level and `"key" : value` (the layout of Foundation's
+    /// `.prettyPrinted`).
+    public var prettyText: String { var s = ""; writePretty(to: &s, indent: 0); return s }
+
+    private func writePretty(to out: inout String, indent: Int) {
+        let pad = String(repeating: "  ", count: indent + 1), end = String(repeating: "  ", count: indent)
+        switch self {
+        case .array(let a) where !a.isEmpty:
+            out += "[\n"
+            for (i, v) in a.enumerated() {
+                out += pad; v.writePretty(to: &out, indent: indent + 1); out += i + 1 < a.count ? ",\n" : "\n"
+            }
+            out += end + "]"
+        case .object(let o) where !o.isEmpty:
+            out += "{\n"
+            for (i, (k, v)) in o.enumerated() {
+                out += pad; JSONValue.writeString(k, to: &out); out += " : "
+                v.writePretty(to: &out, indent: indent + 1); out += i + 1 < o.count ? ",\n" : "\n"
+            }
+            out += end + "}"
+        default: write(to: &out)
+        }
+    }
+}

@@ -1,7 +1,7 @@
 // Tasks: label sets as users write them — labels in any case style (humanised into words for scoring, shown
 // back unchanged), optional descriptions, few-shot examples — and their file formats.
 
-import Foundation
+import EdgeLMEssentials
 
 /// One label of a ``LabelSet``: the label as the user wrote it, and optionally what it means.
 public struct LabelSpec: Sendable, Equatable, Hashable {
@@ -68,7 +68,7 @@ public struct LabelSet: Sendable, Equatable, Hashable {
     /// label (when ``humanise``), else the label verbatim.
     public var words: [String] {
         let human = humanise ? LabelWords.humanise(names) : names
-        return zip(labels, human).map { spec, h in spec.words.map { $0.trimmingCharacters(in: .whitespaces) } ?? h }
+        return zip(labels, human).map { spec, h in spec.words.map { $0.trimmingWhitespace() } ?? h }
     }
 
     /// The few-shot examples that go into the prompt: up to ``examplesPerLabel`` per label in file order,
@@ -91,7 +91,7 @@ public struct LabelSet: Sendable, Equatable, Hashable {
     /// - Throws: ``TasksError/invalidLabels(_:)``.
     public func validate() throws {
         guard labels.count >= 2 else { throw TasksError.invalidLabels("got \(labels.count) label(s)") }
-        guard labels.allSatisfy({ !$0.label.trimmingCharacters(in: .whitespaces).isEmpty }) else {
+        guard labels.allSatisfy({ !$0.label.trimmingWhitespace().isEmpty }) else {
             throw TasksError.invalidLabels("a label is empty")
         }
         guard Set(names.map { $0.lowercased() }).count == labels.count else {
@@ -164,7 +164,7 @@ public struct LabelSet: Sendable, Equatable, Hashable {
     public static func parseExamples(_ data: Data) throws -> [LabeledExample] {
         var out: [LabeledExample] = []
         for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let t = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            let t = line.trimmingWhitespace()
             if t.isEmpty || t.hasPrefix("//") { continue }
             let v: JSONValue
             do { v = try JSONValue.parse(t) } catch { throw TasksError.invalidExamples("line \(i + 1): \(Self.parseMessage(error))") }
@@ -206,7 +206,7 @@ public enum LabelWords {
         let allCaps = labels.allSatisfy { $0.uppercased() == $0 }
         return labels.map { label in
             let ws = words(label)
-            guard !ws.isEmpty else { return label.trimmingCharacters(in: .whitespaces) }
+            guard !ws.isEmpty else { return label.trimmingWhitespace() }
             let hasSeparator = label.contains { "_-./ ".contains($0) }
             let screaming = label.uppercased() == label && (allCaps || hasSeparator)
             return ws.map { w in

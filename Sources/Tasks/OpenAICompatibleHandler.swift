@@ -1,13 +1,12 @@
 // Tasks: the remote handler — an OpenAI-compatible `POST /v1/chat/completions` endpoint.
 
-import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import EdgeLMEssentials
+import HTTPTransport
 
 /// Runs tasks on an OpenAI-compatible chat-completions endpoint (OpenAI, llama.cpp server, vLLM, …).
 ///
-/// The API key is read from the environment variable `apiKeyVariable` at call time (never stored).
+/// The API key is read from the environment variable `apiKeyVariable` at call time (never stored). Requests
+/// go through `transport`: `URLSessionTransport()` (module EdgeLMNetworking) in apps.
 /// Every call is bounded by `timeout` seconds; failures map to ``TasksError/remoteUnavailable(_:)``
 /// (network, timeout) or ``TasksError/remoteFailed(_:)`` (HTTP status, malformed or invalid answers).
 public struct OpenAICompatibleHandler: RemoteTaskHandler {
@@ -19,10 +18,13 @@ public struct OpenAICompatibleHandler: RemoteTaskHandler {
     public var apiKeyVariable: String
     /// Seconds before a call gives up.
     public var timeout: Double
+    /// What the requests are sent through.
+    public var transport: any HTTPTransport
 
     public init(url: URL, model: String = "gpt-4o-mini", apiKeyVariable: String = "EDGELM_REMOTE_API_KEY",
-                timeout: Double = 20) {
+                timeout: Double = 20, transport: any HTTPTransport) {
         self.url = url; self.model = model; self.apiKeyVariable = apiKeyVariable; self.timeout = timeout
+        self.transport = transport
     }
 
     public func run(_ request: TaskRequest) throws -> TaskOutput {
@@ -37,7 +39,8 @@ public struct OpenAICompatibleHandler: RemoteTaskHandler {
             for s in set.shots { user += "Text: \(s.text)\nLabel: \(labels[s.label])\n\n" }
             user += user.isEmpty ? request.task.text : "Text: \(request.task.text)\nLabel:"
             let answer = try complete(system: system, user: user, maxTokens: 16)
-            let cleaned = answer.trimmingCharacters(in: .whitespacesAndNewlines.union(.punctuationCharacters)).lowercased()
+            let cleaned = String(answer.trimmingWhitespace().drop(while: \.isPunctuation).reversed()
+                .drop(while: \.isPunctuation).reversed()).trimmingWhitespace().lowercased()
             guard let i = labels.firstIndex(where: { $0.lowercased() == cleaned })
                     ?? labels.firstIndex(where: { cleaned.contains($0.lowercased()) }) else {
                 throw TasksError.remoteFailed("the answer '\(answer.prefix(80))' is not one of the labels")
@@ -59,50 +62,35 @@ public struct OpenAICompatibleHandler: RemoteTaskHandler {
         case .rewrite(let text, let instruction, let maxTokens):
             let answer = try complete(system: "Rewrite the user's text as instructed. Reply with the rewritten text only.",
                                       user: "Instruction: \(instruction)\n\nText: \(text)", maxTokens: maxTokens)
-            return .rewrite(answer.trimmingCharacters(in: .whitespacesAndNewlines))
+            return .rewrite(answer.trimmingWhitespace())
         }
     }
 
     /// One chat completion; returns `choices[0].message.content`.
     public func complete(system: String, user: String, maxTokens: Int) throws -> String {
-        var req = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: timeout)
-        req.httpMethod = "POST"
-        req.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        var headers = ["Content-Type": "application/json"]
         if let key = ProcessInfo.processInfo.environment[apiKeyVariable], !key.isEmpty {
-            req.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+            headers["Authorization"] = "Bearer \(key)"
         }
-        let body: [String: Any] = [
-            "model": model, "temperature": 0, "max_tokens": maxTokens,
-            "messages": [["role": "system", "content": system], ["role": "user", "content": user]],
-        ]
-        req.httpBody = try JSONSerialization.data(withJSONObject: body)
-
-        let config = URLSessionConfiguration.ephemeral
-        config.timeoutIntervalForRequest = timeout
-        config.timeoutIntervalForResource = timeout
-        let session = URLSession(configuration: config)
-        defer { session.finishTasksAndInvalidate() }
-        final class Box: @unchecked Sendable { var data: Data?; var response: URLResponse?; var error: Error? }
-        let box = Box()
-        let done = DispatchSemaphore(value: 0)
-        let task = session.dataTask(with: req) { d, r, e in box.data = d; box.response = r; box.error = e; done.signal() }
-        task.resume()
-        // A hard deadline on top of URLSession's own timeouts, so a call never hangs.
-        if done.wait(timeout: .now() + timeout + 1) == .timedOut {
-            task.cancel()
-            throw TasksError.remoteUnavailable("no answer from \(url.absoluteString) within \(timeout) s")
+        let body = JSONValue.object([
+            ("model", .string(model)), ("temperature", .number(0)), ("max_tokens", .number(Double(maxTokens))),
+            ("messages", .array([
+                .object([("role", .string("system")), ("content", .string(system))]),
+                .object([("role", .string("user")), ("content", .string(user))]),
+            ])),
+        ])
+        let request = HTTPRequest(method: "POST", url: url.absoluteString, headers: headers, timeout: timeout,
+                                  deadline: timeout, body: Array(body.description.utf8))
+        let answer: (status: Int, body: [UInt8])
+        do { answer = try transport.fetch(request) } catch let e as HTTPTransportError {
+            throw TasksError.remoteUnavailable(e.timedOut ? "no answer from \(url.absoluteString) within \(timeout) s"
+                                                          : "\(url.absoluteString): \(e.reason)")
         }
-        if let e = box.error { throw TasksError.remoteUnavailable("\(url.absoluteString): \(e.localizedDescription)") }
-        guard let http = box.response as? HTTPURLResponse, let data = box.data else {
-            throw TasksError.remoteUnavailable("\(url.absoluteString): no response")
+        guard (200..<300).contains(answer.status) else {
+            throw TasksError.remoteFailed("HTTP \(answer.status) from \(url.absoluteString)")
         }
-        guard (200..<300).contains(http.statusCode) else {
-            throw TasksError.remoteFailed("HTTP \(http.statusCode) from \(url.absoluteString)")
-        }
-        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let choices = json["choices"] as? [[String: Any]],
-              let message = choices.first?["message"] as? [String: Any],
-              let content = message["content"] as? String else {
+        guard let json = try? JSONValue.parse(answer.body), case .array(let choices)? = json["choices"],
+              case .string(let content)? = choices.first?["message"]?["content"] else {
             throw TasksError.remoteFailed("the response is not a chat completion")
         }
         return content

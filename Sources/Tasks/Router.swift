@@ -1,7 +1,7 @@
 // Tasks: local-first routing with escalation to a remote model, per the product rules: the local model may
 // suggest, draft, classify and pre-fill; it does not make final high-risk decisions.
 
-import Foundation
+import EdgeLMEssentials
 
 /// What the caller will do with the answer.
 public enum Capability: String, Sendable, Codable, CaseIterable {

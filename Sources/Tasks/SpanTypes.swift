@@ -2,7 +2,7 @@
 // copy a span of the input that *is* one. A lexer finds the candidate spans of each type in the input; the
 // constrained decoder then chooses among them (or `null` when the text has none).
 
-import Foundation
+import EdgeLMEssentials
 
 /// The kind of value a typed field holds. Its candidates are the spans of the input ``SpanLexer`` finds.
 public enum SpanType: String, Sendable, Codable, CaseIterable, Equatable {
@@ -110,7 +110,7 @@ public enum SpanLexer {
     public static func candidates(_ type: SpanType, in text: String) -> [String] {
         var out: [String] = []
         switch type {
-        case .email: out = matches(emailPattern, text)
+        case .email: out = emailPattern.matches(in: text)
         case .url: out = urls(text)
         case .phone: out = phones(text)
         case .date: out = dates(text)
@@ -128,34 +128,23 @@ public enum SpanLexer {
     /// kept when the match itself satisfies the pattern (a search, as a validator checks it).
     /// Anchors refer to the value, not the text: a leading `^` / trailing `$` are searched as word edges.
     public static func candidates(pattern: String, in text: String) throws -> [String] {
-        let re = try NSRegularExpression(pattern: pattern)
+        let re = try TextPattern(pattern)
         var search = pattern
         if search.hasPrefix("^") { search = "(?<![\\w])(?:" + search.dropFirst() + ")" } else { search = "(?:" + search + ")" }
         if search.hasSuffix("$)"), !search.hasSuffix("\\$)") { search = search.dropLast(2) + ")(?![\\w])" }
-        let finder = (try? NSRegularExpression(pattern: search)) ?? re
+        let finder = (try? TextPattern(search)) ?? re
         var seen = Set<String>()
-        return matches(finder, text).filter { s in
+        return finder.matches(in: text).filter { s in
             !s.isEmpty && s.first?.isWhitespace == false && s.last?.isWhitespace == false
-                && re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil && seen.insert(s).inserted
+                && re.isFound(in: s) && seen.insert(s).inserted
         }
     }
 
     // MARK: - Lexers
 
-    static func regex(_ p: String, _ options: NSRegularExpression.Options = []) -> NSRegularExpression {
-        try! NSRegularExpression(pattern: p, options: options)
-    }
-
-    static func matches(_ re: NSRegularExpression, _ text: String, group: Int = 0) -> [String] {
-        re.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { m in
-            let r = m.range(at: group)
-            guard r.location != NSNotFound, let range = Range(r, in: text) else { return nil }
-            return String(text[range])
-        }
-    }
-
-    static func ranges(_ re: NSRegularExpression, _ text: String) -> [Range<String.Index>] {
-        re.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { Range($0.range, in: text) }
+    /// The lexers' own patterns: valid by construction (the tests compile every one).
+    static func regex(_ p: String, ignoringCase: Bool = false) -> TextPattern {
+        try! TextPattern(p, ignoringCase: ignoringCase)
     }
 
     static let emailPattern = regex(#"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"#)
@@ -163,7 +152,7 @@ public enum SpanLexer {
     static let urlPattern = regex(#"(?:https?://|www\.)[^\s<>"'|]+|(?<![@\w.-])[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?:/[^\s<>"'|]*)?"#)
 
     static func urls(_ text: String) -> [String] {
-        matches(urlPattern, text).map { s in
+        urlPattern.matches(in: text).map { s in
             var s = Substring(s)
             while let l = s.last, ".,;:!?)".contains(l) { s = s.dropLast() }
             return String(s)
@@ -178,12 +167,15 @@ public enum SpanLexer {
 
     static let phonePattern = regex(#"(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]\d{1,5}){0,5}(?![\w]|[.-]\d)"#)
 
+    /// Dates (2025-02-03, 03.02.2025) and decimal numbers, which the phone pattern also finds.
+    static let notPhonePattern = regex(#"\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}|\d+\.\d+"#)
+
     static func phones(_ text: String) -> [String] {
-        matches(phonePattern, text).filter { s in
+        phonePattern.matches(in: text).filter { s in
             let digits = s.filter(\.isNumber).count
             guard digits >= 7, digits <= 15 else { return false }
             // Not a date (2025-02-03, 03.02.2025) nor a decimal number.
-            if s.range(of: #"^\d{4}-\d{2}-\d{2}$|^\d{1,2}[./]\d{1,2}[./]\d{2,4}$|^\d+\.\d+$"#, options: .regularExpression) != nil { return false }
+            if notPhonePattern.matchesWhole(s) { return false }
             return s.contains(where: { " -.()+".contains($0) }) || digits >= 7
         }
     }
@@ -192,48 +184,51 @@ public enum SpanLexer {
     static let weekdays = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|Mon\\.?|Tue\\.?|Tues\\.?|Wed\\.?|Thu\\.?|Thurs\\.?|Fri\\.?|Sat\\.?|Sun\\.?"
     static let ordinal = "\\d{1,2}(?:st|nd|rd|th)?"
     static var monthDate: String { "(?:(?:\(months))\\s+\(ordinal)(?:,?\\s+\\d{4})?|\(ordinal)\\s+(?:of\\s+)?(?:\(months))(?:,?\\s+\\d{4})?|(?:\(months))\\s+\\d{4})" }
-    static let datePatterns: [NSRegularExpression] = {
+    static let datePatterns: [TextPattern] = {
         [
             regex(#"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}[./]\d{1,2}[./]\d{2,4}\b"#),
-            regex("\\b\(monthDate)\\b(?!\\w)", .caseInsensitive),
-            regex("\\b(?:(?:next|this|last|every)\\s+)?(?:\(weekdays))\\b(?:,?\\s+\(monthDate))?", .caseInsensitive),
-            regex("\\b(?:\(weekdays))\\b(?:,?\\s+\(monthDate))?", .caseInsensitive),
-            regex("\\b(?:\(weekdays))\\b", .caseInsensitive),
-            regex("\\b(?:today|tomorrow|tonight|yesterday|(?:next|this|last)\\s+(?:week|weekend|month|year))\\b", .caseInsensitive),
+            regex("\\b\(monthDate)\\b(?!\\w)", ignoringCase: true),
+            regex("\\b(?:(?:next|this|last|every)\\s+)?(?:\(weekdays))\\b(?:,?\\s+\(monthDate))?", ignoringCase: true),
+            regex("\\b(?:\(weekdays))\\b(?:,?\\s+\(monthDate))?", ignoringCase: true),
+            regex("\\b(?:\(weekdays))\\b", ignoringCase: true),
+            regex("\\b(?:today|tomorrow|tonight|yesterday|(?:next|this|last)\\s+(?:week|weekend|month|year))\\b", ignoringCase: true),
         ]
     }()
 
     static func dates(_ text: String) -> [String] {
         // Longest forms and their parts: `Saturday, June 8`, `June 8`, `Saturday`; `next Monday`, `Monday`.
         var spans: [(Range<String.Index>, String)] = []
-        for re in datePatterns { for r in ranges(re, text) { spans.append((r, String(text[r]))) } }
+        for re in datePatterns { for r in re.ranges(in: text) { spans.append((r, String(text[r]))) } }
         // A month-name date inside a weekday form is a candidate too (the second pattern finds it on its own).
         return spans.sorted { $0.0.lowerBound < $1.0.lowerBound || $0.0.lowerBound == $1.0.lowerBound && $0.1.count > $1.1.count }.map(\.1)
     }
 
     static let timePatterns = [
-        regex(#"\b\d{1,2}(?::[0-5]\d)?\s?(?:a\.m\.|p\.m\.|am\b|pm\b|AM\b|PM\b|a\.m\b|p\.m\b)"#, .caseInsensitive),
+        regex(#"\b\d{1,2}(?::[0-5]\d)?\s?(?:a\.m\.|p\.m\.|am\b|pm\b|AM\b|PM\b|a\.m\b|p\.m\b)"#, ignoringCase: true),
         regex(#"\b(?:[01]?\d|2[0-3]):[0-5]\d(?:\s(?:UTC|GMT|CET|CEST|EST|EDT|PST|PDT|CST|CDT|MST|MDT|BST|IST|JST|AEST)\b)?"#),
         regex(#"\b(?:[01]?\d|2[0-3]):[0-5]\d\b"#),
-        regex(#"\b(?:noon|midnight|midday)\b"#, .caseInsensitive),
+        regex(#"\b(?:noon|midnight|midday)\b"#, ignoringCase: true),
     ]
 
     static func times(_ text: String) -> [String] {
         var spans: [(Range<String.Index>, String)] = []
-        for re in timePatterns { for r in ranges(re, text) { spans.append((r, String(text[r]))) } }
+        for re in timePatterns { for r in re.ranges(in: text) { spans.append((r, String(text[r]))) } }
         return spans.sorted { $0.0.lowerBound < $1.0.lowerBound || $0.0.lowerBound == $1.0.lowerBound && $0.1.count > $1.1.count }.map(\.1)
     }
+
+    /// What may stand between a date and its time: `, `, ` at `, `T`.
+    static let dateTimeGapPattern = regex(#",?\s*|\s+at\s+|,\s*at\s+|T"#)
 
     static func dateTimes(_ text: String) -> [String] {
         var spans: [(Range<String.Index>, String)] = []
         var ds: [Range<String.Index>] = [], ts: [Range<String.Index>] = []
-        for re in datePatterns { ds += ranges(re, text) }
-        for re in timePatterns { ts += ranges(re, text) }
+        for re in datePatterns { ds += re.ranges(in: text) }
+        for re in timePatterns { ts += re.ranges(in: text) }
         for d in ds {
             spans.append((d, String(text[d])))
             for t in ts where t.lowerBound >= d.upperBound {
                 let gap = text[d.upperBound..<t.lowerBound]
-                if gap.range(of: #"^(?:,?\s*|\s+at\s+|,\s*at\s+|T)$"#, options: .regularExpression) != nil {
+                if dateTimeGapPattern.matchesWhole(String(gap)) {
                     spans.append((d.lowerBound..<t.upperBound, String(text[d.lowerBound..<t.upperBound])))
                 }
             }
@@ -245,7 +240,7 @@ public enum SpanLexer {
     static let identifierPattern = regex(#"(?<![\w.$€£:/@-])[A-Za-z0-9](?:[A-Za-z0-9_/-]*[A-Za-z0-9])?(?![\w@]|:\d|[.,]\d|-\w)"#)
 
     static func identifiers(_ text: String) -> [String] {
-        matches(identifierPattern, text).filter { $0.count >= 3 && $0.contains(where: \.isNumber) }
+        identifierPattern.matches(in: text).filter { $0.count >= 3 && $0.contains(where: \.isNumber) }
     }
 
     /// Numbers as JSON number text: `$1,299.99` → `1299.99`, `24.99`, `2`; not digits inside words or codes.
@@ -254,8 +249,8 @@ public enum SpanLexer {
     /// Numbers of the text and whether each is an integer (JSON text, commas dropped).
     public static func numbers(_ text: String) -> [(text: String, integer: Bool)] {
         var seen = Set<String>()
-        return matches(numberPattern, text).compactMap { s in
-            var t = s.replacingOccurrences(of: ",", with: "")
+        return numberPattern.matches(in: text).compactMap { s in
+            var t = s.replacing(",", with: "")
             // JSON: no leading zeros (`030` is a code, not a number).
             let digits = t.hasPrefix("-") ? String(t.dropFirst()) : t
             if digits.count > 1 && digits.hasPrefix("0") && !digits.hasPrefix("0.") { return nil }
@@ -278,7 +273,7 @@ public enum SpanLexer {
     static func properNames(_ text: String) -> [String] {
         struct Word { var range: Range<String.Index>; var initial: Bool }
         var words: [Word] = []
-        for var r in ranges(nameWordPattern, text) {
+        for var r in nameWordPattern.ranges(in: text) {
             var w = text[r]
             if w.hasSuffix(".") && w.count > 5 { r = r.lowerBound..<text.index(before: r.upperBound); w = text[r] }
             if notNameWords.contains(String(w)) { continue }

@@ -1,9 +1,9 @@
 // Tasks: the JSON documents of task results, as `edgelm classify|extract|rewrite --json` prints them and the
 // server's /v1/classify|extract|rewrite answer them (one definition for both).
 
-import Foundation
+import EdgeLMEssentials
 
-/// JSON documents (JSONSerialization objects) of task results.
+/// JSON documents of task results (`[String: Any]` trees; ``JSONValue/init(document:sortingKeys:)`` writes them).
 public enum TaskDocument {
     /// Where the answer came from: `escalated`, `origin`, `reason`, `low_confidence`, `detail`.
     public static func routing(_ r: RoutedResult) -> [String: Any] {
@@ -40,7 +40,6 @@ public enum TaskDocument {
 
     /// One document as compact JSON text with sorted keys (what the CLI prints).
     public static func text(_ object: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        JSONValue(document: object).description
     }
 }

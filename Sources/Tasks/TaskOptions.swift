@@ -1,6 +1,6 @@
 // Tasks: options, results and timings shared by the three tasks.
 
-import Foundation
+import EdgeLMEssentials
 import Inference
 
 /// How classification scores are corrected for the model's label bias.

@@ -1,7 +1,7 @@
 // Tasks: classification by label likelihood — the prompt of a label set (shared prefix + per-input rest),
 // label scoring from the prefix's KV state, contextual calibration and temperature.
 
-import Foundation
+import EdgeLMEssentials
 import Inference
 import Tokenizers
 
@@ -68,7 +68,7 @@ extension TaskRunner {
             let marker = "\u{1}EDGELM-INPUT\u{1}"
             messages.append(.user(marker))
             let rendered = template.render(messages)
-            let r = rendered.range(of: marker)!
+            let r = rendered.firstRange(of: marker)!
             prefixText = String(rendered[..<r.lowerBound])
             after = String(rendered[r.upperBound...]) + "Label:"
         }
@@ -184,7 +184,7 @@ extension TaskRunner {
             let marker = "\u{1}EDGELM-LABEL\u{1}"
             messages.append(.user("Label:" + marker))
             let rendered = template.render(messages)
-            let r = rendered.range(of: marker)!
+            let r = rendered.firstRange(of: marker)!
             prefixText = String(rendered[..<r.lowerBound])
             afterLabel = String(rendered[r.upperBound...]) + "Text:"
         }

@@ -1,7 +1,7 @@
 // Tasks: the local task runner — classify by label likelihood, extract under a JSON-schema constraint,
 // rewrite with a capped generation. One model session, reused across calls (shared prompt prefixes are kept).
 
-import Foundation
+import EdgeLMEssentials
 import GGUF
 import Inference
 import Tokenizers
@@ -178,7 +178,7 @@ public final class TaskRunner {
         let marker = "\u{1}EDGELM-INPUT\u{1}"
         messages.append(.user(marker))
         let rendered = template.render(messages)
-        let r = rendered.range(of: marker)!
+        let r = rendered.firstRange(of: marker)!
         ids += tokenizer.encode(String(rendered[..<r.lowerBound]), parseSpecial: true)
         let fixed = ids.count
         ids += tokenizer.encode(task + text, parseSpecial: false)
@@ -393,7 +393,7 @@ public final class TaskRunner {
             if tokenizer.isEndOfGeneration(token) { finished = true; break }
             steps += 1
             var chunk = decoder.append(token)
-            if plain, let end = (out + chunk).dropFirst().range(of: "\n\n") {
+            if plain, let end = (out + chunk).dropFirst().firstRange(of: "\n\n") {
                 // The blank line ends a plain-text answer: keep (and stream) only what precedes it.
                 chunk = String((out + chunk)[..<end.lowerBound].dropFirst(out.count))
                 out += chunk
@@ -412,7 +412,7 @@ public final class TaskRunner {
         timings.generatedTokens = steps
         timings.decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
         timings.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return Rewrite(text: out.trimmingCharacters(in: .whitespacesAndNewlines), finished: finished, timings: timings)
+        return Rewrite(text: out.trimmingWhitespace(), finished: finished, timings: timings)
     }
 
     /// Tokens `text` would occupy inside a task prompt (for routing decisions: does it fit?).

@@ -117,13 +117,13 @@ public struct ChatTemplate: Sendable, Equatable {
     static func chatMLDefaultSystem(in template: String) -> String? {
         guard template.contains("!= 'system'") || template.contains("!= \"system\"") else { return nil }
         for header in ["<|im_start|>system\n", "<|im_start|>system\\n"] {
-            guard let start = template.range(of: header),
-                  let end = template.range(of: "<|im_end|>", range: start.upperBound..<template.endIndex)
+            guard let start = template.firstRange(of: header),
+                  let end = template[start.upperBound...].firstRange(of: "<|im_end|>")
             else { continue }
             let literal = String(template[start.upperBound..<end.lowerBound])
             // A Jinja expression rather than a literal means the text is not fixed.
             if literal.contains("{{") || literal.contains("'") || literal.contains("\"") { return nil }
-            return literal.replacingOccurrences(of: "\\n", with: "\n")
+            return literal.replacing("\\n", with: "\n")
         }
         return nil
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeLM
+import EdgeLMNetworking
 import EdgeLMCommandSupport
 import EdgeLMServer
 import Foundation
@@ -94,7 +95,7 @@ struct ServeCommand: ParsableCommand {
         configuration.logRequests = logRequests
         _ = try memoryOptions.resolvedProfile()   // a bad --profile fails here, before listening
         // The task endpoints' escalation target: $EDGELM_REMOTE_URL, as the task commands use it.
-        let remote = remoteEndpoint(nil).map { OpenAICompatibleHandler(url: $0) as any RemoteTaskHandler }
+        let remote = remoteEndpoint(nil).map { OpenAICompatibleHandler(url: $0, transport: URLSessionTransport()) as any RemoteTaskHandler }
         let service = InferenceService(modelID: configuration.modelID, remote: remote)
         let server = EdgeLMServer(configuration: configuration, service: service)
         let command = UncheckedBox(self)

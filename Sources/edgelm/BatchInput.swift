@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// `--input FILE.jsonl [--parallel N]` of the task commands: one input per line, one result line per input in
 /// input order, N inputs at a time on N sessions that share one execution context (their steps batched).
@@ -22,20 +22,24 @@ struct BatchItem {
     /// 1-based line number in the file.
     let line: Int
     let text: String
-    let fields: [String: Any]
+    /// The line's object.
+    let fields: JSONValue
 
     /// An optional string field.
     func string(_ key: String) throws -> String? {
-        guard let v = fields[key], !(v is NSNull) else { return nil }
-        guard let s = v as? String else { throw CLIError("line \(line): \"\(key)\" must be a string") }
+        guard let v = fields[key], v != .null else { return nil }
+        guard case .string(let s) = v else { throw CLIError("line \(line): \"\(key)\" must be a string") }
         return s
     }
 
     /// Labels given as a JSON array of strings or a comma-separated string.
     func labels() throws -> [String]? {
-        guard let v = fields["labels"], !(v is NSNull) else { return nil }
-        if let s = v as? String { return try parseLabels(s) }
-        if let a = v as? [Any], let s = a as? [String] { return try parseLabels(s.joined(separator: ",")) }
+        guard let v = fields["labels"], v != .null else { return nil }
+        if case .string(let s) = v { return try parseLabels(s) }
+        if case .array(let a) = v {
+            let names = a.compactMap { if case .string(let s) = $0 { s } else { nil } }
+            if names.count == a.count { return try parseLabels(names.joined(separator: ",")) }
+        }
         throw CLIError("line \(line): \"labels\" must be an array of strings or a comma-separated string")
     }
 }
@@ -48,14 +52,15 @@ enum BatchRunner {
         }
         var out: [(Int, Result<BatchItem, any Error>)] = []
         for (i, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let lineText = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            let lineText = raw.trimmingWhitespace()
             if lineText.isEmpty { continue }
             let n = i + 1
             do {
-                guard let obj = try JSONSerialization.jsonObject(with: Data(lineText.utf8)) as? [String: Any] else {
+                let obj = try JSONValue.parse(lineText)
+                guard case .object = obj else {
                     throw CLIError("line \(n) is not a JSON object", hint: "write one {\"text\": …} object per line")
                 }
-                guard let text = obj["text"] as? String, !text.isEmpty else {
+                guard case .string(let text)? = obj["text"], !text.isEmpty else {
                     throw CLIError("line \(n) has no non-empty \"text\" string", hint: "write one {\"text\": …} object per line")
                 }
                 out.append((n, .success(BatchItem(line: n, text: text, fields: obj))))
@@ -72,7 +77,7 @@ enum BatchRunner {
     static func errorDocument(_ error: any Error, line: Int, command: String) -> String {
         let text = CLIMain.errorLine(error, message: "\(error)", commandPath: [command])
         var what = String(text.dropFirst("Error: ".count)), hint = ""
-        if let r = what.range(of: "; hint: ") { hint = String(what[r.upperBound...]); what = String(what[..<r.lowerBound]) }
+        if let r = what.firstRange(of: "; hint: ") { hint = String(what[r.upperBound...]); what = String(what[..<r.lowerBound]) }
         return jsonLine(["line": line, "error": what, "hint": hint])
     }
 
@@ -124,18 +129,13 @@ enum BatchRunner {
         // The first input alone: it evaluates the task's shared prompt prefix (instruction, worked examples,
         // label set) into the prefix cache once, instead of every worker computing it at the same time.
         if workers > 1, let first = board.claim() { handle(runners.value[0], first) }
-        let group = DispatchGroup()
-        for w in 0..<workers {
-            group.enter()
-            let thread = Thread {
-                defer { group.leave() }
+        let threads = (0..<workers).map { w in
+            JoinableThread(stackSize: 4 << 20) {
                 let runner = runners.value[w]
                 while let i = board.claim() { handle(runner, i) }
             }
-            thread.stackSize = 4 << 20
-            thread.start()
         }
-        group.wait()
+        for t in threads { t.join() }
         board.flush()
     }
 }
@@ -145,7 +145,7 @@ func jsonLine(_ object: Any) -> String { TaskDocument.text(object) }
 
 /// Hands out input indices and prints finished lines in input order.
 final class OutputBoard: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var next = 0, printed = 0, done = 0
     private var lines: [String?]
     private let progress: Bool
@@ -165,12 +165,12 @@ final class OutputBoard: @unchecked Sendable {
         done += 1
         var out = ""
         while printed < lines.count, let l = lines[printed] { out += l + "\n"; lines[printed] = ""; printed += 1 }
-        if !out.isEmpty { FileHandle.standardOutput.write(Data(out.utf8)) }
-        if progress { FileHandle.standardError.write(Data("\r\(done)/\(lines.count) inputs".utf8)) }
+        if !out.isEmpty { StandardStream.output.write(out) }
+        if progress { StandardStream.error.write("\r\(done)/\(lines.count) inputs") }
     }
 
     func flush() {
-        if progress { FileHandle.standardError.write(Data("\n".utf8)) }
+        if progress { StandardStream.error.write("\n") }
     }
 }
 
@@ -184,7 +184,7 @@ func checkTextOrInput(_ text: String?, _ batch: BatchOptions) throws {
     }
 }
 
-private let telemetryLock = NSLock()
+private let telemetryLock = Lock()
 
 extension TelemetryRecorder {
     /// ``record(_:)`` from any thread (the batch workers).

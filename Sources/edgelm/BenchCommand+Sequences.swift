@@ -1,6 +1,6 @@
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// `edgelm bench --sequences N`: N sequences of the same prompt length and generation length evaluated
 /// together on one execution context (their steps batched), as a server or a batch job would run them.
@@ -37,11 +37,9 @@ extension BenchCommand {
         for run in 0...repetitions {
             let marks = MarkBoard(sequences)
             let decodeGate = DispatchSemaphore(value: 0)
-            let group = DispatchGroup()
+            var threads: [JoinableThread] = []
             for i in 0..<sequences {
-                group.enter()
-                let thread = Thread {
-                    defer { group.leave() }
+                threads.append(JoinableThread(stackSize: 1 << 20) {
                     let s = sessions.items[i]
                     s.reset()
                     do {
@@ -63,15 +61,13 @@ extension BenchCommand {
                     } catch {
                         marks.fail(error)
                     }
-                }
-                thread.stackSize = 1 << 20
-                thread.start()
+                })
             }
             // Release the decode phase once every sequence has its first token.
             marks.waitForPrefill()
             let decodeStart = DispatchTime.now().uptimeNanoseconds, cpuStart = Self.processCPUms()
             for _ in 0..<sequences { decodeGate.signal() }
-            group.wait()
+            for t in threads { t.join() }
             let cpuEnd = Self.processCPUms()
             if let error = marks.error { throw error }
             if run == 0 { continue }  // warm-up
@@ -104,21 +100,22 @@ final class SessionList: @unchecked Sendable {
 
 /// Timestamps the bench threads report.
 final class MarkBoard: @unchecked Sendable {
-    private let lock = NSCondition()
+    private let lock = Lock()
+    /// Signalled once per sequence that has its first token (and `count` times on a failure).
+    private let prefilled = DispatchSemaphore(value: 0)
     let start = DispatchTime.now().uptimeNanoseconds
     private(set) var ttft: [Double]
     private(set) var decodeNanoseconds: [UInt64]
     private(set) var ends: [UInt64]
     private(set) var error: (any Error)?
-    private var prefilled = 0
     private let count: Int
 
     init(_ n: Int) {
         count = n
         ttft = Array(repeating: 0, count: n); decodeNanoseconds = Array(repeating: 0, count: n); ends = Array(repeating: 0, count: n)
     }
-    func set(_ i: Int, ttft t: Double) { lock.lock(); ttft[i] = t; prefilled += 1; lock.broadcast(); lock.unlock() }
+    func set(_ i: Int, ttft t: Double) { lock.withLock { ttft[i] = t }; prefilled.signal() }
     func set(_ i: Int, decodeNanoseconds d: UInt64, end: UInt64) { lock.lock(); decodeNanoseconds[i] = d; ends[i] = end; lock.unlock() }
-    func fail(_ e: any Error) { lock.lock(); error = e; prefilled = count; lock.broadcast(); lock.unlock() }
-    func waitForPrefill() { lock.lock(); while prefilled < count { lock.wait() }; lock.unlock() }
+    func fail(_ e: any Error) { lock.withLock { error = e }; for _ in 0..<count { prefilled.signal() } }
+    func waitForPrefill() { for _ in 0..<count { prefilled.wait() } }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// `edgelm bench`: prefill and decode speed, time to first token, load time and peak memory on one model.
 struct BenchCommand: ParsableCommand {
@@ -74,10 +74,10 @@ struct BenchCommand: ParsableCommand {
                           aggregateDecodeCPUms: Self.median(decodeCPU))
         let rss = Self.peakRSSBytes()
         var result: [String: Any] = [
-            "model": (modelOptions.modelPath as NSString).lastPathComponent,
+            "model": URL(fileURLWithPath: modelOptions.modelPath).lastPathComponent,
             "threads": options.threads,
             "residency": options.residency.rawValue,
-            "profile": profile?.name as Any? ?? NSNull(),
+            "profile": profile?.name as Any? ?? JSONValue.null,
             "prompt_tokens": promptTokens,
             "gen_tokens": genTokens,
             "repetitions": repetitions,
@@ -99,13 +99,13 @@ struct BenchCommand: ParsableCommand {
         if json {
             try printJSON(result)
         } else {
-            print(String(format: "%@  threads %d  pp%d %.1f tok/s (%.2f CPU ms/tok)  tg%d %.1f tok/s (%.2f CPU ms/tok)  "
+            print(String(printf: "%@  threads %d  pp%d %.1f tok/s (%.2f CPU ms/tok)  tg%d %.1f tok/s (%.2f CPU ms/tok)  "
                          + "ttft %.1f ms  load %.1f ms  peak RSS %.1f MB",
                          result["model"] as! String, options.threads, promptTokens, Self.median(prefill),
                          Self.median(prefillCPU), genTokens, Self.median(decode), Self.median(decodeCPU),
                          Self.median(ttft), loadMs, Double(rss) / 1e6))
             if sequences > 1 {
-                print(String(format: "  %d sequences: aggregate decode %.1f tok/s (%.2f× one sequence), per sequence %.1f tok/s, TTFT p50 %.1f ms p99 %.1f ms, %.2f sequences per step",
+                print(String(printf: "  %d sequences: aggregate decode %.1f tok/s (%.2f× one sequence), per sequence %.1f tok/s, TTFT p50 %.1f ms p99 %.1f ms, %.2f sequences per step",
                              sequences, together.aggregateDecodeTokS, together.aggregateDecodeTokS / max(Self.median(decode), 1e-9),
                              Self.median(together.decodeTokS), Self.percentile(together.ttftMs, 50), Self.percentile(together.ttftMs, 99),
                              together.sequencesPerStep))

@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// Options shared by the task commands: context, calibration and the remote endpoint for escalation.
 struct TaskCLIOptions: ParsableArguments {
@@ -44,7 +44,8 @@ struct TaskCLIOptions: ParsableArguments {
     }
 
     func router(local: LocalTaskHandler?) -> Router {
-        let remote = remoteEndpoint(remoteURL).map { OpenAICompatibleHandler(url: $0, model: remoteModel, timeout: remoteTimeout) }
+        let remote = remoteEndpoint(remoteURL).map { OpenAICompatibleHandler(url: $0, model: remoteModel, timeout: remoteTimeout,
+                                                                             transport: SubprocessTransport.beside) }
         return Router(local: local, remote: remote,
                       policy: RouterPolicy(confidenceThreshold: threshold, offline: strictRemote ? .fail : .localLowConfidence))
     }
@@ -209,9 +210,9 @@ struct ClassifyCommand: ParsableCommand {
             try printJSON(classificationDocument(result, c))
         } else {
             print(c.label)
-            let probs = zip(c.labels, c.probabilities).map { String(format: "%@ %.3f", $0, $1) }.joined(separator: ", ")
-            FileHandle.standardError.write(Data(
-                "[\(probs); confidence \(String(format: "%.3f", c.confidence)); \(result.origin.rawValue), \(result.reason.rawValue)\(result.lowConfidence ? ", low confidence" : "")]\n".utf8))
+            let probs = zip(c.labels, c.probabilities).map { String(printf: "%@ %.3f", $0, $1) }.joined(separator: ", ")
+            StandardStream.error.write(
+                "[\(probs); confidence \(String(printf: "%.3f", c.confidence)); \(result.origin.rawValue), \(result.reason.rawValue)\(result.lowConfidence ? ", low confidence" : "")]\n")
         }
     }
 }

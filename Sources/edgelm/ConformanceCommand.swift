@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// `edgelm conformance`: the checks a device team runs before shipping a model to a class of devices.
 struct ConformanceCommand: ParsableCommand {
@@ -71,7 +71,7 @@ struct ConformanceCommand: ParsableCommand {
                                     detail: "\(p.concurrentSessions) sessions at once (own KV, scratch, \(p.threads) threads each; shared weights): greedy outputs \(c.concurrentIdentical ? "identical to a lone session's" : "DIFFER")"))
             }
             checks.append(Check(name: "latency", passed: c.p50 > 0 && c.p95 >= c.p50,
-                                detail: String(format: "per-token decode p50 %.2f ms, p95 %.2f ms (%.1f tok/s)", c.p50, c.p95, 1000 / c.p50)))
+                                detail: String(printf: "per-token decode p50 %.2f ms, p95 %.2f ms (%.1f tok/s)", c.p50, c.p95, 1000 / c.p50)))
         } else {
             checks.append(Check(name: "peak_rss", passed: false, detail: "the child workload failed (see stderr)"))
         }
@@ -111,7 +111,7 @@ struct ConformanceCommand: ParsableCommand {
             }
             let tol = Self.logitTolerance(options.kvType)
             checks.append(Check(name: "logits_within_tolerance", passed: worst <= tol,
-                                detail: String(format: "KV %@: max |Δlogit| %.4f ≤ %.2f vs f16 over %d steps; greedy top-1 agrees on %d/%d",
+                                detail: String(printf: "KV %@: max |Δlogit| %.4f ≤ %.2f vs f16 over %d steps; greedy top-1 agrees on %d/%d",
                                                options.kvType.rawValue, worst, tol, steps, agree, steps)))
         }
 
@@ -134,7 +134,7 @@ struct ConformanceCommand: ParsableCommand {
                 "profile": p.name, "passed": passed, "refused": refused, "cap_bytes": p.memoryCap,
                 "checks": checks.map { ["name": $0.name, "passed": $0.passed, "detail": $0.detail] as [String: Any] },
             ]
-            o["peak_rss_bytes"] = peak ?? NSNull()
+            o["peak_rss_bytes"] = peak ?? JSONValue.null
             try printJSON(o)
         } else {
             writeStdout("conformance: profile \(p.name), cap \(ByteCount.format(p.memoryCap)), \(p.residency.rawValue) weights\n")
@@ -154,23 +154,15 @@ struct ConformanceCommand: ParsableCommand {
         let profileFile = FileManager.default.temporaryDirectory.appendingPathComponent("edgelm-profile-\(getpid()).json")
         try p.jsonData().write(to: profileFile)
         defer { try? FileManager.default.removeItem(at: profileFile) }
-        let proc = Process()
-        proc.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        proc.arguments = ["_conformance-workload", "--model", model, "--profile", profileFile.path]
-        let out = Pipe()
-        proc.standardOutput = out
-        try proc.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        proc.waitUntilExit()
-        guard proc.terminationStatus == 0,
-              let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let peak = o["vmhwm_bytes"] as? Int, let tokens = o["tokens"] as? Int,
-              let refused = o["overflow_refused"] as? Bool, let p50 = o["p50_ms"] as? Double, let p95 = o["p95_ms"] as? Double
-        else { return nil }
-        return ChildResult(peak: peak, tokens: tokens, overflowRefused: refused, p50: p50, p95: p95,
-                           pastTokens: o["past_tokens"] as? Int ?? 0, discarded: o["discarded"] as? Int ?? 0,
-                           finalPosition: o["final_position"] as? Int ?? 0,
-                           concurrentIdentical: o["concurrent_identical"] as? Bool ?? false)
+        let run = try runSubprocess(currentExecutablePath(), ["_conformance-workload", "--model", model, "--profile", profileFile.path])
+        struct Report: Decodable {
+            var vmhwm_bytes: Int, tokens: Int, overflow_refused: Bool, p50_ms: Double, p95_ms: Double
+            var past_tokens: Int?, discarded: Int?, final_position: Int?, concurrent_identical: Bool?
+        }
+        guard run.status == 0, let o = try? JSONDecoder().decode(Report.self, from: Data(run.standardOutput)) else { return nil }
+        return ChildResult(peak: o.vmhwm_bytes, tokens: o.tokens, overflowRefused: o.overflow_refused, p50: o.p50_ms,
+                           p95: o.p95_ms, pastTokens: o.past_tokens ?? 0, discarded: o.discarded ?? 0,
+                           finalPosition: o.final_position ?? 0, concurrentIdentical: o.concurrent_identical ?? false)
     }
 }
 
@@ -246,13 +238,12 @@ struct ConformanceWorkloadCommand: ParsableCommand {
         let lone = try Session(model: model, options: options)
         let want = try ConformanceCommand.referencePrompts.map { lone.reset(); return try greedy(lone, $0) }
         final class Results: @unchecked Sendable {
-            let lock = NSLock(); var ok: [Bool] = []
-            let done = DispatchGroup()
+            let lock = Lock(); var ok: [Bool] = []
         }
         let results = Results()
+        var threads: [JoinableThread] = []
         for _ in 0..<n {
-            results.done.enter()
-            let t = Thread {
+            threads.append(JoinableThread(stackSize: 1 << 20) {
                 var ok = false
                 if let s = try? Session(model: model, options: options) {
                     ok = ConformanceCommand.referencePrompts.enumerated().allSatisfy { i, prompt in
@@ -261,12 +252,9 @@ struct ConformanceWorkloadCommand: ParsableCommand {
                     }
                 }
                 results.lock.withLock { results.ok.append(ok) }
-                results.done.leave()
-            }
-            t.stackSize = 1 << 20
-            t.start()
+            })
         }
-        results.done.wait()
+        for t in threads { t.join() }
         return results.ok.count == n && results.ok.allSatisfy { $0 }
     }
 }

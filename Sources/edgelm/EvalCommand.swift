@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -81,7 +81,7 @@ struct EvalCommand: ParsableCommand {
         }
         var out: [JSONValue] = []
         for (i, line) in String(decoding: d, as: UTF8.self).split(separator: "\n").enumerated() {
-            let t = line.trimmingCharacters(in: .whitespaces)
+            let t = line.trimmingWhitespace()
             if t.isEmpty || t.hasPrefix("//") { continue }
             do { out.append(try JSONValue.parse(t)) } catch { throw CLIError("\(data):\(i + 1): \(error)") }
         }
@@ -263,8 +263,8 @@ struct EvalCommand: ParsableCommand {
                 if c.channelSkipped { channelSkipped += 1 }
                 prefillTokens.append(Double(c.timings.promptTokens))
                 if verbose {
-                    FileHandle.standardError.write(Data(String(format: "%@ %@ %@ → %@ (%.2f)  %@\n", p.correct ? "✓" : "✗", f.name,
-                                                               item.label, c.label, c.confidence, String(item.text.prefix(60))).utf8))
+                    StandardStream.error.write(String(printf: "%@ %@ %@ → %@ (%.2f)  %@\n", p.correct ? "✓" : "✗", f.name,
+                                                      item.label, c.label, c.confidence, String(item.text.prefix(60))))
                 }
             }
             guard !preds.isEmpty else { continue }
@@ -303,27 +303,27 @@ struct EvalCommand: ParsableCommand {
 
     /// The classify report as text: a per-family table, the reliability table and the threshold table.
     func printClassifyReport(_ r: [String: Any]) {
-        func pct(_ x: Any?) -> String { String(format: "%5.1f %%", 100 * ((x as? Double) ?? 0)) }
-        func num(_ x: Any?) -> String { String(format: "%.3f", (x as? Double) ?? 0) }
+        func pct(_ x: Any?) -> String { String(printf: "%5.1f %%", 100 * ((x as? Double) ?? 0)) }
+        func num(_ x: Any?) -> String { String(printf: "%.3f", (x as? Double) ?? 0) }
         func pad(_ s: String) -> String { s.count >= 20 ? s : s + String(repeating: " ", count: 20 - s.count) }
         print("classify: \(r["examples"] ?? 0) examples\(split.map { " (split \($0))" } ?? ""), scoring \(scoring), calibration \(calibration), temperature \(num(r["temperature"])), shots \(shots)\(noDescriptions ? ", no descriptions" : "")\(rawLabels ? ", raw labels" : "")")
         print("family                 n   accuracy  macro-F1    ECE")
         let fams = r["families"] as? [String: Any] ?? [:]
         for name in r["family_order"] as? [String] ?? [] {
             guard let f = fams[name] as? [String: Any] else { continue }
-            print(pad(name) + String(format: " %3d   ", (f["total"] as? Int) ?? 0) + pct(f["accuracy"]) + "    "
+            print(pad(name) + String(printf: " %3d   ", (f["total"] as? Int) ?? 0) + pct(f["accuracy"]) + "    "
                   + num(f["macro_f1"]) + "   " + num(f["ece"]))
         }
-        print(pad("overall") + String(format: " %3d   ", (r["examples"] as? Int) ?? 0) + pct(r["accuracy"]) + "    "
+        print(pad("overall") + String(printf: " %3d   ", (r["examples"] as? Int) ?? 0) + pct(r["accuracy"]) + "    "
               + num(r["macro_f1"]) + "   " + num(r["ece"]))
         print("reliability (confidence bin: predictions, accuracy, mean confidence):")
         for b in r["reliability"] as? [[String: Any]] ?? [] where (b["count"] as? Int ?? 0) > 0 {
-            print(String(format: "  %.1f–%.1f: %3d  ", (b["lower"] as? Double) ?? 0, (b["upper"] as? Double) ?? 0,
+            print(String(printf: "  %.1f–%.1f: %3d  ", (b["lower"] as? Double) ?? 0, (b["upper"] as? Double) ?? 0,
                          (b["count"] as? Int) ?? 0) + num(b["accuracy"]) + "  " + num(b["mean_confidence"]))
         }
         print("threshold (answers kept, their accuracy):")
         for s in r["selective"] as? [[String: Any]] ?? [] {
-            print(String(format: "  ≥ %.1f: ", (s["threshold"] as? Double) ?? 0) + pct(s["coverage"]) + " kept, " + pct(s["accuracy"]) + " right")
+            print(String(printf: "  ≥ %.1f: ", (s["threshold"] as? Double) ?? 0) + pct(s["coverage"]) + " kept, " + pct(s["accuracy"]) + " right")
         }
         for k in ["accuracy", "macro_f1", "ece", "min_family_accuracy", "latency_p50_ms", "latency_p95_ms"] {
             print("\(k): \(r[k] ?? 0)")
@@ -335,7 +335,7 @@ struct EvalCommand: ParsableCommand {
     static func matches(_ a: JSONValue?, _ b: JSONValue) -> Bool {
         switch (a, b) {
         case (.string(let x)?, .string(let y)):
-            return x.trimmingCharacters(in: .whitespaces).lowercased() == y.trimmingCharacters(in: .whitespaces).lowercased()
+            return x.trimmingWhitespace().lowercased() == y.trimmingWhitespace().lowercased()
         case (nil, .null): return true
         case (.array(let x)?, .array(let y)): return x.count == y.count && zip(x, y).allSatisfy { matches($0, $1) }
         case (let x?, let y): return x == y
@@ -380,8 +380,8 @@ struct EvalCommand: ParsableCommand {
                 throw CLIError("example \(i + 1) has no \"schema\" and no --schema was given")
             }
             let e = try runner.extract(text, schema: s)
-            // Independent checks: Foundation parses it, and it validates.
-            let parses = (try? JSONSerialization.jsonObject(with: Data(e.text.utf8))) != nil
+            // Independent checks: Foundation's JSON decoder parses it, and it validates.
+            let parses = (try? JSONDecoder().decode(AnyJSON.self, from: Data(e.text.utf8))) != nil
             let validates = (try? s.validate(try JSONValue.parse(e.text))) != nil
             if parses && validates { valid += 1 }
             if e.forcedCompletion { forced += 1 }
@@ -415,7 +415,7 @@ struct EvalCommand: ParsableCommand {
                 tokensTotal += e.timings.generatedTokens
             }
             if verbose {
-                FileHandle.standardError.write(Data("\(hits)/\(expected.count) \(e.text)\(bad.isEmpty ? "" : "  NOT IN TEXT: \(bad)")\n".utf8))
+                StandardStream.error.write("\(hits)/\(expected.count) \(e.text)\(bad.isEmpty ? "" : "  NOT IN TEXT: \(bad)")\n")
             }
         }
         let n = Double(lines.count)
@@ -434,5 +434,32 @@ struct EvalCommand: ParsableCommand {
             "mask_ms_per_token_mean": tokensTotal > 0 ? maskTotal * 1000 / Double(tokensTotal) : 0,
             "mask_share_of_decode": decodeTotal > 0 ? maskTotal / decodeTotal : 0,
         ]
+    }
+}
+
+/// Any JSON value, decoded by Foundation's `JSONDecoder`: the parser `eval` checks extraction output with,
+/// independent of ``JSONValue``'s.
+private struct AnyJSON: Decodable {
+    init(from decoder: any Decoder) throws {
+        if var array = try? decoder.unkeyedContainer() {
+            while !array.isAtEnd { _ = try array.decode(AnyJSON.self) }
+            return
+        }
+        if let object = try? decoder.container(keyedBy: AnyKey.self) {
+            for key in object.allKeys { _ = try object.decode(AnyJSON.self, forKey: key) }
+            return
+        }
+        let value = try decoder.singleValueContainer()
+        if value.decodeNil() { return }
+        if (try? value.decode(Bool.self)) != nil { return }
+        if (try? value.decode(Double.self)) != nil { return }
+        _ = try value.decode(String.self)
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 }

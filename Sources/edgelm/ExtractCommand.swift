@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// Runs one extraction through `router` and records its telemetry event: the per-input step of `extract`.
 func extractOne(_ text: String, schema: JSONSchema, router: Router, local: TimedLocalHandler,
@@ -77,7 +77,7 @@ struct ExtractCommand: ParsableCommand {
         }
         writeStdout(value.description + "\n")
         if verbose {
-            FileHandle.standardError.write(Data("[\(result.origin.rawValue), \(result.reason.rawValue)]\n".utf8))
+            StandardStream.error.write("[\(result.origin.rawValue), \(result.reason.rawValue)]\n")
         }
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -72,10 +72,10 @@ struct GenerateCommand: ParsableCommand {
             ])
         } else {
             writeStdout("\n")
-            FileHandle.standardError.write(Data(String(
-                format: "[%d prompt tokens, %d generated, %.1f tok/s prefill, %.1f tok/s decode, stop: %@]\n",
+            StandardStream.error.write(String(
+                printf: "[%d prompt tokens, %d generated, %.1f tok/s prefill, %.1f tok/s decode, stop: %@]\n",
                 result.promptTokens.count, result.tokens.count, result.prefillTokensPerSecond,
-                result.decodeTokensPerSecond, result.stopReason.rawValue).utf8))
+                result.decodeTokensPerSecond, result.stopReason.rawValue))
         }
     }
 }

@@ -3,7 +3,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -119,9 +119,9 @@ struct ModelSummary {
         }
     }
 
-    private static func json(_ v: Int?) -> Any { v.map { NSNumber(value: $0) } ?? NSNull() }
-    private static func json(_ v: String?) -> Any { v ?? NSNull() }
-    private static func json(_ v: Float?) -> Any { v.map { NSNumber(value: Double("\($0)") ?? Double($0)) } ?? NSNull() }
+    private static func json(_ v: Int?) -> Any { v.map { $0 as Any } ?? JSONValue.null }
+    private static func json(_ v: String?) -> Any { v ?? JSONValue.null }
+    private static func json(_ v: Float?) -> Any { v.map { $0 as Any } ?? JSONValue.null }
 
     /// One JSON document with sorted keys.
     func jsonString() throws -> String {
@@ -152,11 +152,10 @@ struct ModelSummary {
             "memory_bytes": memory.map { m -> Any in
                 ["weights": m.weights, "kv_cache": m.kvCache, "scratch": m.scratch, "tokenizer": m.tokenizer,
                  "threads": m.threadStacks, "runtime": m.runtime, "total": m.total] as [String: Any]
-            } ?? NSNull(),
+            } ?? JSONValue.null,
             "memory_note": Self.json(memoryNote),
         ]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+        return JSONValue(document: object).prettyText
     }
 
     private static func bytes(_ n: Int?) -> String {
@@ -168,7 +167,7 @@ struct ModelSummary {
             v /= 1024
             u += 1
         }
-        return u == 0 ? "\(n) B" : String(format: "%.1f", v) + " \(units[u]) (\(n) bytes)"
+        return u == 0 ? "\(n) B" : String(printf: "%.1f", v) + " \(units[u]) (\(n) bytes)"
     }
 
     private static func show(_ v: Int?) -> String { v.map(String.init) ?? "unknown" }
@@ -177,7 +176,7 @@ struct ModelSummary {
     /// Human-readable report.
     func text() -> String {
         let params = parameters >= 1_000_000
-            ? String(format: "%.2f", Double(parameters) / 1e6) + " M (\(parameters))" : String(parameters)
+            ? String(printf: "%.2f", Double(parameters) / 1e6) + " M (\(parameters))" : String(parameters)
         let types = tensorTypes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         // File-derived strings are quoted (control bytes escaped, length capped) before reaching the terminal.
         func q(_ s: String?, _ fallback: String) -> String { s.map { SafeText.quote($0, limit: 128) } ?? fallback }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// `--device-id`, shared by the rollout commands.
 struct DeviceIDOption: ParsableArguments {
@@ -23,7 +23,7 @@ enum ChannelSource {
     /// The channel's bytes; throws when the file or URL cannot be read (offline).
     static func read(_ location: String) throws -> Data {
         if let url = URL(string: location), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" {
-            return try Data(contentsOf: url)
+            return try fetch(url)
         }
         guard let data = FileManager.default.contents(atPath: location) else {
             throw LifecycleError.io(operation: "read channel", path: location, errno: ENOENT)
@@ -37,15 +37,31 @@ enum ChannelSource {
             throw LifecycleError.noSource("release \(release.version) in the channel has no \"manifest\"")
         }
         let resolved = RolloutChannel.resolve(ref, relativeTo: location)
-        if let url = URL(string: resolved), let scheme = url.scheme?.lowercased(), ["http", "https", "file"].contains(scheme) {
-            do { return try Data(contentsOf: url) } catch {
-                throw LifecycleError.download(url: resolved, reason: "\(error.localizedDescription)")
+        if let url = URL(string: resolved), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" {
+            return try fetch(url)
+        }
+        if let url = URL(string: resolved), url.scheme?.lowercased() == "file" {
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw LifecycleError.io(operation: "read manifest", path: url.path, errno: ENOENT)
             }
+            return data
         }
         guard let data = FileManager.default.contents(atPath: resolved) else {
             throw LifecycleError.io(operation: "read manifest", path: resolved, errno: ENOENT)
         }
         return data
+    }
+
+    /// The body of a `200` answer to a GET of `url` (through `edgelm-http`).
+    static func fetch(_ url: URL) throws -> Data {
+        let answer: (status: Int, body: [UInt8])
+        do { answer = try SubprocessTransport.beside.fetch(HTTPRequest(url: url.absoluteString, timeout: 30, deadline: 120)) } catch {
+            throw LifecycleError.download(url: url.absoluteString, reason: "\(error)")
+        }
+        guard answer.status == 200 else {
+            throw LifecycleError.download(url: url.absoluteString, reason: "HTTP \(answer.status)")
+        }
+        return Data(answer.body)
     }
 
     /// Where a release's GGUF comes from: its `model` (path relative to the channel, or URL), else the
@@ -88,8 +104,8 @@ extension ModelsCommand {
                 if json {
                     try printJSON([
                         "channel": c.channel, "model_id": c.modelID,
-                        "active": active as Any? ?? NSNull(),
-                        "target": status.target.map { "\(c.modelID)@\($0.version)" } as Any? ?? NSNull(),
+                        "active": active as Any? ?? JSONValue.null,
+                        "target": status.target.map { "\(c.modelID)@\($0.version)" } as Any? ?? JSONValue.null,
                         "releases": status.entries.map { e -> [String: Any] in
                             ["version": "\(e.release.version)", "stage": e.release.stage.rawValue,
                              "percentage": e.release.effectivePercentage, "bucket": e.bucket,
@@ -101,7 +117,7 @@ extension ModelsCommand {
                 print("channel \(c.channel), model \(c.modelID)")
                 for e in status.entries {
                     let mark = e.rejected ? "rejected here" : (e.included ? "in" : "out")
-                    print(String(format: "  %@  stage %@ (%.4g%%)  bucket %.4f  %@", "\(e.release.version)",
+                    print(String(printf: "  %@  stage %@ (%.4g%%)  bucket %.4f  %@", "\(e.release.version)",
                                  e.release.stage.rawValue, e.release.effectivePercentage, e.bucket, mark))
                 }
                 if let t = status.target {
@@ -137,10 +153,10 @@ extension ModelsCommand {
             var parsed: RolloutChannel?
             do { parsed = try RolloutChannel.decode(try ChannelSource.read(channel)) } catch let e as LifecycleError {
                 if case .invalidChannel = e { throw e }
-                FileHandle.standardError.write(Data("offline: \(e)\n".utf8))
+                StandardStream.error.write("offline: \(e)\n")
                 parsed = nil
             } catch {
-                FileHandle.standardError.write(Data("offline: \(error.localizedDescription)\n".utf8))
+                StandardStream.error.write("offline: \(String(describing: error))\n")
                 parsed = nil
             }
             let outcome = store.update(deviceID: deviceID, channel: parsed, publicKey: key) { release in

@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// `--no-telemetry`, shared by the commands that record telemetry (classify, extract, rewrite, generate, eval).
 struct TelemetryOptions: ParsableArguments {
@@ -38,7 +38,7 @@ final class TelemetryRecorder {
         } catch {
             guard !warned else { return }
             warned = true
-            FileHandle.standardError.write(Data("edgelm: telemetry not recorded: \(error)\n".utf8))
+            StandardStream.error.write("edgelm: telemetry not recorded: \(error)\n")
         }
     }
 
@@ -52,7 +52,7 @@ final class TelemetryRecorder {
                 for r in results { t.recordEval(task: task, correct: r.correct, score: r.score) }
             }
         } catch {
-            FileHandle.standardError.write(Data("edgelm: telemetry not recorded: \(error)\n".utf8))
+            StandardStream.error.write("edgelm: telemetry not recorded: \(error)\n")
         }
     }
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 struct LogitsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// `edgelm manifest keygen|create|verify`: signed model release manifests.
 struct ManifestCommand: ParsableCommand {
@@ -60,7 +60,7 @@ struct ManifestCommand: ParsableCommand {
             var caps = TaskCapability.allCases
             if let capabilities {
                 caps = try capabilities.split(separator: ",").map { s in
-                    guard let c = TaskCapability(rawValue: s.trimmingCharacters(in: .whitespaces)) else {
+                    guard let c = TaskCapability(rawValue: s.trimmingWhitespace()) else {
                         throw CLIError("unknown capability '\(s)'", hint: "use \(TaskCapability.allCases.map(\.rawValue).joined(separator: ","))")
                     }
                     return c

@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// `--store` and `--profile`, shared by the `models` subcommands.
 struct StoreOptions: ParsableArguments {
@@ -26,6 +26,7 @@ struct StoreOptions: ParsableArguments {
         let s = try ModelStore(path: store ?? ModelStore.defaultPath, profile: DeviceMemoryProfile.named(profile)!,
                                policy: StoragePolicy(maxVersions: maxVersions, maxBytes: maxBytes ?? Int.max),
                                trustedKeys: try TrustedKeys.load())
+        s.transport = SubprocessTransport.beside
         // Kill tests: EDGELM_TEST_CRASH_AT=<step> ends the process abruptly at that install step.
         if let step = ProcessInfo.processInfo.environment["EDGELM_TEST_CRASH_AT"], let target = InstallStep(rawValue: step) {
             s.crashHook = { if $0 == target { _exit(137) } }
@@ -64,7 +65,7 @@ struct ModelsCommand: ParsableCommand {
             let key = try SigningKeys.publicKey(fromBase64OrPath: publicKey)
             var lastShown = -1
             // The progress line ends with a newline whatever happens, so an error starts on its own line.
-            defer { if !quiet, lastShown >= 0 { FileHandle.standardError.write(Data("\n".utf8)) } }
+            defer { if !quiet, lastShown >= 0 { StandardStream.error.write("\n") } }
             let m = try store.install(
                 manifestAt: manifest, publicKey: key, source: file.map(ModelSource.file) ?? .manifestURL,
                 activate: !noActivate,
@@ -72,7 +73,7 @@ struct ModelsCommand: ParsableCommand {
                     let pct = total > 0 ? done * 100 / total : 0
                     if pct != lastShown {
                         lastShown = pct
-                        FileHandle.standardError.write(Data("\r\(pct)% (\(done)/\(total) bytes)".utf8))
+                        StandardStream.error.write("\r\(pct)% (\(done)/\(total) bytes)")
                     }
                 })
             // Installing with a key is the operator vouching for it: it becomes a trusted key of this device
@@ -95,8 +96,8 @@ struct ModelsCommand: ParsableCommand {
             if json {
                 try printJSON([
                     "store": store.root,
-                    "active": active as Any? ?? NSNull(),
-                    "last_known_good": lkg as Any? ?? NSNull(),
+                    "active": active as Any? ?? JSONValue.null,
+                    "last_known_good": lkg as Any? ?? JSONValue.null,
                     "versions": list.map { m -> [String: Any] in
                         ["key": m.key, "id": m.manifest.id, "version": "\(m.manifest.version)",
                          "bytes": m.manifest.byteSize, "sha256": m.manifest.sha256,
@@ -147,7 +148,7 @@ struct ModelsCommand: ParsableCommand {
             let store = try options.open()
             if let publicKey { store.trustedKeys.append(try SigningKeys.publicKey(fromBase64OrPath: publicKey)) }
             let problems = store.verify()
-            for p in problems { FileHandle.standardError.write(Data("\(p)\n".utf8)) }
+            for p in problems { StandardStream.error.write("\(p)\n") }
             guard problems.isEmpty else {
                 throw CLIError("\(problems.count) problem(s) in \(store.root)", hint: "reinstall the affected versions")
             }

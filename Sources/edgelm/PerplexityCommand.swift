@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 struct PerplexityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,13 +21,14 @@ struct PerplexityCommand: ParsableCommand {
     }
 
     func run() throws {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDir), !isDir.boolValue else {
+        var isDir = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDir), !isDir else {
             throw CLIError("cannot read \(file): no such file", hint: "check the path given to --file")
         }
-        // FileHandle reads character devices too (/dev/null is empty, not "unreadable").
-        guard let data = FileHandle(forReadingAtPath: file).map({ $0.readDataToEndOfFile() }) else {
-            throw CLIError("cannot read \(file): permission denied or unreadable", hint: "check the file's permissions")
+        // Character devices read too (/dev/null is empty, not "unreadable").
+        let data: [UInt8]
+        do { data = try readFileBytes(file) } catch {
+            throw CLIError("cannot read \(file): \(error.reason)", hint: "check the file's permissions")
         }
         guard !data.isEmpty else {
             throw CLIError("\(file) is empty: perplexity needs at least 2 tokens of text", hint: "pass a non-empty text file with --file")
@@ -40,7 +41,7 @@ struct PerplexityCommand: ParsableCommand {
         if json {
             try printJSON(["ppl": r.perplexity, "scored_tokens": r.scoredTokens, "windows": r.windows])
         } else {
-            print(String(format: "perplexity %.4f over %d scored tokens (%d windows of %d)", r.perplexity, r.scoredTokens, r.windows, ctx))
+            print(String(printf: "perplexity %.4f over %d scored tokens (%d windows of %d)", r.perplexity, r.scoredTokens, r.windows, ctx))
         }
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// Runs one rewrite through `router` and records its telemetry event: the per-input step of `rewrite` (non-streaming).
 func rewriteOne(_ text: String, instruction: String, maxTokens: Int, router: Router, local: TimedLocalHandler,
@@ -80,8 +80,8 @@ struct RewriteCommand: ParsableCommand {
         recorder.record(TelemetryEvent(task: .rewrite, latencyMs: TelemetryRecorder.elapsedMs(since: start),
                                        tokens: r.timings.promptTokens + r.timings.generatedTokens))
         writeStdout("\n")
-        FileHandle.standardError.write(Data(String(
-            format: "[%d prompt tokens, %d generated, %.0f ms, %@]\n", r.timings.promptTokens, r.timings.generatedTokens,
-            r.timings.totalSeconds * 1000, r.finished ? "end of turn" : "max tokens").utf8))
+        StandardStream.error.write(String(
+            printf: "[%d prompt tokens, %d generated, %.0f ms, %@]\n", r.timings.promptTokens, r.timings.generatedTokens,
+            r.timings.totalSeconds * 1000, r.finished ? "end of turn" : "max tokens"))
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// `edgelm serve …`: runs the `edgelm-server` executable beside this one with the same arguments (it replaces
 /// this process). The HTTP stack lives only there, so the other commands do not load it (≈ 2.3 MB of peak RSS).
@@ -15,11 +15,7 @@ struct ServeLauncher: ParsableCommand {
     var arguments: [String] = []
 
     /// The `edgelm-server` executable next to this process's executable.
-    static func serverPath() -> String? {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let path = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("edgelm-server").path
-        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-    }
+    static func serverPath() -> String? { siblingExecutable("edgelm-server") }
 
     func run() throws {
         guard let path = Self.serverPath() else {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import EdgeLM
 import EdgeLMCommandSupport
-import Foundation
+import EdgeLMEssentials
 
 /// `edgelm telemetry show`: the device's aggregate counters, as JSON or Prometheus text.
 struct TelemetryCommand: ParsableCommand {
@@ -28,7 +28,7 @@ struct TelemetryCommand: ParsableCommand {
         func run() throws {
             var location = TelemetryStore.resolve(storeDirectory: store)
             if location == nil {
-                FileHandle.standardError.write(Data("edgelm: telemetry recording is off (EDGELM_TELEMETRY); showing what was recorded before\n".utf8))
+                StandardStream.error.write("edgelm: telemetry recording is off (EDGELM_TELEMETRY); showing what was recorded before\n")
                 location = TelemetryStore.resolve(environment: [:], storeDirectory: store ?? ModelStore.defaultPath)
             }
             let files = location!
@@ -42,7 +42,7 @@ struct TelemetryCommand: ParsableCommand {
             if prometheus {
                 writeStdout(telemetry.exportPrometheus(installID: id, noise: noise))
             } else {
-                FileHandle.standardOutput.write(try telemetry.exportJSON(installID: id, noise: noise))
+                StandardStream.output.write(bytes: try telemetry.exportJSON(installID: id, noise: noise))
                 writeStdout("\n")
             }
         }

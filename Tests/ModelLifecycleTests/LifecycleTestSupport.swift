@@ -2,6 +2,7 @@
 
 import Crypto
 import Foundation
+import InferenceTestSupport
 import GGUF
 @testable import ModelLifecycle
 
@@ -106,15 +107,7 @@ struct Fixture {
 }
 
 /// The built `edgelm` executable next to the test bundle, if present.
-func edgelmBinary() -> URL? {
-    let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-        + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
-    for dir in candidates {
-        let url = dir.appendingPathComponent("edgelm")
-        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-    }
-    return nil
-}
+func edgelmBinary() -> URL? { builtExecutable("edgelm") }
 
 /// Runs edgelm; returns (status, stdout, stderr).
 func runEdgeLM(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {

@@ -1,6 +1,7 @@
 // Shared helpers for tests that use the real model files in weights/ (fetched by weights/fetch.sh).
 import EdgeLM
 import Foundation
+import InferenceTestSupport
 
 enum RealModel {
     static let smolLM = "smollm2-135m-instruct-q4_1.gguf"
@@ -37,15 +38,7 @@ enum RealModel {
     }
 
     /// The built `edgelm` executable next to the test bundle, if present.
-    static func edgelmBinary() -> URL? {
-        let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-            + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
-        for dir in candidates {
-            let url = dir.appendingPathComponent("edgelm")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
-    }
+    static func edgelmBinary() -> URL? { builtExecutable("edgelm") }
 
     /// The repository root (parent of weights/).
     static var repositoryRoot: URL? { weightsDirectory()?.deletingLastPathComponent() }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Tasks
+import EdgeLMNetworking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -169,7 +170,8 @@ final class FakeHTTPServer: @unchecked Sendable {
     @Test func classifiesThroughTheFakeServerAndSendsTheKey() throws {
         let server = try FakeHTTPServer(body: FakeHTTPServer.completion("Negative."))
         setenv("EDGELM_TEST_KEY", "sk-test-123", 1)
-        let h = OpenAICompatibleHandler(url: server.url, model: "m", apiKeyVariable: "EDGELM_TEST_KEY", timeout: 5)
+        let h = OpenAICompatibleHandler(url: server.url, model: "m", apiKeyVariable: "EDGELM_TEST_KEY", timeout: 5,
+                                            transport: URLSessionTransport())
         let out = try h.run(TaskRequest(task: .classify(text: "bad", labels: ["positive", "negative"], instruction: nil),
                                         capability: .classify))
         guard case .classification(let c) = out else { Issue.record("wrong output"); return }
@@ -181,18 +183,18 @@ final class FakeHTTPServer: @unchecked Sendable {
     @Test func extractionFromRemoteIsValidated() throws {
         let schema = try JSONSchema(json: Schemas.contact)
         let good = try FakeHTTPServer(body: FakeHTTPServer.completion(#"Sure: {"name":"Ann","age":3}"#))
-        let out = try OpenAICompatibleHandler(url: good.url, timeout: 5)
+        let out = try OpenAICompatibleHandler(url: good.url, timeout: 5, transport: URLSessionTransport())
             .run(TaskRequest(task: .extract(text: "Ann, 3", schema: schema), capability: .prefill))
         #expect(out == .extraction(try JSONValue.parse(#"{"name":"Ann","age":3}"#)))
         let bad = try FakeHTTPServer(body: FakeHTTPServer.completion(#"{"name":"Ann"}"#))
         #expect(throws: TasksError.self) {
-            try OpenAICompatibleHandler(url: bad.url, timeout: 5).run(TaskRequest(task: .extract(text: "Ann", schema: schema), capability: .prefill))
+            try OpenAICompatibleHandler(url: bad.url, timeout: 5, transport: URLSessionTransport()).run(TaskRequest(task: .extract(text: "Ann", schema: schema), capability: .prefill))
         }
     }
 
     @Test func httpErrorIsRemoteFailed() throws {
         let server = try FakeHTTPServer(status: 500, body: "{}")
-        #expect { try OpenAICompatibleHandler(url: server.url, timeout: 5).complete(system: "s", user: "u", maxTokens: 4) } throws: {
+        #expect { try OpenAICompatibleHandler(url: server.url, timeout: 5, transport: URLSessionTransport()).complete(system: "s", user: "u", maxTokens: 4) } throws: {
             if case TasksError.remoteFailed = $0 { return true }; return false
         }
     }
@@ -201,7 +203,7 @@ final class FakeHTTPServer: @unchecked Sendable {
     /// falls back to the local low-confidence result or throws remoteUnavailable per policy.
     @Test func hangingServerTimesOutAndRouterFallsBack() throws {
         let server = try FakeHTTPServer(body: "", hang: true)
-        let remote = OpenAICompatibleHandler(url: server.url, timeout: 1)
+        let remote = OpenAICompatibleHandler(url: server.url, timeout: 1, transport: URLSessionTransport())
         let request = TaskRequest(task: RouterTests.task, capability: .draft)
         let fallback = Router(local: FakeLocal(confidence: 0.2, fits: true), remote: remote)
         let r = try fallback.run(request)
@@ -223,7 +225,8 @@ final class FakeHTTPServer: @unchecked Sendable {
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(sock, $0, &len) } }
         let port = UInt16(bigEndian: addr.sin_port)
         close(sock)
-        let h = OpenAICompatibleHandler(url: URL(string: "http://127.0.0.1:\(port)/v1/chat/completions")!, timeout: 2)
+        let h = OpenAICompatibleHandler(url: URL(string: "http://127.0.0.1:\(port)/v1/chat/completions")!, timeout: 2,
+                                        transport: URLSessionTransport())
         #expect { try h.complete(system: "s", user: "u", maxTokens: 4) } throws: {
             if case TasksError.remoteUnavailable = $0 { return true }; return false
         }

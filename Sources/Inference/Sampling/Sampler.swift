@@ -1,4 +1,4 @@
-import Foundation
+import EdgeLMEssentials
 
 /// Sampling parameters. `temperature <= 0` is greedy (argmax; the other filters are then irrelevant).
 public struct SamplingParameters: Sendable, Equatable, Codable {
