@@ -143,3 +143,31 @@ let package = Package(
         .testTarget(name: "RealModelTests", dependencies: ["EdgeLM", "InferenceTestSupport"], resources: [.copy("Reference")]),
     ]
 )
+
+// Every target depends directly on every local module it compiles against, also those it reaches through another
+// one (`EdgeLM` re-exports the engine's modules, `Inference` re-exports DeviceProfiles, and a module's API carries
+// its dependencies' types). SwiftPM gives a module's compile step only its *direct* dependencies' .swiftmodule files
+// as inputs, and the compiler keeps a .swiftmodule file untouched when its bytes do not change (EdgeLM.swiftmodule
+// never does: it only re-exports). Without these edges, a change of a struct's layout in Tasks recompiled Tasks but
+// not EdgeLMServer, whose objects kept the old layout of TaskOutput: the Router then read an `.extraction` answer as
+// a `.classification` and crashed copying it (swiftlang/swift-package-manager#10483, swiftlang/swift#89636).
+// Linking is unchanged: these modules were linked through the declared dependencies already.
+do {
+    let byName = Dictionary(uniqueKeysWithValues: package.targets.map { ($0.name, $0) })
+    func localDependencies(_ target: Target) -> [String] {
+        target.dependencies.compactMap { dependency in
+            switch dependency {
+            case .targetItem(let name, nil), .byNameItem(let name, nil): return byName[name] == nil ? nil : name
+            default: return nil
+            }
+        }
+    }
+    for target in package.targets {
+        let direct = localDependencies(target)
+        var reached = Set(direct), pending = direct
+        while let name = pending.popLast() {
+            for next in localDependencies(byName[name]!) where reached.insert(next).inserted { pending.append(next) }
+        }
+        target.dependencies += reached.subtracting(direct).sorted().map { .target(name: $0) }
+    }
+}
