@@ -17,7 +17,8 @@ public enum TaskDocument {
          "decode_ms": t.decodeSeconds * 1000, "mask_ms": t.maskSeconds * 1000, "total_ms": t.totalSeconds * 1000]
     }
 
-    /// One classification: `label`, `probabilities`, `confidence`, `timings`, `channel_skipped` and the routing fields.
+    /// One classification: `label`, `probabilities`, `confidence`, `timings`, `channel_skipped`, `channel_labels` and the
+    /// routing fields.
     public static func classification(_ result: RoutedResult, _ c: Classification) -> [String: Any] {
         var obj: [String: Any] = [
             "label": c.label,
@@ -26,6 +27,8 @@ public enum TaskDocument {
             "timings": timings(c.timings),
             // Combined scoring answered by the direct half alone (it was sure enough: TaskOptions.channelSkipConfidence).
             "channel_skipped": c.channelSkipped,
+            // Labels whose channel half was evaluated (0 for direct scoring or a skip; TaskOptions.channelTopK at most).
+            "channel_labels": c.channelLabels,
         ]
         obj.merge(routing(result)) { a, _ in a }
         return obj

@@ -156,6 +156,9 @@ public struct Classification: Sendable, Equatable {
     public var timings: TaskTimings
     /// Combined scoring answered from the direct half alone (``TaskOptions/channelSkipConfidence``).
     public var channelSkipped = false
+    /// Labels whose channel half was evaluated (0 for direct scoring or a skip; fewer than all with
+    /// ``TaskOptions/channelTopK``).
+    public var channelLabels = 0
 
     /// Probability of `label` by name.
     public func probability(of label: String) -> Double? {

@@ -329,6 +329,7 @@ extension TaskRunner {
             }
         }
         var skipped = false
+        var channelLabels = 0
         if options.scoring == .combined, let skip = options.channelSkipConfidence {
             // The direct half is already sure (its own distribution at the skip temperature): the
             // channel half (N evaluations of label words + text) is left out and the direct half stands in for
@@ -352,10 +353,12 @@ extension TaskRunner {
             var q = direct
             for (j, i) in top.enumerated() { q[i] = mass + within[j] }
             raw = zip(direct, q).map { $0 + $1 }
+            channelLabels = top.count
         } else if options.scoring != .direct && !skipped {
             let channel = try channelScores(channelPrompt(labelSet), text: text, timings: &timings)
             raw = options.scoring == .channel ? channel
                 : zip(Self.logSoftmax(raw), Self.logSoftmax(channel)).map { $0 + $1 }
+            channelLabels = raw.count
         }
         let t = temperature(for: labelSet)
         let bias = biases[labelSet]
@@ -363,7 +366,7 @@ extension TaskRunner {
         let best = probs.indices.max { probs[$0] < probs[$1] }!
         timings.totalSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Classification(label: labelSet.names[best], labels: labelSet.names, probabilities: probs,
-                              rawScores: raw, timings: timings, channelSkipped: skipped)
+                              rawScores: raw, timings: timings, channelSkipped: skipped, channelLabels: channelLabels)
     }
 
     /// The temperature `classify` uses for `set`: fitted for it, else ``TaskOptions/temperature``, else the

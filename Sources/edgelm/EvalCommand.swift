@@ -243,6 +243,7 @@ struct EvalCommand: ParsableCommand {
         var all: [ScoredPrediction] = []
         var latencies: [Double] = [], prefillTokens: [Double] = []
         var channelSkipped = 0
+        var channelLabelsSum = 0.0
         var perFamily: [String: Any] = [:]
         var familyOrder: [String] = []
         for f in fams {
@@ -261,6 +262,7 @@ struct EvalCommand: ParsableCommand {
                 results.append((p.correct, p.correct ? 1 : 0))
                 latencies.append(c.timings.totalSeconds * 1000)
                 if c.channelSkipped { channelSkipped += 1 }
+                channelLabelsSum += Double(c.channelLabels)
                 prefillTokens.append(Double(c.timings.promptTokens))
                 if verbose {
                     StandardStream.error.write(String(printf: "%@ %@ %@ → %@ (%.2f)  %@\n", p.correct ? "✓" : "✗", f.name,
@@ -289,7 +291,7 @@ struct EvalCommand: ParsableCommand {
             "ece": ClassificationMetrics.ece(all), "latency_p50_ms": Self.percentile(latencies, 0.5),
             "latency_p95_ms": Self.percentile(latencies, 0.95), "prompt_tokens_p50": Self.percentile(prefillTokens, 0.5),
             "latency_mean_ms": latencies.isEmpty ? 0 : latencies.reduce(0, +) / Double(latencies.count),
-            "channel_skipped": channelSkipped, "channel_skip": channelSkip, "batched_labels": runner.options.batchedLabels, "fitted_biases": fittedBiases, "channel_top_k": channelTopK, "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
+            "channel_skipped": channelSkipped, "channel_skip": channelSkip, "batched_labels": runner.options.batchedLabels, "fitted_biases": fittedBiases, "channel_top_k": channelTopK, "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
             "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
             "families": perFamily, "family_order": familyOrder,
             "reliability": ClassificationMetrics.reliability(all).map {

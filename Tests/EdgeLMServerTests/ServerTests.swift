@@ -311,7 +311,7 @@ final class LaneBlocker: Sendable {
             #expect(doc["origin"] == .string("local"))
             #expect(doc["escalated"] == .bool(false))
             #expect(doc["probabilities"]?["set_alarm"] == .number(expected.probabilities[0]))
-            for key in ["confidence", "timings", "channel_skipped", "reason", "low_confidence", "detail"] { #expect(doc[key] != nil, "\(key)") }
+            for key in ["confidence", "timings", "channel_skipped", "channel_labels", "reason", "low_confidence", "detail"] { #expect(doc[key] != nil, "\(key)") }
 
             let schema = #"{"type":"object","properties":{"name":{"type":["string","null"]}},"required":["name"]}"#
             let e = try await Self.post(client, "/v1/extract", #"{"text":"I am Bat Tab","schema":\#(schema),"max_tokens":8}"#)

@@ -238,12 +238,13 @@ import Inference
         let direct = TaskRunner.logSoftmax(try TaskRunner(model: r.model, options: d).classify("sky", labelSet: set).rawScores)
         let channel = try TaskRunner(model: r.model, options: ch).classify("sky", labelSet: set).rawScores
         let full = try r.classify("sky", labelSet: set)
+        #expect(full.channelLabels == 3)
         var all = opts; all.channelTopK = 3
         let same = try TaskRunner(model: r.model, options: all).classify("sky", labelSet: set)
-        #expect(same.rawScores == full.rawScores)
+        #expect(same.rawScores == full.rawScores && same.channelLabels == 3)
         var two = opts; two.channelTopK = 2
         let c = try TaskRunner(model: r.model, options: two).classify("sky", labelSet: set)
-        #expect(!c.channelSkipped)
+        #expect(c.channelLabels == 2 && !c.channelSkipped)
         let order = direct.indices.sorted { direct[$0] > direct[$1] }
         let top = order.prefix(2).sorted(), rest = order[2]
         let mass = log(exp(direct[top[0]]) + exp(direct[top[1]]))
