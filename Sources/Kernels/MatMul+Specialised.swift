@@ -97,10 +97,8 @@ extension MatMul {
                 a2.addProduct(KSIMD.float(AVX2Lanes.unsignedDot(AVX2Lanes.nibbles(w2 + o + 4), q)), SIMD8(repeating: d[4]))
                 a3.addProduct(KSIMD.float(AVX2Lanes.unsignedDot(AVX2Lanes.nibbles(w3 + o + 4), q)), SIMD8(repeating: d[6]))
             }
-            y[r] = KSIMD.hsum(a0) + ms[1]
-            y[r + 1] = KSIMD.hsum(a1) + ms[3]
-            y[r + 2] = KSIMD.hsum(a2) + ms[5]
-            y[r + 3] = KSIMD.hsum(a3) + ms[7]
+            UnsafeMutableRawPointer(y + r).storeBytes(of: KSIMD.hsum4(a0, a1, a2, a3) + SIMD4(ms[1], ms[3], ms[5], ms[7]),
+                                                       as: SIMD4<Float>.self)
             r += 4
         }
         while r < rows.upperBound {
@@ -206,15 +204,7 @@ extension MatMul {
                 if n > 6 { a6.addProduct(lanes(6), scale(6)) }
                 if n > 7 { a7.addProduct(lanes(7), scale(7)) }
             }
-            let out = y + r
-            out[0] = KSIMD.hsum(a0) + ms[0]
-            if n > 1 { out[rowCount] = KSIMD.hsum(a1) + ms[1] }
-            if n > 2 { out[2 * rowCount] = KSIMD.hsum(a2) + ms[2] }
-            if n > 3 { out[3 * rowCount] = KSIMD.hsum(a3) + ms[3] }
-            if n > 4 { out[4 * rowCount] = KSIMD.hsum(a4) + ms[4] }
-            if n > 5 { out[5 * rowCount] = KSIMD.hsum(a5) + ms[5] }
-            if n > 6 { out[6 * rowCount] = KSIMD.hsum(a6) + ms[6] }
-            if n > 7 { out[7 * rowCount] = KSIMD.hsum(a7) + ms[7] }
+            storeSums(n, a0, a1, a2, a3, a4, a5, a6, a7, plus: ms, y + r, rowCount: rowCount)
         }
     }
     #endif

@@ -135,19 +135,37 @@ extension MatMul {
         }
     }
 
-    /// `DotAccumulator.result` of the first `n` accumulators, token j's at `out[j · rowCount]`.
+    /// `DotAccumulator.result` of the first `n` accumulators (`hsum + 0 + 0`, the same float steps), token j's at
+    /// `out[j · rowCount]`.
     @inline(__always)
     static func storeResults(_ n: Int, _ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>, _ a3: SIMD8<Float>,
                              _ a4: SIMD8<Float>, _ a5: SIMD8<Float>, _ a6: SIMD8<Float>, _ a7: SIMD8<Float>,
                              _ out: UnsafeMutablePointer<Float>, rowCount: Int) {
-        out[0] = DotAccumulator.result(a0)
-        if n > 1 { out[rowCount] = DotAccumulator.result(a1) }
-        if n > 2 { out[2 * rowCount] = DotAccumulator.result(a2) }
-        if n > 3 { out[3 * rowCount] = DotAccumulator.result(a3) }
-        if n > 4 { out[4 * rowCount] = DotAccumulator.result(a4) }
-        if n > 5 { out[5 * rowCount] = DotAccumulator.result(a5) }
-        if n > 6 { out[6 * rowCount] = DotAccumulator.result(a6) }
-        if n > 7 { out[7 * rowCount] = DotAccumulator.result(a7) }
+        storeSums(n, a0, a1, a2, a3, a4, a5, a6, a7, plus: SIMD8(), then: SIMD8(), out, rowCount: rowCount)
+    }
+
+    /// `hsum(aj) + plus[j]` (then `+ then[j]`) of the first `n` accumulators, token j's at `out[j · rowCount]`:
+    /// horizontal sums four at a time (``KSIMD/hsum4(_:_:_:_:)``, bit-identical to one at a time). `n` is a
+    /// constant where this is inlined, so sums of missing tokens fold away when n ≤ 4.
+    @inline(__always)
+    static func storeSums(_ n: Int, _ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>, _ a3: SIMD8<Float>,
+                          _ a4: SIMD8<Float>, _ a5: SIMD8<Float>, _ a6: SIMD8<Float>, _ a7: SIMD8<Float>,
+                          plus: SIMD8<Float>, then: SIMD8<Float>? = nil,
+                          _ out: UnsafeMutablePointer<Float>, rowCount: Int) {
+        var lo = KSIMD.hsum4(a0, a1, a2, a3) + plus.lowHalf
+        if let then { lo += then.lowHalf }
+        out[0] = lo[0]
+        if n > 1 { out[rowCount] = lo[1] }
+        if n > 2 { out[2 * rowCount] = lo[2] }
+        if n > 3 { out[3 * rowCount] = lo[3] }
+        if n > 4 {
+            var hi = KSIMD.hsum4(a4, a5, a6, a7) + plus.highHalf
+            if let then { hi += then.highHalf }
+            out[4 * rowCount] = hi[0]
+            if n > 5 { out[5 * rowCount] = hi[1] }
+            if n > 6 { out[6 * rowCount] = hi[2] }
+            if n > 7 { out[7 * rowCount] = hi[3] }
+        }
     }
 
     /// Bytes of one block of 8 Q8_0 tokens packed for ``matmulSigned8(_:_:rowBytes:rowCount:_:xBytes:cols:tokens:_:rows:)``:

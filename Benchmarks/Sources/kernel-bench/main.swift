@@ -90,6 +90,8 @@ struct Options {
     var filter: String? = nil
     var dram = false
     var idle = false
+    /// Activation rows per product in the `--dram` table (several sequences decoding in one step).
+    var tokens: [Int]? = nil
 }
 
 var options = Options()
@@ -104,8 +106,9 @@ while let a = argv.next() {
     case "--cpu-time": clock = CLOCK_THREAD_CPUTIME_ID; options.threads = [1]
     case "--dram": options.dram = true
     case "--idle": options.idle = true
+    case "--tokens": options.tokens = (argv.next() ?? "1").split(separator: ",").compactMap { Int($0) }
     default:
-        print("usage: kernel-bench [--runs N] [--threads 1,2] [--quick] [--dots-only] [--filter text] [--cpu-time] [--dram] [--idle]")
+        print("usage: kernel-bench [--runs N] [--threads 1,2] [--quick] [--dots-only] [--filter text] [--cpu-time] [--dram] [--tokens 1,2,4] [--idle]")
         exit(2)
     }
 }
@@ -246,31 +249,34 @@ for t in options.threads {
 
 if options.dram {
     print("")
-    print("## Matrix–vector from DRAM (\(clockName); ≥ 128 MiB of copies cycled; GB/s = weight bytes / time)")
-    print("| model | matrix | type | rows×cols | threads | µs | GB/s |")
-    print("|---|---|---|---|---|---|---|")
+    print("## Matrix products from DRAM (\(clockName); ≥ 128 MiB of copies cycled; GB/s = weight bytes / time; "
+        + "per token = µs / tokens)")
+    print("| model | matrix | type | rows×cols | tokens | threads | µs | µs per token | GB/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for s in shapes {
         let probe = try! WeightMatrix(type: s.type, rows: s.rows, cols: s.cols, data: UnsafeRawPointer(bitPattern: 64)!)
         let copies = (128 << 20) / probe.byteCount + 1
         let ws = (0..<copies).map { _ in randomWeights(s.type, rows: s.rows, cols: s.cols, &rng) }
         let ms = ws.map { try! WeightMatrix(type: s.type, rows: s.rows, cols: s.cols, data: $0) }
-        let x = UnsafeMutablePointer<Float>.allocate(capacity: s.cols)
-        for i in 0..<s.cols { x[i] = Float(Int(i % 37) - 18) / 9 }
-        let xq = UnsafeMutableRawPointer.allocate(byteCount: MatMul.activationBytes(for: ms[0], tokens: 1), alignment: 64)
-        let y = UnsafeMutablePointer<Float>.allocate(capacity: s.rows)
-        for t in options.threads {
-            let pool = ThreadPool(threads: t)
-            MatMul.quantizeActivations(x, tokens: 1, cols: s.cols, as: ms[0].vecDotType, into: xq, pool: pool)
-            var k = 0
-            let ns = measure(runs: options.runs, inner: copies) {
-                MatMul.mulQuantized(ms[k % copies], xq, tokens: 1, y, pool: pool)
-                k += 1
+        for tokens in options.tokens ?? [1] {
+            let x = UnsafeMutablePointer<Float>.allocate(capacity: tokens * s.cols)
+            for i in 0..<tokens * s.cols { x[i] = Float(Int(i % 37) - 18) / 9 }
+            let xq = UnsafeMutableRawPointer.allocate(byteCount: MatMul.activationBytes(for: ms[0], tokens: tokens), alignment: 64)
+            let y = UnsafeMutablePointer<Float>.allocate(capacity: tokens * s.rows)
+            for t in options.threads {
+                let pool = ThreadPool(threads: t)
+                MatMul.quantizeActivations(x, tokens: tokens, cols: s.cols, as: ms[0].vecDotType, into: xq, pool: pool)
+                var k = 0
+                let ns = measure(runs: options.runs, inner: copies) {
+                    MatMul.mulQuantized(ms[k % copies], xq, tokens: tokens, y, pool: pool)
+                    k += 1
+                }
+                print("| \(s.model) | \(s.name) | \(s.type.name) | \(s.rows)×\(s.cols) | \(tokens) | \(t) | \(fmt(ns / 1000)) | "
+                    + "\(fmt(ns / 1000 / Double(tokens))) | \(fmt(Double(probe.byteCount) / ns)) |")
             }
-            print("| \(s.model) | \(s.name) | \(s.type.name) | \(s.rows)×\(s.cols) | \(t) | \(fmt(ns / 1000)) | "
-                + "\(fmt(Double(probe.byteCount) / ns)) |")
+            x.deallocate(); xq.deallocate(); y.deallocate()
         }
         ws.forEach { $0.deallocate() }
-        x.deallocate(); xq.deallocate(); y.deallocate()
     }
     exit(0)
 }
@@ -282,7 +288,7 @@ print("|---|---|---|---|---|---|---|---|---|")
 for s in shapes {
     let w = randomWeights(s.type, rows: s.rows, cols: s.cols, &rng)
     let matrix = try! WeightMatrix(type: s.type, rows: s.rows, cols: s.cols, data: w)
-    for tokens in [1, 64] {
+    for tokens in options.tokens ?? [1, 64] {
         let x = UnsafeMutablePointer<Float>.allocate(capacity: tokens * s.cols)
         for i in 0..<tokens * s.cols { x[i] = Float(Int(i % 37) - 18) / 9 }
         let xq = UnsafeMutableRawPointer.allocate(byteCount: MatMul.activationBytes(for: matrix, tokens: tokens),
