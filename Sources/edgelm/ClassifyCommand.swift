@@ -152,8 +152,10 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Calibration: contextual (default) or none.") var calibration = "contextual"
     @Option(name: .long, help: "Scoring: combined (default: answer and text likelihood), direct (answer) or channel (text).")
     var scoring = "combined"
-    @Option(name: .long, help: ArgumentHelp("Combined scoring: skip the channel half when the direct half's confidence is at least P (default 0.6; off: never).", valueName: "P|off"))
-    var channelSkip = "0.6"
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: skip the channel half when the direct half's confidence is at least P (off: never).", valueName: "P|off"))
+    var channelSkip = TaskOptions.defaultChannelSkipArgument
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (all: every label).", valueName: "K|all"))
+    var channelTopK = TaskOptions.defaultChannelTopKArgument
     @Flag(name: .long, help: "Print one JSON object.") var json = false
     @OptionGroup var batch: BatchOptions
 
@@ -164,6 +166,17 @@ struct ClassifyCommand: ParsableCommand {
         guard channelSkip == "off" || Double(channelSkip).map({ $0 > 0 && $0 <= 1 }) == true else {
             throw ValidationError("--channel-skip must be a probability in (0, 1] or off")
         }
+        guard channelTopK == "all" || Int(channelTopK).map({ $0 >= 1 }) == true else {
+            throw ValidationError("--channel-top-k must be a number of labels ≥ 1 or all")
+        }
+    }
+
+    /// The scoring flags applied to the prepared options.
+    func applyScoring(_ opts: inout TaskOptions) {
+        opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
+        opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
+        opts.channelSkipConfidence = Double(channelSkip)
+        opts.channelTopK = Int(channelTopK)
     }
 
     func run() throws {
@@ -172,9 +185,7 @@ struct ClassifyCommand: ParsableCommand {
             try recorder.guarded(.classify) {
                 let set = try labelOptions.labelSet()
                 var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
-                opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
-                opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
-                opts.channelSkipConfidence = Double(channelSkip)
+                applyScoring(&opts)
                 let command = UncheckedBox((self, recorder, set))
                 try BatchRunner.run(path: input, parallel: batch.parallel, command: "classify", model: model, options: opts) { runner, item in
                     let (cmd, recorder, commandSet) = command.value
@@ -199,9 +210,7 @@ struct ClassifyCommand: ParsableCommand {
         let (result, c) = try recorder.guarded(.classify) { () throws -> (RoutedResult, Classification) in
             let set = try labelOptions.labelSet()
             var (model, opts) = try taskOptions.prepare(modelOptions, memoryOptions, recorder)
-            opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
-            opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
-                opts.channelSkipConfidence = Double(channelSkip)
+            applyScoring(&opts)
             let local = TimedLocalHandler(try TaskRunner(model: model, options: opts))
             return try classifyOne(text, labelSet: set, router: taskOptions.router(local: local), local: local,
                                    request: { taskOptions.request($0, defaultCapability: .classify) }, recorder: recorder)
@@ -215,4 +224,11 @@ struct ClassifyCommand: ParsableCommand {
                 "[\(probs); confidence \(String(printf: "%.3f", c.confidence)); \(result.origin.rawValue), \(result.reason.rawValue)\(result.lowConfidence ? ", low confidence" : "")]\n")
         }
     }
+}
+
+extension TaskOptions {
+    /// `--channel-skip`'s default, from the library's (one place for the value).
+    static var defaultChannelSkipArgument: String { TaskOptions().channelSkipConfidence.map { "\($0)" } ?? "off" }
+    /// `--channel-top-k`'s default, from the library's.
+    static var defaultChannelTopKArgument: String { TaskOptions().channelTopK.map { "\($0)" } ?? "all" }
 }

@@ -40,10 +40,10 @@ struct EvalCommand: ParsableCommand {
     @Flag(name: .long, help: "Score labels verbatim, not as humanised words (classify).") var rawLabels = false
     @Option(name: .long, help: "Label score: mean (default) or sum of the token log-probabilities (classify).") var labelScore = "mean"
     @Option(name: .long, help: "Scoring: combined (default), direct or channel (classify).") var scoring = "combined"
-    @Option(name: .long, help: "Combined scoring: skip the channel half when the direct half's confidence is at least P (default 0.6; off: never) (classify).")
-    var channelSkip = "0.6"
-    @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (default 3; all: every label) (classify).", valueName: "K|all"))
-    var channelTopK = "3"
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: skip the channel half when the direct half's confidence is at least P (off: never) (classify).", valueName: "P|off"))
+    var channelSkip = TaskOptions.defaultChannelSkipArgument
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (all: every label) (classify).", valueName: "K|all"))
+    var channelTopK = TaskOptions.defaultChannelTopKArgument
     @Flag(name: .long, help: "With --fit-split: also fit per-label biases per family on that split (classify).") var fitBias = false
     @Flag(name: .long, help: "Score labels one after another instead of all labels in shared steps (classify; same scores, for timing).")
     var sequentialLabels = false
