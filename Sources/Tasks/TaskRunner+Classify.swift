@@ -379,9 +379,16 @@ extension TaskRunner {
     /// docs/data/classify-families.jsonl for this model's architecture and prompt style with the default scoring
     /// (combined, mean label log-probability, contextual calibration); 1 for other models or settings.
     public func defaultTemperature(fewShot: Bool) -> Double {
-        guard options.calibration == .contextual, options.labelScore == .mean, options.scoreEndOfTurn else { return 1 }
-        let key = "\(model.config.architecture)/\(template.style == .plainText ? "base" : "chat")/\(options.scoring.rawValue)"
-        return Self.fittedTemperatures[key + (fewShot ? "/few-shot" : "/zero-shot")] ?? 1
+        temperatureKey(fewShot: fewShot).flatMap { Self.fittedTemperatures[$0] } ?? 1
+    }
+
+    /// The key of this runner's model, prompt style, scoring and kind of label set in ``fittedTemperatures`` and
+    /// ``skipTemperatures``; nil when the options are not the ones those were fitted with (calibration, label
+    /// score, end-of-answer token).
+    private func temperatureKey(fewShot: Bool) -> String? {
+        guard options.calibration == .contextual, options.labelScore == .mean, options.scoreEndOfTurn else { return nil }
+        return "\(model.config.architecture)/\(template.style == .plainText ? "base" : "chat")/\(options.scoring.rawValue)"
+            + (fewShot ? "/few-shot" : "/zero-shot")
     }
 
     /// The temperature at which the channel skip compares the direct half's best probability with
@@ -389,9 +396,7 @@ extension TaskRunner {
     /// temperature as it was when the threshold was chosen on the tune split (2 examples per label; docs/tasks.md),
     /// kept apart from ``defaultTemperature(fewShot:)`` so that refitting that one does not move the skip rule.
     public func skipTemperature(fewShot: Bool) -> Double {
-        guard options.calibration == .contextual, options.labelScore == .mean, options.scoreEndOfTurn else { return 1 }
-        let key = "\(model.config.architecture)/\(template.style == .plainText ? "base" : "chat")/\(options.scoring.rawValue)"
-        return Self.skipTemperatures[key + (fewShot ? "/few-shot" : "/zero-shot")] ?? 1
+        temperatureKey(fewShot: fewShot).flatMap { Self.skipTemperatures[$0] } ?? 1
     }
 
     /// The skip rule's temperatures (``skipTemperature(fewShot:)``): the fitted defaults of 2 examples per label.
@@ -436,16 +441,8 @@ extension TaskRunner {
     public func calibrateTemperature(examples: [(text: String, label: String)], labelSet: LabelSet) throws -> Double {
         let previous = temperatures[labelSet]
         temperatures[labelSet] = 1   // the log-probabilities at T = 1
-        var rows: [(scores: [Double], target: Int)] = []
-        do {
-            for e in examples {
-                guard let target = labelSet.names.firstIndex(of: e.label) else {
-                    throw TasksError.invalidLabels("example label '\(e.label)' is not one of \(labelSet.names)")
-                }
-                let c = try classify(e.text, labelSet: labelSet)
-                rows.append((c.probabilities.map { log(max($0, 1e-300)) }, target))
-            }
-        } catch {
+        let rows: [(scores: [Double], target: Int)]
+        do { rows = try calibrationRows(examples, labelSet: labelSet) } catch {
             temperatures[labelSet] = previous
             throw error
         }
@@ -482,22 +479,28 @@ extension TaskRunner {
     public func calibrateBiases(examples: [(text: String, label: String)], labelSet: LabelSet) throws -> [Double] {
         let previous = biases[labelSet]
         biases[labelSet] = nil
-        var rows: [(scores: [Double], target: Int)] = []
-        do {
-            for e in examples {
-                guard let target = labelSet.names.firstIndex(of: e.label) else {
-                    throw TasksError.invalidLabels("example label '\(e.label)' is not one of \(labelSet.names)")
-                }
-                let c = try classify(e.text, labelSet: labelSet)
-                rows.append((c.probabilities.map { log(max($0, 1e-300)) }, target))
-            }
-        } catch {
+        let rows: [(scores: [Double], target: Int)]
+        do { rows = try calibrationRows(examples, labelSet: labelSet) } catch {
             biases[labelSet] = previous
             throw error
         }
         let b = BiasCalibration.fit(rows, count: labelSet.labels.count)
         biases[labelSet] = b
         return b
+    }
+
+    /// The rows the calibrations fit: per example, the log-probabilities `classify` gives it now (with the label
+    /// set's current temperature and biases) and the index of its label.
+    /// - Throws: ``TasksError/invalidLabels(_:)`` for an example whose label is not in the set; `classify`'s errors.
+    private func calibrationRows(_ examples: [(text: String, label: String)],
+                                 labelSet: LabelSet) throws -> [(scores: [Double], target: Int)] {
+        try examples.map { e in
+            guard let target = labelSet.names.firstIndex(of: e.label) else {
+                throw TasksError.invalidLabels("example label '\(e.label)' is not one of \(labelSet.names)")
+            }
+            let c = try classify(e.text, labelSet: labelSet)
+            return (c.probabilities.map { log(max($0, 1e-300)) }, target)
+        }
     }
 
     /// Sets (or clears, with nil) the temperature used for `labels`.

@@ -163,12 +163,7 @@ struct ClassifyCommand: ParsableCommand {
         try checkTextOrInput(text, batch)
         guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
         guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
-        guard channelSkip == "off" || Double(channelSkip).map({ $0 > 0 && $0 <= 1 }) == true else {
-            throw ValidationError("--channel-skip must be a probability in (0, 1] or off")
-        }
-        guard channelTopK == "all" || Int(channelTopK).map({ $0 >= 1 }) == true else {
-            throw ValidationError("--channel-top-k must be a number of labels ≥ 1 or all")
-        }
+        try TaskOptions.checkChannelFlags(skip: channelSkip, topK: channelTopK)
     }
 
     /// The scoring flags applied to the prepared options.
@@ -231,4 +226,14 @@ extension TaskOptions {
     static var defaultChannelSkipArgument: String { TaskOptions().channelSkipConfidence.map { "\($0)" } ?? "off" }
     /// `--channel-top-k`'s default, from the library's.
     static var defaultChannelTopKArgument: String { TaskOptions().channelTopK.map { "\($0)" } ?? "all" }
+
+    /// Checks `--channel-skip P|off` and `--channel-top-k K|all` (classify and eval).
+    static func checkChannelFlags(skip: String, topK: String) throws {
+        guard skip == "off" || Double(skip).map({ $0 > 0 && $0 <= 1 }) == true else {
+            throw ValidationError("--channel-skip must be a probability in (0, 1] or off")
+        }
+        guard topK == "all" || Int(topK).map({ $0 >= 1 }) == true else {
+            throw ValidationError("--channel-top-k must be a number of labels ≥ 1 or all")
+        }
+    }
 }

@@ -64,13 +64,8 @@ struct EvalCommand: ParsableCommand {
         try checkRange("--shots", shots, 0...64)
         guard LabelScore(rawValue: labelScore) != nil else { throw ValidationError("--label-score must be mean or sum") }
         guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
-        guard channelSkip == "off" || Double(channelSkip).map({ $0 > 0 && $0 <= 1 }) == true else {
-            throw ValidationError("--channel-skip must be a probability in (0, 1] or off")
-        }
+        try TaskOptions.checkChannelFlags(skip: channelSkip, topK: channelTopK)
         if fitBias && fitSplit == nil { throw ValidationError("--fit-bias needs --fit-split") }
-        guard channelTopK == "all" || Int(channelTopK).map({ $0 >= 1 }) == true else {
-            throw ValidationError("--channel-top-k must be a number of labels ≥ 1 or all")
-        }
         guard SpanPolicy(rawValue: spans) != nil else { throw ValidationError("--spans must be auto, marked or off") }
         guard SpanTypePolicy(rawValue: spanTypes) != nil else { throw ValidationError("--span-types must be auto, schema or off") }
     }
