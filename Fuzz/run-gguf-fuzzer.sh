@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the GGUF reader with libFuzzer (swiftc -sanitize=fuzzer,address).
 #
-#   Fuzz/run-gguf-fuzzer.sh [SECONDS]      default 60; CI runs 90
+#   Fuzz/run-gguf-fuzzer.sh [SECONDS]      default 60; CI runs 45
 #
 # Builds .build/fuzz/gguf-fuzzer from Sources/GGUF/*.swift + Fuzz/GGUFFuzzer/main.swift (one module, ~1 min),
 # copies the committed seed corpus (Fuzz/corpus/gguf, built from the real models' headers by
