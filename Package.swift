@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "ModelLifecycle", dependencies: ["EdgeLMEssentials", "HTTPTransport", "GGUF", "DeviceProfiles", "Inference", .product(name: "Crypto", package: "swift-crypto")]),
         // Tasks: classify / extract / rewrite on a local model, calibrated confidence, schema-constrained JSON,
         // and the local-first Router that escalates to a remote OpenAI-compatible endpoint.
-        .target(name: "Tasks", dependencies: ["EdgeLMEssentials", "HTTPTransport", "Inference", "Tokenizers", "GGUF"], swiftSettings: hotSettings),
+        .target(name: "Tasks", dependencies: ["EdgeLMEssentials", "HTTPTransport", "Inference", "Kernels", "Tokenizers", "GGUF"], swiftSettings: hotSettings),
         // EdgeLM: the library apps link; re-exports the public modules.
         .target(name: "EdgeLM", dependencies: ["GGUF", "Kernels", "Tokenizers", "Inference", "ModelLifecycle", "Tasks",
                                                "HTTPTransport"]),

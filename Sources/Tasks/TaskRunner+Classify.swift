@@ -3,6 +3,7 @@
 
 import EdgeLMEssentials
 import Inference
+import Kernels
 import Tokenizers
 
 /// The prompt of one label set: the shared prefix (instruction, label list, descriptions, few-shot examples —
@@ -25,6 +26,16 @@ struct ChannelPrompt {
     let prefix: [Int32]
     /// Per label: its words, the turn change and `Text:`.
     let mids: [[Int32]]
+}
+
+/// What a channel fork holds between calls (batched channel scoring): the channel prefix and one label's words,
+/// and the logits after them — they predict the text's first token.
+struct ChannelMid {
+    /// The fork's tokens (prefix + the label's mid).
+    let tokens: [Int32]
+    /// (vocabulary) logits after the last of `tokens`, and their log-sum-exp.
+    let logits: [Float]
+    let logSumExp: Double
 }
 
 extension TaskRunner {
@@ -227,48 +238,79 @@ extension TaskRunner {
         }
     }
 
-    /// Channel scores: for each label, the log-likelihood of the text (and the end-of-answer token) after the
-    /// prompt names that label — log P(text | label). One evaluation of the label's words and the text per label,
-    /// after the shared prefix: batched (``TaskOptions/batchedLabels``), every label on its own sibling session
-    /// (which keeps the prefix between calls), all in shared steps; else one label after another in the session.
-    func channelScores(_ p: ChannelPrompt, text: String, timings: inout TaskTimings) throws -> [Double] {
+    /// Channel scores: for each of `labels` (indices into `p.mids`; nil: all), the log-likelihood of the text (and
+    /// the end-of-answer token) after the prompt names that label — log P(text | label). Batched
+    /// (``TaskOptions/batchedLabels``): label `l` lives on `channelForks[l]`, which keeps the prefix *and* the
+    /// label's words between calls, with the logits after them (``ChannelMid``) — per input only the text is
+    /// evaluated, every label's in shared steps. Else one label after another in the session: its words, then the
+    /// text. Either way a label's words are evaluated after the prefix and the text after them, in separate
+    /// calls, so both paths round the same.
+    func channelScores(_ p: ChannelPrompt, labels: [Int]? = nil, text: String, timings: inout TaskTimings) throws -> [Double] {
+        let labels = labels ?? Array(p.mids.indices)
         var body = tokenizer.encode(" " + text, parseSpecial: false)
         if options.scoreEndOfTurn, let end = answerEnd { body.append(end) }
-        guard !body.isEmpty else { return [Double](repeating: 0, count: p.mids.count) }
-        let longest = p.prefix.count + (p.mids.map(\.count).max() ?? 0) + body.count
+        guard !body.isEmpty else { return [Double](repeating: 0, count: labels.count) }
+        let longest = p.prefix.count + (labels.map { p.mids[$0].count }.max() ?? 0) + body.count
         guard longest <= session.contextLength else {
             throw TasksError.inputTooLong(tokens: longest, contextLength: session.contextLength)
         }
-        let common = p.prefix.count   // from the prefix on, every time (see prefillClassification)
-        let inputs = p.mids.map { mid in Array((p.prefix + mid)[common...]) + body.dropLast() }
-        let firsts = p.mids.map { p.prefix.count + $0.count - 1 - common }   // input index whose logits predict body[0]
-        var scores = [Double](repeating: 0, count: p.mids.count)
-        if batchedLabels && p.mids.count > 1 {
-            let forks = try siblings(&channelForks, count: p.mids.count)
-            try ensurePrefix(p.prefix, in: forks[0], &timings)
-            if !p.prefix.isEmpty { forks[0].truncate(to: common) }
-            for f in forks.dropFirst() { try f.copyState(from: forks[0]) }
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            try Session.evaluateAll(Array(zip(forks, inputs))) { part, i, logits in
-                let first = firsts[part]
-                guard i >= first else { return }
-                scores[part] += Double(logits[Int(body[i - first])]) - Self.logSumExp(logits)
+        let rest = Array(body.dropLast())   // body[i + 1] is predicted by the logits after rest[i]
+        var scores = [Double](repeating: 0, count: labels.count)
+        if batchedLabels && labels.count > 1 {
+            let forks = try siblings(&channelForks, count: labels.max()! + 1)
+            if channelMids.count < forks.count { channelMids += [ChannelMid?](repeating: nil, count: forks.count - channelMids.count) }
+            let stale = labels.filter { l in
+                let want = p.prefix + p.mids[l]
+                guard let m = channelMids[l], m.tokens == want, forks[l].tokens == want else { return true }
+                return false
             }
-            for f in forks { f.truncate(to: common) }
-            timings.promptTokens += inputs.reduce(0) { $0 + $1.count }
+            if let first = stale.first {
+                // The label's words after the prefix, once per label set (the forks keep them).
+                try ensurePrefix(p.prefix, in: forks[first], &timings)
+                forks[first].truncate(to: p.prefix.count)
+                for l in stale.dropFirst() {
+                    try forks[l].copyState(from: forks[first])
+                }
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                var last = [[Float]](repeating: [], count: stale.count)
+                try Session.evaluateAll(stale.map { (forks[$0], p.mids[$0]) }) { part, i, logits in
+                    if i == p.mids[stale[part]].count - 1 { last[part] = Array(logits) }
+                }
+                for (j, l) in stale.enumerated() {
+                    channelMids[l] = ChannelMid(tokens: p.prefix + p.mids[l], logits: last[j], logSumExp: Self.logSumExp(last[j]))
+                    timings.promptTokens += p.mids[l].count
+                }
+                timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            }
+            for (j, l) in labels.enumerated() {
+                let m = channelMids[l]!
+                scores[j] = Double(m.logits[Int(body[0])]) - m.logSumExp
+            }
+            guard !rest.isEmpty else { return scores }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            defer { for l in labels { forks[l].truncate(to: p.prefix.count + p.mids[l].count) } }
+            try Session.evaluateAll(labels.map { (forks[$0], rest) }) { part, i, logits in
+                scores[part] += Double(logits[Int(body[i + 1])]) - Self.logSumExp(logits)
+            }
+            timings.promptTokens += labels.count * rest.count
             timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             return scores
         }
         try ensurePrefix(p.prefix, &timings)
         let t0 = DispatchTime.now().uptimeNanoseconds
-        for (l, input) in inputs.enumerated() {
-            session.truncate(to: common)
-            let first = firsts[l]
-            try session.evaluateAll(input) { i, logits in
-                guard i >= first else { return }
-                scores[l] += Double(logits[Int(body[i - first])]) - Self.logSumExp(logits)
+        for (j, l) in labels.enumerated() {
+            // From the prefix on, every time (see prefillClassification).
+            session.truncate(to: p.prefix.count)
+            let mid = p.mids[l]
+            try session.evaluateAll(mid) { i, logits in
+                if i == mid.count - 1 { scores[j] = Double(logits[Int(body[0])]) - Self.logSumExp(logits) }
             }
-            timings.promptTokens += input.count
+            if !rest.isEmpty {
+                try session.evaluateAll(rest) { i, logits in
+                    scores[j] += Double(logits[Int(body[i + 1])]) - Self.logSumExp(logits)
+                }
+            }
+            timings.promptTokens += mid.count + rest.count
         }
         timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         return scores
@@ -344,9 +386,7 @@ extension TaskRunner {
             let direct = Self.logSoftmax(raw)
             let top = direct.indices.sorted { direct[$0] > direct[$1] || (direct[$0] == direct[$1] && $0 < $1) }
                 .prefix(max(1, k)).sorted()
-            let p = channelPrompt(labelSet)
-            let channel = try channelScores(ChannelPrompt(prefix: p.prefix, mids: top.map { p.mids[$0] }),
-                                            text: text, timings: &timings)
+            let channel = try channelScores(channelPrompt(labelSet), labels: Array(top), text: text, timings: &timings)
             let m = top.map { direct[$0] }.max()!
             let mass = m + log(top.reduce(0) { $0 + exp(direct[$1] - m) })   // log of the direct mass on them
             let within = Self.logSoftmax(channel)
@@ -508,13 +548,13 @@ extension TaskRunner {
         setTemperature(t, labelSet: LabelSet(labels, instruction: instruction))
     }
 
-    static func logSumExp<C: Collection>(_ x: C) -> Double where C.Element == Float {
-        var m = -Float.infinity
-        for v in x where v > m { m = v }
-        var s: Double = 0
-        for v in x { s += Double(expf(v - m)) }
-        return Double(m) + log(s)
+    /// log Σ exp over a row of logits (``Ops/logSumExp(_:count:)``, SIMD): one call per scored token.
+    static func logSumExp(_ x: UnsafeBufferPointer<Float>) -> Double {
+        guard let base = x.baseAddress else { return -.infinity }
+        return Ops.logSumExp(base, count: x.count)
     }
+
+    static func logSumExp(_ x: [Float]) -> Double { x.withUnsafeBufferPointer { logSumExp($0) } }
 
     static func softmax(_ x: [Double]) -> [Double] {
         let m = x.max() ?? 0

@@ -22,9 +22,11 @@ public final class TaskRunner {
     var biases: [LabelSet: [Double]] = [:]
     /// Sibling sessions of ``session`` for batched label scoring (``TaskOptions/batchedLabels``), made on first
     /// use: the direct half's labels after the first continue on `directForks` (forked from the evaluated
-    /// prompt), the channel half's labels each on one of `channelForks` (which keep the channel prefix).
+    /// prompt), label `l`'s channel half on `channelForks[l]`, which keeps the channel prefix and the label's
+    /// words, with the logits after them in `channelMids[l]` (a vocabulary of floats per label).
     var directForks: [Session] = []
     var channelForks: [Session] = []
+    var channelMids: [ChannelMid?] = []
     private var trieStorage: TokenTrie?
     /// KV snapshots of classification prefixes (a label set's instruction, descriptions and examples), shared
     /// by every runner given the same cache: a label set's prefix is evaluated once and restored afterwards.

@@ -132,6 +132,41 @@ struct OpsTests {
         #expect(empty.isEmpty)
     }
 
+    // MARK: log-sum-exp
+
+    @Test("logSumExp SIMD vs reference vs Double", arguments: opSizes + [1025, 2049, 49_152, 262_147])
+    func logSumExpMatches(_ n: Int) {
+        for (k, spread) in [Float(1), 20, 80].enumerated() {
+            var x = randomFloats(n, seed: 900 + UInt64(n * 3 + k), scale: spread)
+            if n > 1000 { x[n / 3] = spread + 5 }   // one dominant logit, as a vocabulary row has
+            let a = x.withUnsafeBufferPointer { Ops.logSumExp($0.baseAddress!, count: n) }
+            let b = x.withUnsafeBufferPointer { Ops.logSumExp_reference($0.baseAddress!, count: n) }
+            #expect(abs(a - b) <= logSumExpTolerance, "n=\(n) spread=\(spread): \(a) vs \(b)")
+            // Reference vs Double math.
+            let m = x.map(Double.init).max()!
+            let d = m + Foundation.log(x.reduce(0.0) { $0 + Foundation.exp(Double($1) - m) })
+            #expect(abs(b - d) <= 1e-5, "n=\(n): \(b) vs \(d)")
+        }
+    }
+
+    @Test func logSumExpEdges() {
+        let one: [Float] = [3.5]
+        #expect(one.withUnsafeBufferPointer { Ops.logSumExp($0.baseAddress!, count: 1) } == 3.5)
+        let empty: [Float] = [0]
+        #expect(empty.withUnsafeBufferPointer { Ops.logSumExp($0.baseAddress!, count: 0) } == -.infinity)
+        // −∞ everywhere (fully masked) gives −∞, one +∞ gives +∞, finite values far below the max add nothing.
+        let masked = [Float](repeating: -.infinity, count: 19)
+        #expect(masked.withUnsafeBufferPointer { Ops.logSumExp($0.baseAddress!, count: 19) } == -.infinity)
+        var inf = [Float](repeating: 0, count: 17); inf[11] = .infinity
+        #expect(inf.withUnsafeBufferPointer { Ops.logSumExp($0.baseAddress!, count: 17) } == .infinity)
+        var far = [Float](repeating: -200, count: 33); far[32] = 10
+        #expect(far.withUnsafeBufferPointer { Ops.logSumExp($0.baseAddress!, count: 33) } == 10)
+        // Equal values: log n + value.
+        let flat = [Float](repeating: 2, count: 1024 * 3 + 5)
+        let got = flat.withUnsafeBufferPointer { Ops.logSumExp($0.baseAddress!, count: flat.count) }
+        #expect(abs(got - (2 + Foundation.log(Double(flat.count)))) <= 1e-6)
+    }
+
     // MARK: activations
 
     @Test("silu, swiglu, gelu SIMD vs reference", arguments: opSizes)

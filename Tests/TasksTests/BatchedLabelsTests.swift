@@ -67,7 +67,13 @@ import InferenceTestSupport
             let cb = try b.classify(text, labelSet: sets[0]), cs = try s.classify(text, labelSet: sets[0])
             #expect(cb.rawScores == cs.rawScores && cb.channelLabels == 3)
         }
-        #expect(b.channelForks.count == 3)
+        // One sibling per label scored (label index = sibling index), each keeping the prefix and its label's words
+        // with the logits after them: the second input of a label set evaluates only its text on them.
+        #expect(b.channelForks.count <= 4 && b.channelMids.compactMap { $0 }.count >= 3)
+        for (l, mid) in b.channelMids.enumerated() {
+            guard let mid else { continue }
+            #expect(b.channelForks[l].tokens == mid.tokens && mid.logits.count == model.config.vocabularySize)
+        }
     }
 
     /// With a memory budget the runner keeps to its one session (the budget counts only that).
