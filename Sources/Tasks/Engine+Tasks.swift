@@ -8,9 +8,9 @@ extension LaneContext {
     /// caches: contextual calibration, temperatures, token trie, and the last prompt prefix in the session).
     public func taskRunner(_ options: TaskOptions) throws -> TaskRunner {
         let key = "tasks.runner.\(options.calibration.rawValue).\(options.scoreEndOfTurn).\(options.maxExtractTokens).\(options.contentFreeInputs)"
-            + ".\(options.scoring.rawValue).\(options.channelSkipConfidence.map { "\($0)" } ?? "-").\(options.labelScore.rawValue).\(options.temperature.map { "\($0)" } ?? "-")"
+            + ".\(options.scoring.rawValue).\(options.channelSkip).\(options.labelScore.rawValue).\(options.temperature.map { "\($0)" } ?? "-")"
             + ".\(options.spans.rawValue).\(options.spanTypes.rawValue).\(options.distinctValues).\(options.extractDemonstrations).\(options.prefixCacheBytes).\(options.jsonLimits)"
-            + ".\(options.batchedLabels).\(options.channelTopK.map { "\($0)" } ?? "-")"
+            + ".\(options.batchedLabels).\(options.channelLabels)"
         return try storage.value(key) { try TaskRunner(session: session, options: options) }
     }
 }

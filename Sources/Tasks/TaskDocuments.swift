@@ -25,9 +25,9 @@ public enum TaskDocument {
             "probabilities": Dictionary(uniqueKeysWithValues: zip(c.labels, c.probabilities)),
             "confidence": c.confidence,
             "timings": timings(c.timings),
-            // Combined scoring answered by the direct half alone (it was sure enough: TaskOptions.channelSkipConfidence).
+            // Combined scoring answered by the direct half alone (it was sure enough: TaskOptions.channelSkip).
             "channel_skipped": c.channelSkipped,
-            // Labels whose channel half was evaluated (0 for direct scoring or a skip; TaskOptions.channelTopK at most).
+            // Labels whose channel half was evaluated (0 for direct scoring or a skip; TaskOptions.channelLabels at most).
             "channel_labels": c.channelLabels,
         ]
         obj.merge(routing(result)) { a, _ in a }

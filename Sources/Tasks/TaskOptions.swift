@@ -64,15 +64,16 @@ public struct TaskOptions: Sendable {
     public var scoring: ClassifierScoring = .combined
     /// With combined scoring: when the direct half alone (calibrated, its softmax at ``TaskRunner/skipTemperature(fewShot:)``)
     /// gives its best label at least this probability, the channel half is skipped and the direct half stands in
-    /// for it (nil: never). Chosen on the tune split (docs/tasks.md).
-    public var channelSkipConfidence: Double? = 0.6
+    /// for it. Default ``ChannelSkip/tuned``: the model's threshold chosen on the tune split for this kind of
+    /// label set (``TaskRunner/channelSetting(fewShot:)``, docs/tasks.md).
+    public var channelSkip: ChannelSkip = .tuned
     /// With combined scoring (when the channel half is not skipped): evaluate the channel half only for the
-    /// direct half's k most probable labels (nil: all). Within them the channel half redistributes the direct
-    /// half's probability mass on them; every other label keeps the direct half as its stand-in, as a skip does.
-    /// k ≥ the number of labels is the same as nil. The channel half costs k evaluations of (label words + text)
-    /// instead of one per label. Default 3, chosen on the tune split (the same tune accuracy as all labels with 4
-    /// examples per label, docs/tasks.md).
-    public var channelTopK: Int? = 3
+    /// direct half's k most probable labels. Within them the channel half redistributes the direct half's
+    /// probability mass on them; every other label keeps the direct half as its stand-in, as a skip does. k ≥ the
+    /// number of labels is the same as ``ChannelLabels/all``. The channel half costs k evaluations of the text
+    /// instead of one per label. Default ``ChannelLabels/tuned``: the model's k chosen on the tune split
+    /// (``TaskRunner/channelSetting(fewShot:)``).
+    public var channelLabels: ChannelLabels = .tuned
     /// Score every label of a half in shared steps: each label continues the prompt on its own sibling session
     /// of the runner's (``Session/makeSibling()``, forked from the evaluated prompt with
     /// ``Session/copyState(from:)``) and all labels' tokens go through the weights together
@@ -185,4 +186,42 @@ public struct Rewrite: Sendable, Equatable {
     /// True when the model ended its turn; false when `maxTokens` cut it.
     public var finished: Bool
     public var timings: TaskTimings
+}
+
+/// When combined scoring skips its channel half (``TaskOptions/channelSkip``).
+public enum ChannelSkip: Hashable, Sendable, CustomStringConvertible {
+    /// The model's threshold for this kind of label set, chosen on the tune split (``TaskRunner/channelSetting(fewShot:)``).
+    case tuned
+    /// Never: the channel half always runs.
+    case never
+    /// When the direct half's best label has at least this probability (in (0, 1]).
+    case atConfidence(Double)
+
+    /// `tuned`, `off` or the probability — as the CLI's `--channel-skip` spells it.
+    public var description: String {
+        switch self {
+        case .tuned: "tuned"
+        case .never: "off"
+        case .atConfidence(let p): "\(p)"
+        }
+    }
+}
+
+/// For which labels combined scoring evaluates its channel half (``TaskOptions/channelLabels``).
+public enum ChannelLabels: Hashable, Sendable, CustomStringConvertible {
+    /// The model's k for this kind of label set, chosen on the tune split (``TaskRunner/channelSetting(fewShot:)``).
+    case tuned
+    /// Every label.
+    case all
+    /// The direct half's k most probable labels (k ≥ 1).
+    case top(Int)
+
+    /// `tuned`, `all` or k — as the CLI's `--channel-top-k` spells it.
+    public var description: String {
+        switch self {
+        case .tuned: "tuned"
+        case .all: "all"
+        case .top(let k): "\(k)"
+        }
+    }
 }

@@ -351,7 +351,7 @@ extension TaskRunner {
     ///   set — kept in the session between calls and in the runner's ``prefixCache`` — then per input one
     ///   prefill of `Text: …` plus the labels' tokens (in shared steps with ``TaskOptions/batchedLabels``, else
     ///   one label after another); the channel half (combined scoring, unless skipped) one evaluation of (label
-    ///   words + text) per label, or per each of the direct half's ``TaskOptions/channelTopK`` best labels; the
+    ///   words + text) per label, or per each of the direct half's k best labels (``channelSetting(fewShot:)``); the
     ///   first call per label set also scores the content-free inputs.
     public func classify(_ text: String, labelSet: LabelSet) throws -> Classification {
         let start = DispatchTime.now().uptimeNanoseconds
@@ -372,7 +372,8 @@ extension TaskRunner {
         }
         var skipped = false
         var channelLabels = 0
-        if options.scoring == .combined, let skip = options.channelSkipConfidence {
+        let channel = channelSetting(fewShot: !labelSet.shots.isEmpty)
+        if options.scoring == .combined, let skip = channel.skip {
             // The direct half is already sure (its own distribution at the skip temperature): the
             // channel half (N evaluations of label words + text) is left out and the direct half stands in for
             // it, so the scores are twice the direct log-softmax.
@@ -380,7 +381,7 @@ extension TaskRunner {
             let t = options.temperature ?? skipTemperature(fewShot: !labelSet.shots.isEmpty)
             if (Self.softmax(direct.map { $0 / t }).max() ?? 0) >= skip { raw = direct.map { 2 * $0 }; skipped = true }
         }
-        if options.scoring == .combined && !skipped, let k = options.channelTopK, k < raw.count {
+        if options.scoring == .combined && !skipped, let k = channel.topK, k < raw.count {
             // The channel half only for the direct half's k best labels: within them it redistributes the direct
             // half's mass on them; the others keep the direct half as their stand-in (as a skip does).
             let direct = Self.logSoftmax(raw)
@@ -432,12 +433,42 @@ extension TaskRunner {
     }
 
     /// The temperature at which the channel skip compares the direct half's best probability with
-    /// ``TaskOptions/channelSkipConfidence``: ``TaskOptions/temperature`` when set, else the model's default
+    /// the channel-skip threshold (``channelSetting(fewShot:)``): ``TaskOptions/temperature`` when set, else the model's default
     /// temperature as it was when the threshold was chosen on the tune split (2 examples per label; docs/tasks.md),
     /// kept apart from ``defaultTemperature(fewShot:)`` so that refitting that one does not move the skip rule.
     public func skipTemperature(fewShot: Bool) -> Double {
         temperatureKey(fewShot: fewShot).flatMap { Self.skipTemperatures[$0] } ?? 1
     }
+
+    /// The channel half's settings `classify` uses for label sets with (or without) examples: the skip threshold
+    /// (nil: never skip) and k (nil: every label) — each from ``TaskOptions/channelSkip`` /
+    /// ``TaskOptions/channelLabels`` when given, else the model's tuned pair (``tunedChannel``), else 0.6 and 3.
+    public func channelSetting(fewShot: Bool) -> (skip: Double?, topK: Int?) {
+        let tuned = temperatureKey(fewShot: fewShot).flatMap { Self.tunedChannel[$0] } ?? Self.defaultChannel
+        let skip: Double? = switch options.channelSkip {
+        case .tuned: tuned.skip
+        case .never: nil
+        case .atConfidence(let p): p
+        }
+        let topK: Int? = switch options.channelLabels {
+        case .tuned: tuned.topK
+        case .all: nil
+        case .top(let k): k
+        }
+        return (skip, topK)
+    }
+
+    /// The channel settings of models and kinds of label sets without a tuned pair: skip at 0.6, the direct
+    /// half's best 3 (chosen on the tune split with SmolLM2, 4 examples per label; docs/tasks.md).
+    static let defaultChannel: (skip: Double?, topK: Int?) = (0.6, 3)
+
+    /// Channel settings chosen on the tune split of docs/data/classify-families.jsonl per model and kind of label
+    /// set (docs/tasks.md, "Accuracy against latency": the lowest median latency within about a point of the
+    /// default's tune accuracy). Gemma 3 keeps ``defaultChannel`` (the SmolLM2 pair cost it 6.5 points held-out);
+    /// without examples a threshold below ½ would leave every two-label set to the weak zero-shot direct half.
+    static let tunedChannel: [String: (skip: Double?, topK: Int?)] = [
+        "llama/chat/combined/few-shot": (0.4, 2),   // SmolLM2-135M-Instruct
+    ]
 
     /// The skip rule's temperatures (``skipTemperature(fewShot:)``): the fitted defaults of 2 examples per label.
     static let skipTemperatures: [String: Double] = [
@@ -451,10 +482,10 @@ extension TaskRunner {
     public var defaultTemperature: Double { defaultTemperature(fewShot: true) }
 
     /// Temperatures fitted on the tune split (`edgelm eval --task classify --fit-split tune`, the default 4
-    /// examples per label and channel top 3 for few-shot, none for zero-shot), per architecture, prompt style,
-    /// scoring and kind of label set.
+    /// examples per label and the model's channel setting (``channelSetting(fewShot:)``) for few-shot, none for
+    /// zero-shot), per architecture, prompt style, scoring and kind of label set.
     static let fittedTemperatures: [String: Double] = [
-        "llama/chat/combined/few-shot": 0.463,    // SmolLM2-135M-Instruct
+        "llama/chat/combined/few-shot": 0.366,    // SmolLM2-135M-Instruct (its tuned channel pair: skip 0.4, top 2)
         "llama/chat/combined/zero-shot": 0.843,
         "gemma3/base/combined/few-shot": 0.593,   // Gemma 3 270M (base)
         "gemma3/base/combined/zero-shot": 0.811,

@@ -152,9 +152,9 @@ struct ClassifyCommand: ParsableCommand {
     @Option(name: .long, help: "Calibration: contextual (default) or none.") var calibration = "contextual"
     @Option(name: .long, help: "Scoring: combined (default: answer and text likelihood), direct (answer) or channel (text).")
     var scoring = "combined"
-    @Option(name: .long, help: ArgumentHelp("Combined scoring: skip the channel half when the direct half's confidence is at least P (off: never).", valueName: "P|off"))
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: skip the channel half when the direct half's confidence is at least P (off: never; tuned: the model's, chosen on the tune split).", valueName: "P|off|tuned"))
     var channelSkip = TaskOptions.defaultChannelSkipArgument
-    @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (all: every label).", valueName: "K|all"))
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (all: every label; tuned: the model's, chosen on the tune split).", valueName: "K|all|tuned"))
     var channelTopK = TaskOptions.defaultChannelTopKArgument
     @Flag(name: .long, help: "Print one JSON object.") var json = false
     @OptionGroup var batch: BatchOptions
@@ -170,8 +170,8 @@ struct ClassifyCommand: ParsableCommand {
     func applyScoring(_ opts: inout TaskOptions) {
         opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
         opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
-        opts.channelSkipConfidence = Double(channelSkip)
-        opts.channelTopK = Int(channelTopK)
+        opts.channelSkip = TaskOptions.channelSkip(channelSkip)
+        opts.channelLabels = TaskOptions.channelLabels(channelTopK)
     }
 
     func run() throws {
@@ -223,17 +223,35 @@ struct ClassifyCommand: ParsableCommand {
 
 extension TaskOptions {
     /// `--channel-skip`'s default, from the library's (one place for the value).
-    static var defaultChannelSkipArgument: String { TaskOptions().channelSkipConfidence.map { "\($0)" } ?? "off" }
+    static var defaultChannelSkipArgument: String { TaskOptions().channelSkip.description }
     /// `--channel-top-k`'s default, from the library's.
-    static var defaultChannelTopKArgument: String { TaskOptions().channelTopK.map { "\($0)" } ?? "all" }
+    static var defaultChannelTopKArgument: String { TaskOptions().channelLabels.description }
+
+    /// `--channel-skip P|off|tuned` (checked by ``checkChannelFlags(skip:topK:)``).
+    static func channelSkip(_ argument: String) -> ChannelSkip {
+        switch argument {
+        case "tuned": .tuned
+        case "off": .never
+        default: .atConfidence(Double(argument) ?? 0.6)
+        }
+    }
+
+    /// `--channel-top-k K|all|tuned` (checked by ``checkChannelFlags(skip:topK:)``).
+    static func channelLabels(_ argument: String) -> ChannelLabels {
+        switch argument {
+        case "tuned": .tuned
+        case "all": .all
+        default: .top(Int(argument) ?? 3)
+        }
+    }
 
     /// Checks `--channel-skip P|off` and `--channel-top-k K|all` (classify and eval).
     static func checkChannelFlags(skip: String, topK: String) throws {
-        guard skip == "off" || Double(skip).map({ $0 > 0 && $0 <= 1 }) == true else {
-            throw ValidationError("--channel-skip must be a probability in (0, 1] or off")
+        guard skip == "off" || skip == "tuned" || Double(skip).map({ $0 > 0 && $0 <= 1 }) == true else {
+            throw ValidationError("--channel-skip must be a probability in (0, 1], off or tuned")
         }
-        guard topK == "all" || Int(topK).map({ $0 >= 1 }) == true else {
-            throw ValidationError("--channel-top-k must be a number of labels ≥ 1 or all")
+        guard topK == "all" || topK == "tuned" || Int(topK).map({ $0 >= 1 }) == true else {
+            throw ValidationError("--channel-top-k must be a number of labels ≥ 1, all or tuned")
         }
     }
 }

@@ -40,9 +40,9 @@ struct EvalCommand: ParsableCommand {
     @Flag(name: .long, help: "Score labels verbatim, not as humanised words (classify).") var rawLabels = false
     @Option(name: .long, help: "Label score: mean (default) or sum of the token log-probabilities (classify).") var labelScore = "mean"
     @Option(name: .long, help: "Scoring: combined (default), direct or channel (classify).") var scoring = "combined"
-    @Option(name: .long, help: ArgumentHelp("Combined scoring: skip the channel half when the direct half's confidence is at least P (off: never) (classify).", valueName: "P|off"))
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: skip the channel half when the direct half's confidence is at least P (off: never; tuned: the model's) (classify).", valueName: "P|off|tuned"))
     var channelSkip = TaskOptions.defaultChannelSkipArgument
-    @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (all: every label) (classify).", valueName: "K|all"))
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (all: every label; tuned: the model's) (classify).", valueName: "K|all|tuned"))
     var channelTopK = TaskOptions.defaultChannelTopKArgument
     @Flag(name: .long, help: "With --fit-split: also fit per-label biases per family on that split (classify).") var fitBias = false
     @Flag(name: .long, help: "Score labels one after another instead of all labels in shared steps (classify; same scores, for timing).")
@@ -107,9 +107,9 @@ struct EvalCommand: ParsableCommand {
         opts.labelScore = LabelScore(rawValue: labelScore) ?? .mean
         opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
         opts.temperature = temperature
-        opts.channelSkipConfidence = Double(channelSkip)
+        opts.channelSkip = TaskOptions.channelSkip(channelSkip)
         opts.batchedLabels = !sequentialLabels
-        opts.channelTopK = Int(channelTopK)
+        opts.channelLabels = TaskOptions.channelLabels(channelTopK)
         opts.spans = SpanPolicy(rawValue: spans) ?? .auto
         opts.spanTypes = SpanTypePolicy(rawValue: spanTypes) ?? .auto
         opts.extractDemonstrations = !noDemonstrations
@@ -286,7 +286,7 @@ struct EvalCommand: ParsableCommand {
             "ece": ClassificationMetrics.ece(all), "latency_p50_ms": Self.percentile(latencies, 0.5),
             "latency_p95_ms": Self.percentile(latencies, 0.95), "prompt_tokens_p50": Self.percentile(prefillTokens, 0.5),
             "latency_mean_ms": latencies.isEmpty ? 0 : latencies.reduce(0, +) / Double(latencies.count),
-            "channel_skipped": channelSkipped, "channel_skip": channelSkip, "batched_labels": runner.options.batchedLabels, "fitted_biases": fittedBiases, "channel_top_k": channelTopK, "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
+            "channel_skipped": channelSkipped, "channel_skip": runner.channelSetting(fewShot: shots > 0).skip.map { "\($0)" } ?? "off", "batched_labels": runner.options.batchedLabels, "fitted_biases": fittedBiases, "channel_top_k": runner.channelSetting(fewShot: shots > 0).topK.map { "\($0)" } ?? "all", "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
             "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
             "families": perFamily, "family_order": familyOrder,
             "reliability": ClassificationMetrics.reliability(all).map {

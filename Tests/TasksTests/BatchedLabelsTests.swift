@@ -37,8 +37,8 @@ import InferenceTestSupport
         for scoring in [ClassifierScoring.direct, .channel, .combined] {
             var opts = TaskOptions(contextLength: 512, threads: 1)
             opts.scoring = scoring
-            opts.channelSkipConfidence = nil
-            opts.channelTopK = nil   // the channel half for every label (4 in the first set)
+            opts.channelSkip = .never
+            opts.channelLabels = .all   // the channel half for every label (4 in the first set)
             var sequentialOptions = opts
             sequentialOptions.batchedLabels = false
             let batched = try TaskRunner(model: model, options: opts)
@@ -57,9 +57,10 @@ import InferenceTestSupport
             #expect(batched.channelForks.count == (scoring == .direct ? 0 : 4))
             #expect(sequential.directForks.isEmpty && sequential.channelForks.isEmpty)
         }
-        // The default top 3 of 4 labels: the channel half on 3 siblings, the same scores as one at a time.
+        // The top 3 of 4 labels: the channel half on 3 siblings, the same scores as one at a time.
         var top = TaskOptions(contextLength: 512, threads: 1)
-        top.channelSkipConfidence = nil
+        top.channelSkip = .never
+        top.channelLabels = .top(3)
         var topSequential = top
         topSequential.batchedLabels = false
         let b = try TaskRunner(model: model, options: top), s = try TaskRunner(model: model, options: topSequential)
@@ -80,7 +81,7 @@ import InferenceTestSupport
     @Test func memoryBudgetKeepsOneSession() throws {
         let model = try Self.model(gemma: false)
         var opts = TaskOptions(contextLength: 512, threads: 1)
-        opts.channelSkipConfidence = nil
+        opts.channelSkip = .never
         opts.memoryBudget = MemoryBudget(cap: 1 << 40)
         let r = try TaskRunner(model: model, options: opts)
         _ = try r.classify("a b", labelSet: LabelSet(["red", "green", "blue"]))

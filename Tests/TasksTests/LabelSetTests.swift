@@ -171,7 +171,7 @@ import Inference
         }
         // Combined = direct (here uncalibrated) + channel, as log-softmaxes.
         var d = opts; d.scoring = .direct
-        var m = opts; m.scoring = .combined; m.channelSkipConfidence = nil
+        var m = opts; m.scoring = .combined; m.channelSkip = .never
         let direct = try TaskRunner(model: r.model, options: d).classify("a b b", labelSet: set).rawScores
         let combined = try TaskRunner(model: r.model, options: m).classify("a b b", labelSet: set).rawScores
         let want = zip(TaskRunner.logSoftmax(direct), TaskRunner.logSoftmax(c.rawScores)).map { $0 + $1 }
@@ -183,7 +183,7 @@ import Inference
     @Test func combinedScoringReusesBothPrefixes() throws {
         var opts = TaskOptions(contextLength: 512, threads: 1)
         opts.calibration = .none
-        opts.channelSkipConfidence = nil   // both halves always run here
+        opts.channelSkip = .never   // both halves always run here
         let r = try TaskRunnerTests.runner(seed: 4, options: opts)
         let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue")], examples: [.init(text: "fire", label: "red")])
         _ = try r.classify("apple", labelSet: set)
@@ -197,7 +197,7 @@ import Inference
     }
 
     /// Combined scoring leaves the channel half out when the direct half's own confidence reaches
-    /// `channelSkipConfidence`: the direct half then stands in for the channel half (twice its log-softmax), it costs fewer evaluated
+    /// `channelSkip`: the direct half then stands in for the channel half (twice its log-softmax), it costs fewer evaluated
     /// tokens, and just above that confidence (or with nil) both halves run.
     @Test func channelHalfSkippedWhenDirectIsSure() throws {
         var opts = TaskOptions(contextLength: 512, threads: 1)
@@ -210,27 +210,57 @@ import Inference
         let t = r.skipTemperature(fewShot: true)   // the rule's own temperature, not the softmax default
         let sure = TaskRunner.softmax(ls.map { $0 / t }).max()!
         #expect(sure < 0.999, "the test needs a direct half that is not certain: \(sure)")
-        var below = opts; below.channelSkipConfidence = sure - 1e-6
+        var below = opts; below.channelSkip = .atConfidence(sure - 1e-6)
         let skipped = try TaskRunner(model: r.model, options: below).classify("sky", labelSet: set)
         #expect(skipped.channelSkipped && skipped.label == direct.label)
         #expect(zip(skipped.rawScores, ls).allSatisfy { abs($0 - 2 * $1) < 1e-9 }, "\(skipped.rawScores) vs 2 × \(ls)")
-        var above = opts; above.channelSkipConfidence = sure + 1e-6
+        var above = opts; above.channelSkip = .atConfidence(sure + 1e-6)
         let both = try TaskRunner(model: r.model, options: above).classify("sky", labelSet: set)
         #expect(!both.channelSkipped)
         #expect(both.timings.promptTokens + both.timings.generatedTokens > skipped.timings.promptTokens + skipped.timings.generatedTokens)
-        var never = opts; never.channelSkipConfidence = nil
+        var never = opts; never.channelSkip = .never
         let full = try TaskRunner(model: r.model, options: never).classify("sky", labelSet: set)
         #expect(!full.channelSkipped && full.rawScores == both.rawScores)
     }
 
-    /// With `channelTopK` the channel half is evaluated for the direct half's k best labels only: within them it
+    /// The channel settings `classify` uses: the model's tuned pair for its kind of label set (the tiny model is a
+    /// llama with a ChatML template, so it gets SmolLM2's few-shot pair), the library's 0.6 / 3 elsewhere, and the
+    /// options' values whenever they are given.
+    @Test func channelSettingResolution() throws {
+        let r = try TaskRunnerTests.runner(seed: 4)
+        #expect(r.channelSetting(fewShot: true) == (0.4, 2))
+        #expect(r.channelSetting(fewShot: false) == (0.6, 3))
+        var given = TaskOptions(contextLength: 512, threads: 1)
+        given.channelSkip = .atConfidence(0.5); given.channelLabels = .top(4)
+        let g = try TaskRunner(model: r.model, options: given)
+        #expect(g.channelSetting(fewShot: true) == (0.5, 4) && g.channelSetting(fewShot: false) == (0.5, 4))
+        given.channelSkip = .never; given.channelLabels = .all
+        let n = try TaskRunner(model: r.model, options: given).channelSetting(fewShot: true)
+        #expect(n.skip == nil && n.topK == nil)
+        // Only one given: the other stays the model's.
+        var half = TaskOptions(contextLength: 512, threads: 1)
+        half.channelLabels = .top(3)
+        #expect(try TaskRunner(model: r.model, options: half).channelSetting(fewShot: true) == (0.4, 3))
+        // Options the pairs were not tuned with (sum of token log-probabilities): the library's pair.
+        var sum = TaskOptions(contextLength: 512, threads: 1)
+        sum.labelScore = .sum
+        #expect(try TaskRunner(model: r.model, options: sum).channelSetting(fewShot: true) == (0.6, 3))
+        // And the tuned pair is what classify does: a 3-label set with examples runs the channel half for 2 labels.
+        var noSkip = TaskOptions(contextLength: 512, threads: 1)
+        noSkip.channelSkip = .never
+        let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue"), LabelSpec("green")], examples: [.init(text: "fire", label: "red")])
+        #expect(try TaskRunner(model: r.model, options: noSkip).classify("sky", labelSet: set).channelLabels == 2)
+        #expect(try TaskRunner(model: r.model, options: noSkip).classify("sky", labelSet: LabelSet(["red", "blue", "green", "pink"])).channelLabels == 3)
+    }
+
+    /// With `channelLabels` the channel half is evaluated for the direct half's k best labels only: within them it
     /// redistributes the direct half's mass on them, the others keep the direct half as their stand-in; k = every
     /// label is plain combined scoring.
     @Test func channelTopKRestrictsTheChannelHalf() throws {
         var opts = TaskOptions(contextLength: 512, threads: 1)
         opts.calibration = .none
-        opts.channelSkipConfidence = nil
-        opts.channelTopK = nil
+        opts.channelSkip = .never
+        opts.channelLabels = .all
         let r = try TaskRunnerTests.runner(seed: 4, options: opts)
         let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue"), LabelSpec("green")], examples: [.init(text: "fire", label: "red")])
         var d = opts; d.scoring = .direct
@@ -239,10 +269,10 @@ import Inference
         let channel = try TaskRunner(model: r.model, options: ch).classify("sky", labelSet: set).rawScores
         let full = try r.classify("sky", labelSet: set)
         #expect(full.channelLabels == 3)
-        var all = opts; all.channelTopK = 3
+        var all = opts; all.channelLabels = .top(3)
         let same = try TaskRunner(model: r.model, options: all).classify("sky", labelSet: set)
         #expect(same.rawScores == full.rawScores && same.channelLabels == 3)
-        var two = opts; two.channelTopK = 2
+        var two = opts; two.channelLabels = .top(2)
         let c = try TaskRunner(model: r.model, options: two).classify("sky", labelSet: set)
         #expect(c.channelLabels == 2 && !c.channelSkipped)
         let order = direct.indices.sorted { direct[$0] > direct[$1] }
