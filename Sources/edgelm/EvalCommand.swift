@@ -260,8 +260,10 @@ struct EvalCommand: ParsableCommand {
                 channelLabelsSum += Double(c.channelLabels)
                 prefillTokens.append(Double(c.timings.promptTokens))
                 if verbose {
-                    StandardStream.error.write(String(printf: "%@ %@ %@ → %@ (%.2f)  %@\n", p.correct ? "✓" : "✗", f.name,
-                                                      item.label, c.label, c.confidence, String(item.text.prefix(60))))
+                    StandardStream.error.write(String(printf: "%@ %@ %@ → %@ (%.2f) %.0f ms, %d tokens, channel %d  %@\n",
+                                                      p.correct ? "✓" : "✗", f.name, item.label, c.label, c.confidence,
+                                                      c.timings.totalSeconds * 1000, c.timings.promptTokens + c.timings.generatedTokens,
+                                                      c.channelLabels, String(item.text.prefix(60))))
                 }
             }
             guard !preds.isEmpty else { continue }
