@@ -237,18 +237,24 @@ struct EvalCommand: ParsableCommand {
         }
         var all: [ScoredPrediction] = []
         var latencies: [Double] = [], prefillTokens: [Double] = []
+        // Items after the first of their family (the label set's prefixes and label words already evaluated, as for
+        // an app classifying many inputs with one label set) and the first items (which may evaluate them again:
+        // the prefix cache holds about one label set's prefixes).
+        var warm: [Double] = [], firstItems: [Double] = []
         var channelSkipped = 0
         var channelLabelsSum = 0.0
         var perFamily: [String: Any] = [:]
         var familyOrder: [String] = []
         for f in fams {
             var preds: [ScoredPrediction] = []
+            var first = true
             for item in f.items where split == nil || item.split == split {
                 guard f.set.names.contains(item.label) else {
                     // An expected label outside the set is scored as wrong (the prediction cannot match it).
                     let c = try runner.classify(item.text, labelSet: f.set)
                     preds.append(ScoredPrediction(truth: item.label, predicted: c.label, confidence: c.confidence))
                     results.append((false, 0))
+                    first = false
                     continue
                 }
                 let c = try runner.classify(item.text, labelSet: f.set)
@@ -256,6 +262,8 @@ struct EvalCommand: ParsableCommand {
                 preds.append(p)
                 results.append((p.correct, p.correct ? 1 : 0))
                 latencies.append(c.timings.totalSeconds * 1000)
+                if first { firstItems.append(c.timings.totalSeconds * 1000) } else { warm.append(c.timings.totalSeconds * 1000) }
+                first = false
                 if c.channelSkipped { channelSkipped += 1 }
                 channelLabelsSum += Double(c.channelLabels)
                 prefillTokens.append(Double(c.timings.promptTokens))
@@ -288,6 +296,9 @@ struct EvalCommand: ParsableCommand {
             "ece": ClassificationMetrics.ece(all), "latency_p50_ms": Self.percentile(latencies, 0.5),
             "latency_p95_ms": Self.percentile(latencies, 0.95), "prompt_tokens_p50": Self.percentile(prefillTokens, 0.5),
             "latency_mean_ms": latencies.isEmpty ? 0 : latencies.reduce(0, +) / Double(latencies.count),
+            "latency_warm_p50_ms": Self.percentile(warm, 0.5), "latency_warm_p95_ms": Self.percentile(warm, 0.95),
+            "latency_warm_mean_ms": warm.isEmpty ? 0 : warm.reduce(0, +) / Double(warm.count),
+            "latency_first_item_mean_ms": firstItems.isEmpty ? 0 : firstItems.reduce(0, +) / Double(firstItems.count),
             "channel_skipped": channelSkipped, "channel_skip": runner.channelSetting(fewShot: shots > 0).skip.map { "\($0)" } ?? "off", "batched_labels": runner.options.batchedLabels, "fitted_biases": fittedBiases, "channel_top_k": runner.channelSetting(fewShot: shots > 0).topK.map { "\($0)" } ?? "all", "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
             "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
             "families": perFamily, "family_order": familyOrder,
