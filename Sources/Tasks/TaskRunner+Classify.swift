@@ -240,9 +240,9 @@ extension TaskRunner {
 
     /// Channel scores: for each of `labels` (indices into `p.mids`; nil: all), the log-likelihood of the text (and
     /// the end-of-answer token) after the prompt names that label — log P(text | label). Batched
-    /// (``TaskOptions/batchedLabels``): label `l` lives on `channelForks[l]`, which keeps the prefix *and* the
-    /// label's words between calls, with the logits after them (``ChannelMid``) — per input only the text is
-    /// evaluated, every label's in shared steps. Else one label after another in the session: its words, then the
+    /// (``TaskOptions/batchedLabels``): each label on one of `channelForks` (as many as labels scored), which keeps
+    /// the prefix *and* the label's words between calls, with the logits after them (``ChannelMid``) — per input
+    /// only the text is evaluated when the label was scored on the previous call too, every label's in shared steps. Else one label after another in the session: its words, then the
     /// text. Either way a label's words are evaluated after the prefix and the text after them, in separate
     /// calls, so both paths round the same.
     func channelScores(_ p: ChannelPrompt, labels: [Int]? = nil, text: String, timings: inout TaskTimings) throws -> [Double] {
@@ -257,39 +257,50 @@ extension TaskRunner {
         let rest = Array(body.dropLast())   // body[i + 1] is predicted by the logits after rest[i]
         var scores = [Double](repeating: 0, count: labels.count)
         if batchedLabels && labels.count > 1 {
-            let forks = try siblings(&channelForks, count: labels.max()! + 1)
+            // One sibling per label scored (as many as this call scores, so memory stays k prefix copies): a label
+            // whose words a sibling already holds (it was among the last call's labels) reuses it; the others take
+            // the siblings no label of this call needs and evaluate their words after the prefix.
+            let forks = try siblings(&channelForks, count: labels.count)
             if channelMids.count < forks.count { channelMids += [ChannelMid?](repeating: nil, count: forks.count - channelMids.count) }
-            let stale = labels.filter { l in
+            var slot = [Int](repeating: -1, count: labels.count)
+            var taken = [Bool](repeating: false, count: forks.count)
+            for (j, l) in labels.enumerated() {
                 let want = p.prefix + p.mids[l]
-                guard let m = channelMids[l], m.tokens == want, forks[l].tokens == want else { return true }
-                return false
-            }
-            if let first = stale.first {
-                // The label's words after the prefix, once per label set (the forks keep them).
-                try ensurePrefix(p.prefix, in: forks[first], &timings)
-                forks[first].truncate(to: p.prefix.count)
-                for l in stale.dropFirst() {
-                    try forks[l].copyState(from: forks[first])
+                if let f = forks.indices.first(where: { !taken[$0] && channelMids[$0]?.tokens == want && forks[$0].tokens == want }) {
+                    slot[j] = f; taken[f] = true
                 }
+            }
+            var stale: [Int] = []   // indices into labels
+            for j in labels.indices where slot[j] < 0 {
+                let f = taken.firstIndex(of: false)!
+                slot[j] = f; taken[f] = true
+                stale.append(j)
+            }
+            if let first = stale.first.map({ forks[slot[$0]] }) {
+                // The label's words after the prefix (kept by the sibling for the next calls).
+                try ensurePrefix(p.prefix, in: first, &timings)
+                first.truncate(to: p.prefix.count)
+                for j in stale.dropFirst() { try forks[slot[j]].copyState(from: first) }
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 var last = [[Float]](repeating: [], count: stale.count)
-                try Session.evaluateAll(stale.map { (forks[$0], p.mids[$0]) }) { part, i, logits in
-                    if i == p.mids[stale[part]].count - 1 { last[part] = Array(logits) }
+                try Session.evaluateAll(stale.map { (forks[slot[$0]], p.mids[labels[$0]]) }) { part, i, logits in
+                    if i == p.mids[labels[stale[part]]].count - 1 { last[part] = Array(logits) }
                 }
-                for (j, l) in stale.enumerated() {
-                    channelMids[l] = ChannelMid(tokens: p.prefix + p.mids[l], logits: last[j], logSumExp: Self.logSumExp(last[j]))
-                    timings.promptTokens += p.mids[l].count
+                for (k, j) in stale.enumerated() {
+                    let mid = p.mids[labels[j]]
+                    channelMids[slot[j]] = ChannelMid(tokens: p.prefix + mid, logits: last[k], logSumExp: Self.logSumExp(last[k]))
+                    timings.promptTokens += mid.count
                 }
                 timings.prefillSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             }
-            for (j, l) in labels.enumerated() {
-                let m = channelMids[l]!
+            for j in labels.indices {
+                let m = channelMids[slot[j]]!
                 scores[j] = Double(m.logits[Int(body[0])]) - m.logSumExp
             }
             guard !rest.isEmpty else { return scores }
             let t0 = DispatchTime.now().uptimeNanoseconds
-            defer { for l in labels { forks[l].truncate(to: p.prefix.count + p.mids[l].count) } }
-            try Session.evaluateAll(labels.map { (forks[$0], rest) }) { part, i, logits in
+            defer { for j in labels.indices { forks[slot[j]].truncate(to: p.prefix.count + p.mids[labels[j]].count) } }
+            try Session.evaluateAll(labels.indices.map { (forks[slot[$0]], rest) }) { part, i, logits in
                 scores[part] += Double(logits[Int(body[i + 1])]) - Self.logSumExp(logits)
             }
             timings.promptTokens += labels.count * rest.count
@@ -350,9 +361,11 @@ extension TaskRunner {
     /// - Complexity: the label set's prefix (instruction, descriptions, examples) is evaluated once per label
     ///   set — kept in the session between calls and in the runner's ``prefixCache`` — then per input one
     ///   prefill of `Text: …` plus the labels' tokens (in shared steps with ``TaskOptions/batchedLabels``, else
-    ///   one label after another); the channel half (combined scoring, unless skipped) one evaluation of (label
-    ///   words + text) per label, or per each of the direct half's k best labels (``channelSetting(fewShot:)``); the
-    ///   first call per label set also scores the content-free inputs.
+    ///   one label after another); the channel half (combined scoring, unless skipped) one evaluation of the text
+    ///   per label, or per each of the direct half's k best labels (``channelSetting(fewShot:)``), after the label's
+    ///   words (kept between calls when batched); the first call per label set also scores the content-free inputs.
+    /// - Memory: batched, up to 2N − 1 sibling sessions for N labels, each backing KV pages for the label set's
+    ///   prefix, and one vocabulary row of logits per channel label.
     public func classify(_ text: String, labelSet: LabelSet) throws -> Classification {
         let start = DispatchTime.now().uptimeNanoseconds
         try labelSet.validate()
@@ -375,7 +388,7 @@ extension TaskRunner {
         let channel = channelSetting(fewShot: !labelSet.shots.isEmpty)
         if options.scoring == .combined, let skip = channel.skip {
             // The direct half is already sure (its own distribution at the skip temperature): the
-            // channel half (N evaluations of label words + text) is left out and the direct half stands in for
+            // channel half (an evaluation of the text per label) is left out and the direct half stands in for
             // it, so the scores are twice the direct log-softmax.
             let direct = Self.logSoftmax(raw)
             let t = options.temperature ?? skipTemperature(fewShot: !labelSet.shots.isEmpty)

@@ -22,8 +22,8 @@ public final class TaskRunner {
     var biases: [LabelSet: [Double]] = [:]
     /// Sibling sessions of ``session`` for batched label scoring (``TaskOptions/batchedLabels``), made on first
     /// use: the direct half's labels after the first continue on `directForks` (forked from the evaluated
-    /// prompt), label `l`'s channel half on `channelForks[l]`, which keeps the channel prefix and the label's
-    /// words, with the logits after them in `channelMids[l]` (a vocabulary of floats per label).
+    /// prompt), the channel half's labels each on one of `channelForks`, which keeps the channel prefix and a
+    /// label's words, with the logits after them in `channelMids` (a vocabulary row of floats per sibling).
     var directForks: [Session] = []
     var channelForks: [Session] = []
     var channelMids: [ChannelMid?] = []

@@ -68,13 +68,23 @@ import InferenceTestSupport
             let cb = try b.classify(text, labelSet: sets[0]), cs = try s.classify(text, labelSet: sets[0])
             #expect(cb.rawScores == cs.rawScores && cb.channelLabels == 3)
         }
-        // One sibling per label scored (label index = sibling index), each keeping the prefix and its label's words
-        // with the logits after them: the second input of a label set evaluates only its text on them.
-        #expect(b.channelForks.count <= 4 && b.channelMids.compactMap { $0 }.count >= 3)
-        for (l, mid) in b.channelMids.enumerated() {
+        // One sibling per label scored (3), each keeping the prefix and a label's words with the logits after them:
+        // a label scored on the previous input too evaluates only the text.
+        #expect(b.channelForks.count == 3 && b.channelMids.compactMap { $0 }.count == 3)
+        for (f, mid) in b.channelMids.enumerated() {
             guard let mid else { continue }
-            #expect(b.channelForks[l].tokens == mid.tokens && mid.logits.count == model.config.vocabularySize)
+            #expect(b.channelForks[f].tokens == mid.tokens && mid.logits.count == model.config.vocabularySize)
         }
+        // Another label set takes the siblings; back on the first set, its words are evaluated again once, then
+        // reused: the repeat evaluates the direct half's rows and the text once per channel label, nothing else.
+        _ = try b.classify(texts[1], labelSet: sets[1])
+        let cold = try b.classify(texts[3], labelSet: sets[0]), warm = try b.classify(texts[3], labelSet: sets[0])
+        let dp = b.classificationPrompt(sets[0])
+        let directRows = b.classificationTokens(dp, text: texts[3]).count - dp.prefix.count
+        let textRows = b.tokenizer.encode(" " + texts[3], parseSpecial: false).count   // + end − the last token
+        #expect(warm.rawScores == cold.rawScores && warm.channelLabels == 3)
+        #expect(warm.timings.promptTokens == directRows + 3 * textRows, "\(warm.timings.promptTokens) vs \(directRows) + 3 × \(textRows)")
+        #expect(cold.timings.promptTokens > warm.timings.promptTokens)
     }
 
     /// With a memory budget the runner keeps to its one session (the budget counts only that).
