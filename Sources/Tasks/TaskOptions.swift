@@ -78,8 +78,9 @@ public struct TaskOptions: Sendable {
     /// of the runner's (``Session/makeSibling()``, forked from the evaluated prompt with
     /// ``Session/copyState(from:)``) and all labels' tokens go through the weights together
     /// (``Session/evaluateAll(_:_:)``) instead of one label after another. The scores are bit-identical either
-    /// way; the siblings hold one KV copy of the label set's prompt per label (2N − 1 sessions for N labels with
-    /// combined scoring). Off when ``memoryBudget`` is set (the budget counts one session).
+    /// way; the siblings hold one KV copy of the label set's prompt per label (N − 1 + k sessions for N labels with
+    /// combined scoring and a channel half for k of them). Off when ``memoryBudget`` is set (the budget counts one
+    /// session).
     public var batchedLabels = true
     /// Softmax temperature of `classify` for label sets without a fitted one; nil for the model's default
     /// (``TaskRunner/defaultTemperature``).
