@@ -242,9 +242,9 @@ extension TaskRunner {
     /// the end-of-answer token) after the prompt names that label — log P(text | label). Batched
     /// (``TaskOptions/batchedLabels``): each label on one of `channelForks` (as many as labels scored), which keeps
     /// the prefix *and* the label's words between calls, with the logits after them (``ChannelMid``) — per input
-    /// only the text is evaluated when the label was scored on the previous call too, every label's in shared steps. Else one label after another in the session: its words, then the
-    /// text. Either way a label's words are evaluated after the prefix and the text after them, in separate
-    /// calls, so both paths round the same.
+    /// only the text is evaluated when the label was scored on the previous call too, every label's in shared
+    /// steps. Else one label after another in the session: its words, then the text. Either way a label's words
+    /// are evaluated after the prefix and the text after them, in separate calls, so both paths round the same.
     func channelScores(_ p: ChannelPrompt, labels: [Int]? = nil, text: String, timings: inout TaskTimings) throws -> [Double] {
         let labels = labels ?? Array(p.mids.indices)
         var body = tokenizer.encode(" " + text, parseSpecial: false)

@@ -170,8 +170,8 @@ struct ClassifyCommand: ParsableCommand {
     func applyScoring(_ opts: inout TaskOptions) {
         opts.calibration = CalibrationMode(rawValue: calibration) ?? .contextual
         opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
-        opts.channelSkip = TaskOptions.channelSkip(channelSkip)
-        opts.channelLabels = TaskOptions.channelLabels(channelTopK)
+        opts.channelSkip = TaskOptions.channelSkip(channelSkip) ?? .tuned   // checked in validate()
+        opts.channelLabels = TaskOptions.channelLabels(channelTopK) ?? .tuned
     }
 
     func run() throws {
@@ -227,30 +227,30 @@ extension TaskOptions {
     /// `--channel-top-k`'s default, from the library's.
     static var defaultChannelTopKArgument: String { TaskOptions().channelLabels.description }
 
-    /// `--channel-skip P|off|tuned` (checked by ``checkChannelFlags(skip:topK:)``).
-    static func channelSkip(_ argument: String) -> ChannelSkip {
+    /// `--channel-skip P|off|tuned`, nil when it is none of them (P in (0, 1]).
+    static func channelSkip(_ argument: String) -> ChannelSkip? {
         switch argument {
         case "tuned": .tuned
         case "off": .never
-        default: .atConfidence(Double(argument) ?? 0.6)
+        default: Double(argument).flatMap { $0 > 0 && $0 <= 1 ? .atConfidence($0) : nil }
         }
     }
 
-    /// `--channel-top-k K|all|tuned` (checked by ``checkChannelFlags(skip:topK:)``).
-    static func channelLabels(_ argument: String) -> ChannelLabels {
+    /// `--channel-top-k K|all|tuned`, nil when it is none of them (K ≥ 1).
+    static func channelLabels(_ argument: String) -> ChannelLabels? {
         switch argument {
         case "tuned": .tuned
         case "all": .all
-        default: .top(Int(argument) ?? 3)
+        default: Int(argument).flatMap { $0 >= 1 ? .top($0) : nil }
         }
     }
 
-    /// Checks `--channel-skip P|off` and `--channel-top-k K|all` (classify and eval).
+    /// Checks `--channel-skip` and `--channel-top-k` (classify and eval) with the parsers above.
     static func checkChannelFlags(skip: String, topK: String) throws {
-        guard skip == "off" || skip == "tuned" || Double(skip).map({ $0 > 0 && $0 <= 1 }) == true else {
+        guard channelSkip(skip) != nil else {
             throw ValidationError("--channel-skip must be a probability in (0, 1], off or tuned")
         }
-        guard topK == "all" || topK == "tuned" || Int(topK).map({ $0 >= 1 }) == true else {
+        guard channelLabels(topK) != nil else {
             throw ValidationError("--channel-top-k must be a number of labels ≥ 1, all or tuned")
         }
     }

@@ -107,9 +107,9 @@ struct EvalCommand: ParsableCommand {
         opts.labelScore = LabelScore(rawValue: labelScore) ?? .mean
         opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
         opts.temperature = temperature
-        opts.channelSkip = TaskOptions.channelSkip(channelSkip)
+        opts.channelSkip = TaskOptions.channelSkip(channelSkip) ?? .tuned   // checked in validate()
         opts.batchedLabels = !sequentialLabels
-        opts.channelLabels = TaskOptions.channelLabels(channelTopK)
+        opts.channelLabels = TaskOptions.channelLabels(channelTopK) ?? .tuned
         opts.spans = SpanPolicy(rawValue: spans) ?? .auto
         opts.spanTypes = SpanTypePolicy(rawValue: spanTypes) ?? .auto
         opts.extractDemonstrations = !noDemonstrations
@@ -287,6 +287,7 @@ struct EvalCommand: ParsableCommand {
         }
         guard !all.isEmpty else { throw CLIError("no classify examples in \(data)\(split.map { " with split \($0)" } ?? "")") }
         let familyAccuracies = familyOrder.compactMap { (perFamily[$0] as? [String: Any])?["accuracy"] as? Double }
+        let channel = runner.channelSetting(fewShot: shots > 0)
         let familyF1 = familyOrder.compactMap { (perFamily[$0] as? [String: Any])?["macro_f1"] as? Double }
         return [
             "task": "classify", "examples": all.count, "accuracy": ClassificationMetrics.accuracy(all),
@@ -299,7 +300,7 @@ struct EvalCommand: ParsableCommand {
             "latency_warm_p50_ms": Self.percentile(warm, 0.5), "latency_warm_p95_ms": Self.percentile(warm, 0.95),
             "latency_warm_mean_ms": warm.isEmpty ? 0 : warm.reduce(0, +) / Double(warm.count),
             "latency_first_item_mean_ms": firstItems.isEmpty ? 0 : firstItems.reduce(0, +) / Double(firstItems.count),
-            "channel_skipped": channelSkipped, "channel_skip": runner.channelSetting(fewShot: shots > 0).skip.map { "\($0)" } ?? "off", "batched_labels": runner.options.batchedLabels, "fitted_biases": fittedBiases, "channel_top_k": runner.channelSetting(fewShot: shots > 0).topK.map { "\($0)" } ?? "all", "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
+            "channel_skipped": channelSkipped, "channel_skip": channel.skip.map { "\($0)" } ?? "off", "batched_labels": runner.options.batchedLabels, "fitted_biases": fittedBiases, "channel_top_k": channel.topK.map { "\($0)" } ?? "all", "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
             "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
             "families": perFamily, "family_order": familyOrder,
             "reliability": ClassificationMetrics.reliability(all).map {
