@@ -156,10 +156,10 @@ public struct Classification: Sendable, Equatable {
     /// The probability of `label`.
     public var confidence: Double { probabilities.max() ?? 0 }
     public var timings: TaskTimings
-    /// Combined scoring answered from the direct half alone (``TaskOptions/channelSkipConfidence``).
+    /// Combined scoring answered from the direct half alone (``TaskOptions/channelSkip``).
     public var channelSkipped = false
     /// Labels whose channel half was evaluated (0 for direct scoring or a skip; fewer than all with
-    /// ``TaskOptions/channelTopK``).
+    /// ``TaskOptions/channelLabels``).
     public var channelLabels = 0
 
     /// Probability of `label` by name.
