@@ -10,7 +10,7 @@ extension LaneContext {
         let key = "tasks.runner.\(options.calibration.rawValue).\(options.scoreEndOfTurn).\(options.maxExtractTokens).\(options.contentFreeInputs)"
             + ".\(options.scoring.rawValue).\(options.channelSkip).\(options.labelScore.rawValue).\(options.temperature.map { "\($0)" } ?? "-")"
             + ".\(options.spans.rawValue).\(options.spanTypes.rawValue).\(options.distinctValues).\(options.extractDemonstrations).\(options.prefixCacheBytes).\(options.jsonLimits)"
-            + ".\(options.batchedLabels).\(options.channelLabels)"
+            + ".\(options.batchedLabels).\(options.channelLabels).\(options.channelCoverage)"
         return try storage.value(key) { try TaskRunner(session: session, options: options) }
     }
 }

@@ -74,6 +74,12 @@ public struct TaskOptions: Sendable {
     /// instead of one per label. Default ``ChannelLabels/tuned``: the model's k chosen on the tune split
     /// (``TaskRunner/channelSetting(fewShot:)``).
     public var channelLabels: ChannelLabels = .tuned
+    /// With ``channelLabels`` k: when the direct half's k best labels hold less than this share of its probability
+    /// (its softmax at ``TaskRunner/skipTemperature(fewShot:)``, as the skip reads it), the next labels in its
+    /// order are added until they hold it — a direct half too flat to rank the labels does not leave the right one
+    /// out of the channel half (and answer another with the confidence of the combination). Default
+    /// ``ChannelCoverage/tuned``: the model's share chosen on the tune split (``TaskRunner/channelSetting(fewShot:)``).
+    public var channelCoverage: ChannelCoverage = .tuned
     /// Score every label of a half in shared steps: each label continues the prompt on its own sibling session
     /// of the runner's (``Session/makeSibling()``, forked from the evaluated prompt with
     /// ``Session/copyState(from:)``) and all labels' tokens go through the weights together
@@ -204,6 +210,25 @@ public enum ChannelSkip: Hashable, Sendable, CustomStringConvertible {
         case .tuned: "tuned"
         case .never: "off"
         case .atConfidence(let p): "\(p)"
+        }
+    }
+}
+
+/// How much of the direct half's probability the channel half's labels hold at least (``TaskOptions/channelCoverage``).
+public enum ChannelCoverage: Hashable, Sendable, CustomStringConvertible {
+    /// The model's share for this kind of label set, chosen on the tune split (``TaskRunner/channelSetting(fewShot:)``).
+    case tuned
+    /// None: exactly the k best labels.
+    case off
+    /// At least this share of the direct half's probability (in (0, 1]).
+    case share(Double)
+
+    /// `tuned`, `off` or the share — as the CLI's `--channel-coverage` spells it.
+    public var description: String {
+        switch self {
+        case .tuned: "tuned"
+        case .off: "off"
+        case .share(let p): "\(p)"
         }
     }
 }

@@ -386,20 +386,20 @@ extension TaskRunner {
         var skipped = false
         var channelLabels = 0
         let channel = channelSetting(fewShot: !labelSet.shots.isEmpty)
+        // The direct half's own distribution is read at the skip temperature (the skip, the coverage).
+        let skipT = options.temperature ?? skipTemperature(fewShot: !labelSet.shots.isEmpty)
         if options.scoring == .combined, let skip = channel.skip {
-            // The direct half is already sure (its own distribution at the skip temperature): the
-            // channel half (an evaluation of the text per label) is left out and the direct half stands in for
-            // it, so the scores are twice the direct log-softmax.
+            // The direct half is already sure: the channel half (an evaluation of the text per label) is left
+            // out and the direct half stands in for it, so the scores are twice the direct log-softmax.
             let direct = Self.logSoftmax(raw)
-            let t = options.temperature ?? skipTemperature(fewShot: !labelSet.shots.isEmpty)
-            if (Self.softmax(direct.map { $0 / t }).max() ?? 0) >= skip { raw = direct.map { 2 * $0 }; skipped = true }
+            if (Self.softmax(direct.map { $0 / skipT }).max() ?? 0) >= skip { raw = direct.map { 2 * $0 }; skipped = true }
         }
         if options.scoring == .combined && !skipped, let k = channel.topK, k < raw.count {
-            // The channel half only for the direct half's k best labels: within them it redistributes the direct
-            // half's mass on them; the others keep the direct half as their stand-in (as a skip does).
+            // The channel half only for the direct half's k best labels (more while they hold less than the
+            // coverage): within them it redistributes the direct half's mass on them; the others keep the direct
+            // half as their stand-in (as a skip does).
             let direct = Self.logSoftmax(raw)
-            let top = direct.indices.sorted { direct[$0] > direct[$1] || (direct[$0] == direct[$1] && $0 < $1) }
-                .prefix(max(1, k)).sorted()
+            let top = Self.channelLabelIndices(direct: direct, k: k, coverage: channel.coverage, temperature: skipT)
             let channel = try channelScores(channelPrompt(labelSet), labels: Array(top), text: text, timings: &timings)
             let m = top.map { direct[$0] }.max()!
             let mass = m + log(top.reduce(0) { $0 + exp(direct[$1] - m) })   // log of the direct mass on them
@@ -453,10 +453,25 @@ extension TaskRunner {
         temperatureKey(fewShot: fewShot).flatMap { Self.skipTemperatures[$0] } ?? 1
     }
 
+    /// The labels whose channel half `classify` evaluates, in label order: the direct half's k best (ties to the
+    /// earlier label), then the next ones in its order while those chosen hold less than `coverage` of its
+    /// probability at `temperature` (`direct`: the direct half's log-softmax; nil coverage: exactly k).
+    static func channelLabelIndices(direct: [Double], k: Int, coverage: Double?, temperature: Double) -> [Int] {
+        let order = direct.indices.sorted { direct[$0] > direct[$1] || (direct[$0] == direct[$1] && $0 < $1) }
+        var n = min(max(1, k), order.count)
+        if let share = coverage {
+            let p = softmax(direct.map { $0 / temperature })
+            var held = order.prefix(n).reduce(0) { $0 + p[$1] }
+            while n < order.count && held < share { held += p[order[n]]; n += 1 }
+        }
+        return order.prefix(n).sorted()
+    }
+
     /// The channel half's settings `classify` uses for label sets with (or without) examples: the skip threshold
-    /// (nil: never skip) and k (nil: every label) — each from ``TaskOptions/channelSkip`` /
-    /// ``TaskOptions/channelLabels`` when given, else the model's tuned pair (``tunedChannel``), else 0.6 and 3.
-    public func channelSetting(fewShot: Bool) -> (skip: Double?, topK: Int?) {
+    /// (nil: never skip), k (nil: every label) and the coverage (nil: exactly k) — each from
+    /// ``TaskOptions/channelSkip`` / ``TaskOptions/channelLabels`` / ``TaskOptions/channelCoverage`` when given,
+    /// else the model's tuned setting (``tunedChannel``), else ``defaultChannel``.
+    public func channelSetting(fewShot: Bool) -> (skip: Double?, topK: Int?, coverage: Double?) {
         let tuned = temperatureKey(fewShot: fewShot).flatMap { Self.tunedChannel[$0] } ?? Self.defaultChannel
         let skip: Double? = switch options.channelSkip {
         case .tuned: tuned.skip
@@ -468,19 +483,31 @@ extension TaskRunner {
         case .all: nil
         case .top(let k): k
         }
-        return (skip, topK)
+        let coverage: Double? = switch options.channelCoverage {
+        case .tuned: tuned.coverage
+        case .off: nil
+        case .share(let p): p
+        }
+        return (skip, topK, coverage)
     }
 
     /// The channel settings of models and kinds of label sets without a tuned pair: skip at 0.6, the direct
-    /// half's best 3 (chosen on the tune split with SmolLM2, 4 examples per label; docs/tasks.md).
-    static let defaultChannel: (skip: Double?, topK: Int?) = (0.6, 3)
+    /// half's best 3 (chosen on the tune split with SmolLM2, 4 examples per label), widened to hold 0.7 of the
+    /// direct half's probability (``channelCoverage``: chosen on the tune split with 1, 2 and 4 examples per label;
+    /// docs/tasks.md).
+    static let defaultChannel: (skip: Double?, topK: Int?, coverage: Double?) = (0.6, 3, channelCoverage)
+
+    /// The share of the direct half's probability the channel half's labels hold at least: the best mean tune
+    /// accuracy over 1, 2 and 4 examples per label for SmolLM2's pair (0.7, 0.8, 0.85, 0.9, 0.95 and none tried),
+    /// never below none with the default pair or Gemma 3 (docs/tasks.md, "Channel coverage").
+    static let channelCoverage = 0.7
 
     /// Channel settings chosen on the tune split of docs/data/classify-families.jsonl per model and kind of label
     /// set (docs/tasks.md, "Accuracy against latency": the lowest median latency within about a point of the
     /// default's tune accuracy). Gemma 3 keeps ``defaultChannel`` (the SmolLM2 pair cost it 6.5 points held-out);
     /// without examples a threshold below ½ would leave every two-label set to the weak zero-shot direct half.
-    static let tunedChannel: [String: (skip: Double?, topK: Int?)] = [
-        "llama/chat/combined/few-shot": (0.4, 2),   // SmolLM2-135M-Instruct
+    static let tunedChannel: [String: (skip: Double?, topK: Int?, coverage: Double?)] = [
+        "llama/chat/combined/few-shot": (0.4, 2, channelCoverage),   // SmolLM2-135M-Instruct
     ]
 
     /// The skip rule's temperatures (``skipTemperature(fewShot:)``): the fitted defaults of 2 examples per label.

@@ -156,6 +156,8 @@ struct ClassifyCommand: ParsableCommand {
     var channelSkip = TaskOptions.defaultChannelSkipArgument
     @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (all: every label; tuned: the model's, chosen on the tune split).", valueName: "K|all|tuned"))
     var channelTopK = TaskOptions.defaultChannelTopKArgument
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: add labels to the K best until they hold at least P of the direct half's probability (off: exactly K; tuned: the model's, chosen on the tune split).", valueName: "P|off|tuned"))
+    var channelCoverage = TaskOptions.defaultChannelCoverageArgument
     @Flag(name: .long, help: "Print one JSON object.") var json = false
     @OptionGroup var batch: BatchOptions
 
@@ -163,7 +165,7 @@ struct ClassifyCommand: ParsableCommand {
         try checkTextOrInput(text, batch)
         guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
         guard CalibrationMode(rawValue: calibration) != nil else { throw ValidationError("--calibration must be contextual or none") }
-        try TaskOptions.checkChannelFlags(skip: channelSkip, topK: channelTopK)
+        try TaskOptions.checkChannelFlags(skip: channelSkip, topK: channelTopK, coverage: channelCoverage)
     }
 
     /// The scoring flags applied to the prepared options.
@@ -172,6 +174,7 @@ struct ClassifyCommand: ParsableCommand {
         opts.scoring = ClassifierScoring(rawValue: scoring) ?? .combined
         opts.channelSkip = TaskOptions.channelSkip(channelSkip) ?? .tuned   // checked in validate()
         opts.channelLabels = TaskOptions.channelLabels(channelTopK) ?? .tuned
+        opts.channelCoverage = TaskOptions.channelCoverage(channelCoverage) ?? .tuned
     }
 
     func run() throws {
@@ -226,6 +229,8 @@ extension TaskOptions {
     static var defaultChannelSkipArgument: String { TaskOptions().channelSkip.description }
     /// `--channel-top-k`'s default, from the library's.
     static var defaultChannelTopKArgument: String { TaskOptions().channelLabels.description }
+    /// `--channel-coverage`'s default, from the library's.
+    static var defaultChannelCoverageArgument: String { TaskOptions().channelCoverage.description }
 
     /// `--channel-skip P|off|tuned`, nil when it is none of them (P in (0, 1]).
     static func channelSkip(_ argument: String) -> ChannelSkip? {
@@ -245,13 +250,25 @@ extension TaskOptions {
         }
     }
 
-    /// Checks `--channel-skip` and `--channel-top-k` (classify and eval) with the parsers above.
-    static func checkChannelFlags(skip: String, topK: String) throws {
+    /// `--channel-coverage P|off|tuned`, nil when it is none of them (P in (0, 1]).
+    static func channelCoverage(_ argument: String) -> ChannelCoverage? {
+        switch argument {
+        case "tuned": .tuned
+        case "off": .off
+        default: Double(argument).flatMap { $0 > 0 && $0 <= 1 ? .share($0) : nil }
+        }
+    }
+
+    /// Checks `--channel-skip`, `--channel-top-k` and `--channel-coverage` (classify and eval) with the parsers above.
+    static func checkChannelFlags(skip: String, topK: String, coverage: String) throws {
         guard channelSkip(skip) != nil else {
             throw ValidationError("--channel-skip must be a probability in (0, 1], off or tuned")
         }
         guard channelLabels(topK) != nil else {
             throw ValidationError("--channel-top-k must be a number of labels ≥ 1, all or tuned")
+        }
+        guard channelCoverage(coverage) != nil else {
+            throw ValidationError("--channel-coverage must be a probability in (0, 1], off or tuned")
         }
     }
 }

@@ -44,6 +44,8 @@ struct EvalCommand: ParsableCommand {
     var channelSkip = TaskOptions.defaultChannelSkipArgument
     @Option(name: .long, help: ArgumentHelp("Combined scoring: evaluate the channel half only for the direct half's K best labels (all: every label; tuned: the model's) (classify).", valueName: "K|all|tuned"))
     var channelTopK = TaskOptions.defaultChannelTopKArgument
+    @Option(name: .long, help: ArgumentHelp("Combined scoring: add labels to the K best until they hold at least P of the direct half's probability (off: exactly K; tuned: the model's) (classify).", valueName: "P|off|tuned"))
+    var channelCoverage = TaskOptions.defaultChannelCoverageArgument
     @Flag(name: .long, help: "With --fit-split: also fit per-label biases per family on that split (classify).") var fitBias = false
     @Flag(name: .long, help: "Score labels one after another instead of all labels in shared steps (classify; same scores, for timing).")
     var sequentialLabels = false
@@ -64,7 +66,7 @@ struct EvalCommand: ParsableCommand {
         try checkRange("--shots", shots, 0...64)
         guard LabelScore(rawValue: labelScore) != nil else { throw ValidationError("--label-score must be mean or sum") }
         guard ClassifierScoring(rawValue: scoring) != nil else { throw ValidationError("--scoring must be combined, direct or channel") }
-        try TaskOptions.checkChannelFlags(skip: channelSkip, topK: channelTopK)
+        try TaskOptions.checkChannelFlags(skip: channelSkip, topK: channelTopK, coverage: channelCoverage)
         if fitBias && fitSplit == nil { throw ValidationError("--fit-bias needs --fit-split") }
         guard SpanPolicy(rawValue: spans) != nil else { throw ValidationError("--spans must be auto, marked or off") }
         guard SpanTypePolicy(rawValue: spanTypes) != nil else { throw ValidationError("--span-types must be auto, schema or off") }
@@ -110,6 +112,7 @@ struct EvalCommand: ParsableCommand {
         opts.channelSkip = TaskOptions.channelSkip(channelSkip) ?? .tuned   // checked in validate()
         opts.batchedLabels = !sequentialLabels
         opts.channelLabels = TaskOptions.channelLabels(channelTopK) ?? .tuned
+        opts.channelCoverage = TaskOptions.channelCoverage(channelCoverage) ?? .tuned
         opts.spans = SpanPolicy(rawValue: spans) ?? .auto
         opts.spanTypes = SpanTypePolicy(rawValue: spanTypes) ?? .auto
         opts.extractDemonstrations = !noDemonstrations
@@ -300,7 +303,7 @@ struct EvalCommand: ParsableCommand {
             "latency_warm_p50_ms": Self.percentile(warm, 0.5), "latency_warm_p95_ms": Self.percentile(warm, 0.95),
             "latency_warm_mean_ms": warm.isEmpty ? 0 : warm.reduce(0, +) / Double(warm.count),
             "latency_first_item_mean_ms": firstItems.isEmpty ? 0 : firstItems.reduce(0, +) / Double(firstItems.count),
-            "channel_skipped": channelSkipped, "channel_skip": channel.skip.map { "\($0)" } ?? "off", "batched_labels": runner.options.batchedLabels, "fitted_biases": fittedBiases, "channel_top_k": channel.topK.map { "\($0)" } ?? "all", "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
+            "channel_skipped": channelSkipped, "channel_skip": channel.skip.map { "\($0)" } ?? "off", "batched_labels": runner.options.batchedLabels, "fitted_biases": fittedBiases, "channel_top_k": channel.topK.map { "\($0)" } ?? "all", "channel_coverage": channel.coverage.map { "\($0)" } ?? "off", "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
             "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
             "families": perFamily, "family_order": familyOrder,
             "reliability": ClassificationMetrics.reliability(all).map {

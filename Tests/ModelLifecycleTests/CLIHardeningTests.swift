@@ -61,6 +61,8 @@ struct CLIHardeningTests {
         try Self.fails(["classify", "--model", m, "--labels", "a,b", "--text", "x", "--channel-skip", "1.5"], ["--channel-skip must be a probability in (0, 1], off or tuned"])
         try Self.fails(["classify", "--model", m, "--labels", "a,b", "--text", "x", "--channel-top-k", "0"], ["--channel-top-k must be a number of labels ≥ 1, all or tuned"])
         try Self.fails(["eval", "--model", m, "--task", "classify", "--data", m, "--channel-skip", "sometimes"], ["--channel-skip"])
+        try Self.fails(["classify", "--model", m, "--labels", "a,b", "--text", "x", "--channel-coverage", "0"], ["--channel-coverage must be a probability in (0, 1], off or tuned"])
+        try Self.fails(["eval", "--model", m, "--task", "classify", "--data", m, "--channel-coverage", "most"], ["--channel-coverage"])
         try Self.fails(["perplexity", "--model", m, "--file", m, "--ctx", "-1"], ["--ctx"])
         try Self.fails(["bench", "--model", m, "--repetitions", "-1"], ["--repetitions"])
         try Self.fails(["logits", "--model", m, "--prompt", "x", "--top", "-1"], ["--top"])

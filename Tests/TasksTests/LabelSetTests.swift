@@ -228,29 +228,33 @@ import Inference
     /// options' values whenever they are given.
     @Test func channelSettingResolution() throws {
         let r = try TaskRunnerTests.runner(seed: 4)
-        #expect(r.channelSetting(fewShot: true) == (0.4, 2))
-        #expect(r.channelSetting(fewShot: false) == (0.6, 3))
+        #expect(r.channelSetting(fewShot: true) == (0.4, 2, 0.7))
+        #expect(r.channelSetting(fewShot: false) == (0.6, 3, 0.7))
         var given = TaskOptions(contextLength: 512, threads: 1)
-        given.channelSkip = .atConfidence(0.5); given.channelLabels = .top(4)
+        given.channelSkip = .atConfidence(0.5); given.channelLabels = .top(4); given.channelCoverage = .share(0.9)
         let g = try TaskRunner(model: r.model, options: given)
-        #expect(g.channelSetting(fewShot: true) == (0.5, 4) && g.channelSetting(fewShot: false) == (0.5, 4))
-        given.channelSkip = .never; given.channelLabels = .all
+        #expect(g.channelSetting(fewShot: true) == (0.5, 4, 0.9) && g.channelSetting(fewShot: false) == (0.5, 4, 0.9))
+        given.channelSkip = .never; given.channelLabels = .all; given.channelCoverage = .off
         let n = try TaskRunner(model: r.model, options: given).channelSetting(fewShot: true)
-        #expect(n.skip == nil && n.topK == nil)
+        #expect(n.skip == nil && n.topK == nil && n.coverage == nil)
         // Only one given: the other stays the model's.
         var half = TaskOptions(contextLength: 512, threads: 1)
         half.channelLabels = .top(3)
-        #expect(try TaskRunner(model: r.model, options: half).channelSetting(fewShot: true) == (0.4, 3))
+        #expect(try TaskRunner(model: r.model, options: half).channelSetting(fewShot: true) == (0.4, 3, 0.7))
         // Options the pairs were not tuned with (sum of token log-probabilities): the library's pair.
         var sum = TaskOptions(contextLength: 512, threads: 1)
         sum.labelScore = .sum
-        #expect(try TaskRunner(model: r.model, options: sum).channelSetting(fewShot: true) == (0.6, 3))
-        // And the tuned pair is what classify does: a 3-label set with examples runs the channel half for 2 labels.
+        #expect(try TaskRunner(model: r.model, options: sum).channelSetting(fewShot: true) == (0.6, 3, 0.7))
+        // And the tuned k is what classify does: a 3-label set with examples runs the channel half for 2 labels
+        // (coverage off; with it, at least 2).
         var noSkip = TaskOptions(contextLength: 512, threads: 1)
         noSkip.channelSkip = .never
+        let covered = noSkip
+        noSkip.channelCoverage = .off
         let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue"), LabelSpec("green")], examples: [.init(text: "fire", label: "red")])
         #expect(try TaskRunner(model: r.model, options: noSkip).classify("sky", labelSet: set).channelLabels == 2)
         #expect(try TaskRunner(model: r.model, options: noSkip).classify("sky", labelSet: LabelSet(["red", "blue", "green", "pink"])).channelLabels == 3)
+        #expect(try TaskRunner(model: r.model, options: covered).classify("sky", labelSet: set).channelLabels >= 2)
     }
 
     /// With `channelLabels` the channel half is evaluated for the direct half's k best labels only: within them it
@@ -261,6 +265,7 @@ import Inference
         opts.calibration = .none
         opts.channelSkip = .never
         opts.channelLabels = .all
+        opts.channelCoverage = .off
         let r = try TaskRunnerTests.runner(seed: 4, options: opts)
         let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue"), LabelSpec("green")], examples: [.init(text: "fire", label: "red")])
         var d = opts; d.scoring = .direct
@@ -285,6 +290,43 @@ import Inference
         }
         #expect(abs(c.probabilities.reduce(0, +) - 1) < 1e-9)
         #expect(c.timings.promptTokens < full.timings.promptTokens)
+    }
+
+    /// The channel half's labels: the direct half's k best, widened while they hold less than the coverage of its
+    /// probability (at the given temperature), in label order.
+    @Test func channelCoverageWidensAFlatDirectHalf() throws {
+        let flat = [0.238, 0.226, 0.277, 0.259].map { log($0) }
+        #expect(TaskRunner.channelLabelIndices(direct: flat, k: 2, coverage: nil, temperature: 1) == [2, 3])
+        #expect(TaskRunner.channelLabelIndices(direct: flat, k: 2, coverage: 0.5, temperature: 1) == [2, 3])
+        #expect(TaskRunner.channelLabelIndices(direct: flat, k: 2, coverage: 0.7, temperature: 1) == [0, 2, 3])
+        #expect(TaskRunner.channelLabelIndices(direct: flat, k: 2, coverage: 0.8, temperature: 1) == [0, 1, 2, 3])
+        #expect(TaskRunner.channelLabelIndices(direct: flat, k: 2, coverage: 1, temperature: 1) == [0, 1, 2, 3])
+        // A sharper temperature concentrates the mass: three labels hold 0.774 at T = 1, 0.797 at T = 0.5.
+        #expect(TaskRunner.channelLabelIndices(direct: flat, k: 2, coverage: 0.79, temperature: 1) == [0, 1, 2, 3])
+        #expect(TaskRunner.channelLabelIndices(direct: flat, k: 2, coverage: 0.79, temperature: 0.5) == [0, 2, 3])
+        // A peaked direct half keeps exactly k.
+        let peaked = [0.05, 0.9, 0.03, 0.02].map { log($0) }
+        #expect(TaskRunner.channelLabelIndices(direct: peaked, k: 2, coverage: 0.9, temperature: 1) == [0, 1])
+        #expect(TaskRunner.channelLabelIndices(direct: peaked, k: 1, coverage: 0.85, temperature: 1) == [1])
+        // Ties go to the earlier label; k past the count is every label.
+        let even = [Double](repeating: log(0.25), count: 4)
+        #expect(TaskRunner.channelLabelIndices(direct: even, k: 1, coverage: nil, temperature: 1) == [0])
+        #expect(TaskRunner.channelLabelIndices(direct: even, k: 9, coverage: nil, temperature: 1) == [0, 1, 2, 3])
+
+        // In classify: coverage 1 scores every label's channel half, and gives plain combined scoring's scores.
+        var opts = TaskOptions(contextLength: 512, threads: 1)
+        opts.channelSkip = .never
+        opts.channelLabels = .top(1)
+        opts.channelCoverage = .share(1)
+        let r = try TaskRunnerTests.runner(seed: 4, options: opts)
+        let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue"), LabelSpec("green")], examples: [.init(text: "fire", label: "red")])
+        let wide = try r.classify("sky", labelSet: set)
+        var all = opts; all.channelLabels = .all
+        let full = try TaskRunner(model: r.model, options: all).classify("sky", labelSet: set)
+        #expect(wide.channelLabels == 3 && full.channelLabels == 3)
+        for i in 0..<3 { #expect(abs(wide.rawScores[i] - full.rawScores[i]) < 1e-9, "label \(i)") }
+        var one = opts; one.channelCoverage = .off
+        #expect(try TaskRunner(model: r.model, options: one).classify("sky", labelSet: set).channelLabels == 1)
     }
 
     @Test func temperatureSources() throws {
