@@ -9,6 +9,10 @@ baseline in docs/tasks.md.
 
   python Benchmarks/tasks/classify_llamacpp.py --model weights/smollm2-135m-instruct-q4_1.gguf \
       --data docs/data/classify-families.jsonl --split heldout --shots 2 --fit-split tune
+
+With --channel-skip / --channel-top-k / --channel-coverage / --skip-temperature the combined scores follow EdgeLM's
+channel setting (the channel half is scored for every label and cached; the setting picks from it), e.g. SmolLM2's
+default: --shots 4 --channel-skip 0.4 --channel-top-k 2 --channel-coverage 0.7 --skip-temperature 0.639.
 """
 import argparse, json, math, os, sys, time, pickle, hashlib
 import numpy as np
@@ -318,6 +322,33 @@ def lsm(x):
     return x - (m + math.log(np.exp(x - m).sum()))
 
 
+def channel_setting(direct, channel, args):
+    """Combined scores as EdgeLM's TaskRunner.classify with its channel setting (skip, top k, coverage): `direct` and
+    `channel` are the halves' log-softmaxes over every label (the channel half is scored for all, then only the
+    chosen labels' scores are used)."""
+    n = len(direct)
+    p = softmax(direct / args.skip_temperature)
+    if args.channel_skip is not None and p.max() >= args.channel_skip:
+        return 2 * direct
+    if args.channel_top_k is None or args.channel_top_k >= n:
+        return direct + channel
+    order = sorted(range(n), key=lambda i: (-direct[i], i))
+    m = max(1, args.channel_top_k)
+    if args.channel_coverage is not None:
+        held = sum(p[i] for i in order[:m])
+        while m < n and held < args.channel_coverage:
+            held += p[order[m]]
+            m += 1
+    top = sorted(order[:m])
+    mx = max(direct[i] for i in top)
+    mass = mx + math.log(sum(math.exp(direct[i] - mx) for i in top))
+    within = lsm([channel[i] for i in top])
+    q = direct.copy()
+    for j, i in enumerate(top):
+        q[i] = mass + within[j]
+    return direct + q
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -333,6 +364,13 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cache", default="/tmp/clscache")
+    ap.add_argument("--channel-skip", type=float, default=None,
+                    help="combined: skip the channel half when the direct half's best label has at least P at --skip-temperature")
+    ap.add_argument("--channel-top-k", type=int, default=None, help="combined: channel half for the direct half's K best labels only")
+    ap.add_argument("--channel-coverage", type=float, default=None,
+                    help="with --channel-top-k: add labels until they hold at least P of the direct half's probability")
+    ap.add_argument("--skip-temperature", type=float, default=1.0,
+                    help="temperature of the direct half's distribution for the skip and the coverage (EdgeLM's skipTemperature)")
     args = ap.parse_args()
     cfg = json.loads(args.cfg)
     fams = load(args.data)
@@ -362,7 +400,10 @@ def main():
         rows = []
         for items in zip(*parts):
             r = items[0][1]
-            s = items[0][0] if len(items) == 1 else sum(lsm(x[0]) for x in items)
+            if len(items) == 1:
+                s = items[0][0]
+            else:
+                s = channel_setting(lsm(items[0][0]), lsm(items[1][0]), args)
             rows.append((np.asarray(s), r, sum(x[1]["ms"] for x in items)))
         scored[name] = (rows, fam["labels"])
     T = args.temperature

@@ -525,10 +525,10 @@ extension TaskRunner {
     /// examples per label and the model's channel setting (``channelSetting(fewShot:)``) for few-shot, none for
     /// zero-shot), per architecture, prompt style, scoring and kind of label set.
     static let fittedTemperatures: [String: Double] = [
-        "llama/chat/combined/few-shot": 0.366,    // SmolLM2-135M-Instruct (its tuned channel pair: skip 0.4, top 2)
-        "llama/chat/combined/zero-shot": 0.843,
-        "gemma3/base/combined/few-shot": 0.593,   // Gemma 3 270M (base)
-        "gemma3/base/combined/zero-shot": 0.811,
+        "llama/chat/combined/few-shot": 0.397,    // SmolLM2-135M-Instruct (its tuned channel setting: skip 0.4, top 2, coverage 0.7)
+        "llama/chat/combined/zero-shot": 1.090,
+        "gemma3/base/combined/few-shot": 0.583,   // Gemma 3 270M (base)
+        "gemma3/base/combined/zero-shot": 1.063,
     ]
 
     /// The calibrated-away scores of the content-free inputs for a label set (cached per label set).
