@@ -85,8 +85,8 @@ public struct TaskOptions: Sendable {
     /// ``Session/copyState(from:)``) and all labels' tokens go through the weights together
     /// (``Session/evaluateAll(_:_:)``) instead of one label after another. The scores are bit-identical either
     /// way; the siblings hold one KV copy of the label set's prompt per label (N − 1 + k sessions for N labels with
-    /// combined scoring and a channel half for k of them). Off when ``memoryBudget`` is set (the budget counts one
-    /// session).
+    /// combined scoring and a channel half for at most k of them; k up to N with ``channelCoverage``). Off when
+    /// ``memoryBudget`` is set (the budget counts one session).
     public var batchedLabels = true
     /// Softmax temperature of `classify` for label sets without a fitted one; nil for the model's default
     /// (``TaskRunner/defaultTemperature``).

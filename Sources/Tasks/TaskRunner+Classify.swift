@@ -364,8 +364,9 @@ extension TaskRunner {
     ///   one label after another); the channel half (combined scoring, unless skipped) one evaluation of the text
     ///   per label, or per each of the direct half's k best labels (``channelSetting(fewShot:)``), after the label's
     ///   words (kept between calls when batched); the first call per label set also scores the content-free inputs.
-    /// - Memory: batched, up to N − 1 + k sibling sessions for N labels (k channel labels), each backing KV pages
-    ///   for the label set's prefix, and one vocabulary row of logits per channel label.
+    /// - Memory: batched, up to N − 1 + k sibling sessions for N labels (k: the most channel labels an input has
+    ///   needed — up to N when ``TaskOptions/channelCoverage`` widens the k best), each backing KV pages for the
+    ///   label set's prefix, and one vocabulary row of logits per channel label.
     public func classify(_ text: String, labelSet: LabelSet) throws -> Classification {
         let start = DispatchTime.now().uptimeNanoseconds
         try labelSet.validate()
