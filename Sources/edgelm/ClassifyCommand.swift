@@ -237,7 +237,7 @@ extension TaskOptions {
         switch argument {
         case "tuned": .tuned
         case "off": .never
-        default: Double(argument).flatMap { $0 > 0 && $0 <= 1 ? .atConfidence($0) : nil }
+        default: probability(argument).map { .atConfidence($0) }
         }
     }
 
@@ -255,8 +255,13 @@ extension TaskOptions {
         switch argument {
         case "tuned": .tuned
         case "off": .off
-        default: Double(argument).flatMap { $0 > 0 && $0 <= 1 ? .share($0) : nil }
+        default: probability(argument).map { .share($0) }
         }
+    }
+
+    /// A probability in (0, 1] spelled as a number, else nil.
+    private static func probability(_ argument: String) -> Double? {
+        Double(argument).flatMap { $0 > 0 && $0 <= 1 ? $0 : nil }
     }
 
     /// Checks `--channel-skip`, `--channel-top-k` and `--channel-coverage` (classify and eval) with the parsers above.
