@@ -168,6 +168,31 @@ struct LabelFamiliesRealModelTests {
         return (set!, items)
     }
 
+    /// One example per label: the direct half is flat (0.24, 0.23, 0.28, 0.26), and its top 2 left `billing` out
+    /// of the channel half, which then answered `account_access` at 0.88. The channel coverage widens the channel
+    /// half to the labels holding 0.7 of the direct half's probability: `billing` (measured 0.97, 3 channel labels).
+    @Test func flatDirectHalfKeepsTheRightLabel() throws {
+        guard let model = repoFile("weights/smollm2-135m-instruct-q4_1.gguf") else {
+            print("skipping: weights/smollm2-135m-instruct-q4_1.gguf absent"); return
+        }
+        let set = LabelSet(labels: [LabelSpec("billing", description: "charges, invoices, refunds"),
+                                    LabelSpec("technical-issue", description: "bugs, errors, crashes"),
+                                    LabelSpec("account_access", description: "login, password, 2FA"),
+                                    LabelSpec("cancelSubscription")],
+                           examples: [.init(text: "I was charged twice this month.", label: "billing"),
+                                      .init(text: "The app crashes when I open settings.", label: "technical-issue"),
+                                      .init(text: "I can't log in, my password reset email never arrives.", label: "account_access"),
+                                      .init(text: "Please stop my plan at the end of the month.", label: "cancelSubscription")])
+        let m = try Model(path: model)
+        let c = try TaskRunner(model: m).classify("My invoice shows the wrong amount.", labelSet: set)
+        #expect(c.label == "billing" && c.confidence > 0.5, "\(c.label) \(c.confidence)")
+        #expect(c.channelLabels >= 3)
+        var top2 = TaskOptions()
+        top2.channelCoverage = .off
+        let narrow = try TaskRunner(model: m, options: top2).classify("My invoice shows the wrong amount.", labelSet: set)
+        #expect(narrow.channelLabels == 2)
+    }
+
     @Test(arguments: [("intents", 24), ("language", 25)])
     func heldOutFamily(name: String, measured: Int) throws {
         guard let model = repoFile("weights/smollm2-135m-instruct-q4_1.gguf"),
