@@ -473,7 +473,8 @@ extension TaskRunner {
     /// ``TaskOptions/channelSkip`` / ``TaskOptions/channelLabels`` / ``TaskOptions/channelCoverage`` when given,
     /// else the model's tuned setting (``tunedChannel``), else ``defaultChannel``.
     public func channelSetting(fewShot: Bool) -> (skip: Double?, topK: Int?, coverage: Double?) {
-        let tuned = temperatureKey(fewShot: fewShot).flatMap { Self.tunedChannel[$0] } ?? Self.defaultChannel
+        let tuned = temperatureKey(fewShot: fewShot).flatMap { Self.tunedChannel[$0] }
+            ?? (fewShot ? Self.defaultChannel : Self.zeroShotChannel)
         let skip: Double? = switch options.channelSkip {
         case .tuned: tuned.skip
         case .never: nil
@@ -492,11 +493,17 @@ extension TaskRunner {
         return (skip, topK, coverage)
     }
 
-    /// The channel settings of models and kinds of label sets without a tuned pair: skip at 0.6, the direct
-    /// half's best 3 (chosen on the tune split with SmolLM2, 4 examples per label), widened to hold 0.7 of the
-    /// direct half's probability (``channelCoverage``: chosen on the tune split with 1, 2 and 4 examples per label;
-    /// docs/tasks.md).
+    /// The channel settings of models without a tuned setting for label sets with examples: skip at 0.6, the
+    /// direct half's best 3 (chosen on the tune split with SmolLM2, 4 examples per label), widened to hold 0.7 of
+    /// the direct half's probability (``channelCoverage``: chosen on the tune split with 1, 2 and 4 examples per
+    /// label; docs/tasks.md).
     static let defaultChannel: (skip: Double?, topK: Int?, coverage: Double?) = (0.6, 3, channelCoverage)
+
+    /// The channel settings of label sets without examples: skip at 0.6, every label — without examples the direct
+    /// half is too flat to rank the labels (on the tune split zero-shot, SmolLM2: every label 71.3 %, the best 3
+    /// 64.7 %, the best 3 with coverage 0.7 65.4 %; the issue's probe "Book a one-way flight to Paris for two
+    /// adults." ranked `book_flight` last of four; Gemma 3 70.6 % against 67.6 %; docs/tasks.md).
+    static let zeroShotChannel: (skip: Double?, topK: Int?, coverage: Double?) = (0.6, nil, nil)
 
     /// The share of the direct half's probability the channel half's labels hold at least: the best mean tune
     /// accuracy over 1, 2 and 4 examples per label for SmolLM2's pair (0.7, 0.8, 0.85, 0.9, 0.95 and none tried),
@@ -527,9 +534,9 @@ extension TaskRunner {
     /// zero-shot), per architecture, prompt style, scoring and kind of label set.
     static let fittedTemperatures: [String: Double] = [
         "llama/chat/combined/few-shot": 0.397,    // SmolLM2-135M-Instruct (its tuned channel setting: skip 0.4, top 2, coverage 0.7)
-        "llama/chat/combined/zero-shot": 1.090,
+        "llama/chat/combined/zero-shot": 0.870,
         "gemma3/base/combined/few-shot": 0.583,   // Gemma 3 270M (base)
-        "gemma3/base/combined/zero-shot": 1.063,
+        "gemma3/base/combined/zero-shot": 0.992,
     ]
 
     /// The calibrated-away scores of the content-free inputs for a label set (cached per label set).

@@ -168,6 +168,23 @@ struct LabelFamiliesRealModelTests {
         return (set!, items)
     }
 
+    /// The issue's probes, labels alone (zero-shot, the default model and options): measured `set_alarm` 0.996,
+    /// `book_flight` 1.000, `negative` 0.988. With the channel half for the direct half's best 3 only, the flight
+    /// answered `weather` (0.46): the zero-shot direct half ranked `book_flight` last.
+    @Test func issueProbesZeroShot() throws {
+        guard let model = repoFile("weights/smollm2-135m-instruct-q4_1.gguf") else {
+            print("skipping: weights/smollm2-135m-instruct-q4_1.gguf absent"); return
+        }
+        let runner = try TaskRunner(model: try Model(path: model))
+        let intents = ["set_alarm", "weather", "play_music", "book_flight"]
+        for (text, labels, expected) in [("Wake me up at 6:30 tomorrow morning.", intents, "set_alarm"),
+                                         ("Book a one-way flight to Paris for two adults.", intents, "book_flight"),
+                                         ("The food was cold.", ["positive", "negative"], "negative")] {
+            let c = try runner.classify(text, labels: labels)
+            #expect(c.label == expected && c.confidence > 0.9, "\(text): \(c.label) \(c.confidence)")
+        }
+    }
+
     /// One example per label: the direct half is flat (0.24, 0.23, 0.28, 0.26), and its top 2 left `billing` out
     /// of the channel half, which then answered `account_access` at 0.88. The channel coverage widens the channel
     /// half to the labels holding 0.7 of the direct half's probability: `billing` (measured 0.97, 3 channel labels).
