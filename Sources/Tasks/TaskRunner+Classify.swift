@@ -257,10 +257,12 @@ extension TaskRunner {
         let rest = Array(body.dropLast())   // body[i + 1] is predicted by the logits after rest[i]
         var scores = [Double](repeating: 0, count: labels.count)
         if batchedLabels && labels.count > 1 {
-            // One sibling per label scored (as many as this call scores, so memory stays k prefix copies): a label
-            // whose words a sibling already holds (it was among the last call's labels) reuses it; the others take
-            // the siblings no label of this call needs and evaluate their words after the prefix.
-            let forks = try siblings(&channelForks, count: labels.count)
+            // One sibling per label scored (the pool grows to the most labels a call has scored, so memory stays
+            // that many prefix copies): a label whose words a sibling of the pool already holds (scored on an
+            // earlier call) reuses it; the others take the siblings no label of this call needs and evaluate their
+            // words after the prefix.
+            _ = try siblings(&channelForks, count: labels.count)
+            let forks = channelForks
             if channelMids.count < forks.count { channelMids += [ChannelMid?](repeating: nil, count: forks.count - channelMids.count) }
             var slot = [Int](repeating: -1, count: labels.count)
             var taken = [Bool](repeating: false, count: forks.count)

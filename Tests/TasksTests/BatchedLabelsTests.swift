@@ -87,6 +87,25 @@ import InferenceTestSupport
         #expect(cold.timings.promptTokens > warm.timings.promptTokens)
     }
 
+    /// A label whose words any sibling of the pool holds (scored on an earlier call, not only the last one's
+    /// first k) costs only the text: after all three labels, scoring the last two evaluates no words, with the
+    /// same scores.
+    @Test(arguments: [false, true])
+    func channelSiblingsReuseThePool(gemma: Bool) throws {
+        let model = try Self.model(gemma: gemma)
+        let r = try TaskRunner(model: model, options: TaskOptions(contextLength: 512, threads: 1))
+        let set = LabelSet(labels: [LabelSpec("red"), LabelSpec("blue", description: "sky and sea"), LabelSpec("green")],
+                           examples: [.init(text: "fire", label: "red"), .init(text: "grass", label: "green")])
+        let p = r.channelPrompt(set)
+        var first = TaskTimings(), again = TaskTimings()
+        let all = try r.channelScores(p, labels: [0, 1, 2], text: "a b a", timings: &first)
+        let two = try r.channelScores(p, labels: [1, 2], text: "a b a", timings: &again)
+        #expect(two == [all[1], all[2]])
+        let body = r.tokenizer.encode(" a b a", parseSpecial: false).count + (r.answerEnd == nil ? 0 : 1)
+        #expect(again.promptTokens == 2 * (body - 1), "\(again.promptTokens) vs 2 × \(body - 1)")
+        #expect(r.channelForks.count == 3)
+    }
+
     /// With a memory budget the runner keeps to its one session (the budget counts only that).
     @Test func memoryBudgetKeepsOneSession() throws {
         let model = try Self.model(gemma: false)
