@@ -470,11 +470,14 @@ extension TaskRunner {
         return order.prefix(n).sorted()
     }
 
-    /// The channel half's settings `classify` uses for label sets with (or without) examples: the skip threshold
-    /// (nil: never skip), k (nil: every label) and the coverage (nil: exactly k) — each from
+    /// A channel setting: the skip threshold (nil: never skip), k (nil: every label) and the coverage (nil: exactly k).
+    public typealias ChannelSetting = (skip: Double?, topK: Int?, coverage: Double?)
+
+    /// The channel setting `classify` uses for label sets with (or without) examples — each part from
     /// ``TaskOptions/channelSkip`` / ``TaskOptions/channelLabels`` / ``TaskOptions/channelCoverage`` when given,
-    /// else the model's tuned setting (``tunedChannel``), else ``defaultChannel``.
-    public func channelSetting(fewShot: Bool) -> (skip: Double?, topK: Int?, coverage: Double?) {
+    /// else the model's tuned setting (``tunedChannel``), else ``defaultChannel`` (with examples) or
+    /// ``zeroShotChannel``.
+    public func channelSetting(fewShot: Bool) -> ChannelSetting {
         let tuned = temperatureKey(fewShot: fewShot).flatMap { Self.tunedChannel[$0] }
             ?? (fewShot ? Self.defaultChannel : Self.zeroShotChannel)
         let skip: Double? = switch options.channelSkip {
@@ -499,13 +502,13 @@ extension TaskRunner {
     /// direct half's best 3 (chosen on the tune split with SmolLM2, 4 examples per label), widened to hold 0.7 of
     /// the direct half's probability (``channelCoverage``: chosen on the tune split with 1, 2 and 4 examples per
     /// label; docs/tasks.md).
-    static let defaultChannel: (skip: Double?, topK: Int?, coverage: Double?) = (0.6, 3, channelCoverage)
+    static let defaultChannel: ChannelSetting = (0.6, 3, channelCoverage)
 
     /// The channel settings of label sets without examples: skip at 0.6, every label — without examples the direct
     /// half is too flat to rank the labels (on the tune split zero-shot, SmolLM2: every label 71.3 %, the best 3
     /// 64.7 %, the best 3 with coverage 0.7 65.4 %; the issue's probe "Book a one-way flight to Paris for two
     /// adults." ranked `book_flight` last of four; Gemma 3 70.6 % against 67.6 %; docs/tasks.md).
-    static let zeroShotChannel: (skip: Double?, topK: Int?, coverage: Double?) = (0.6, nil, nil)
+    static let zeroShotChannel: ChannelSetting = (0.6, nil, nil)
 
     /// The share of the direct half's probability the channel half's labels hold at least: the best mean tune
     /// accuracy over 1, 2 and 4 examples per label for SmolLM2's pair (0.7, 0.8, 0.85, 0.9, 0.95 and none tried),
@@ -516,7 +519,7 @@ extension TaskRunner {
     /// set (docs/tasks.md, "Accuracy against latency": the lowest median latency within about a point of the
     /// default's tune accuracy). Gemma 3 keeps ``defaultChannel`` (the SmolLM2 pair cost it 6.5 points held-out);
     /// without examples a threshold below ½ would leave every two-label set to the weak zero-shot direct half.
-    static let tunedChannel: [String: (skip: Double?, topK: Int?, coverage: Double?)] = [
+    static let tunedChannel: [String: ChannelSetting] = [
         "llama/chat/combined/few-shot": (0.4, 2, channelCoverage),   // SmolLM2-135M-Instruct
     ]
 

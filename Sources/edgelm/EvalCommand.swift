@@ -140,6 +140,9 @@ struct EvalCommand: ParsableCommand {
         return a.compactMap { string($0) }
     }
 
+    /// The mean of `xs`, 0 when empty.
+    static func mean(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.reduce(0, +) / Double(xs.count) }
+
     static func percentile(_ xs: [Double], _ p: Double) -> Double {
         let s = xs.sorted()
         guard !s.isEmpty else { return 0 }
@@ -264,8 +267,9 @@ struct EvalCommand: ParsableCommand {
                 let p = ScoredPrediction(truth: item.label, predicted: c.label, confidence: c.confidence)
                 preds.append(p)
                 results.append((p.correct, p.correct ? 1 : 0))
-                latencies.append(c.timings.totalSeconds * 1000)
-                if first { firstItems.append(c.timings.totalSeconds * 1000) } else { warm.append(c.timings.totalSeconds * 1000) }
+                let ms = c.timings.totalSeconds * 1000
+                latencies.append(ms)
+                if first { firstItems.append(ms) } else { warm.append(ms) }
                 first = false
                 if c.channelSkipped { channelSkipped += 1 }
                 channelLabelsSum += Double(c.channelLabels)
@@ -294,15 +298,14 @@ struct EvalCommand: ParsableCommand {
         let familyF1 = familyOrder.compactMap { (perFamily[$0] as? [String: Any])?["macro_f1"] as? Double }
         return [
             "task": "classify", "examples": all.count, "accuracy": ClassificationMetrics.accuracy(all),
-            "macro_f1": familyF1.reduce(0, +) / Double(familyF1.count),
-            "family_mean_accuracy": familyAccuracies.reduce(0, +) / Double(familyAccuracies.count),
+            "macro_f1": Self.mean(familyF1),
+            "family_mean_accuracy": Self.mean(familyAccuracies),
             "min_family_accuracy": familyAccuracies.min() ?? 0,
             "ece": ClassificationMetrics.ece(all), "latency_p50_ms": Self.percentile(latencies, 0.5),
             "latency_p95_ms": Self.percentile(latencies, 0.95), "prompt_tokens_p50": Self.percentile(prefillTokens, 0.5),
-            "latency_mean_ms": latencies.isEmpty ? 0 : latencies.reduce(0, +) / Double(latencies.count),
+            "latency_mean_ms": Self.mean(latencies),
             "latency_warm_p50_ms": Self.percentile(warm, 0.5), "latency_warm_p95_ms": Self.percentile(warm, 0.95),
-            "latency_warm_mean_ms": warm.isEmpty ? 0 : warm.reduce(0, +) / Double(warm.count),
-            "latency_first_item_mean_ms": firstItems.isEmpty ? 0 : firstItems.reduce(0, +) / Double(firstItems.count),
+            "latency_warm_mean_ms": Self.mean(warm), "latency_first_item_mean_ms": Self.mean(firstItems),
             "channel_skipped": channelSkipped, "channel_skip": channel.skip.map { "\($0)" } ?? "off", "batched_labels": runner.options.batchedLabels, "fitted_biases": fittedBiases, "channel_top_k": channel.topK.map { "\($0)" } ?? "all", "channel_coverage": channel.coverage.map { "\($0)" } ?? "off", "channel_labels_mean": channelLabelsSum / Double(max(1, latencies.count)), "calibration": calibration, "label_score": labelScore, "scoring": scoring, "shots": shots, "descriptions": !noDescriptions,
             "humanised": !rawLabels, "temperature": fitted ?? temperature ?? runner.defaultTemperature(fewShot: shots > 0),
             "families": perFamily, "family_order": familyOrder,
